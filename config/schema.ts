@@ -1,0 +1,56 @@
+import { z } from "zod";
+
+/**
+ * Node names become Docker container names, network aliases (host names) and, with `-`
+ * turned into `_`, replication slot names. This pattern is the intersection of what
+ * all three accept, kept short so that derived names stay under PostgreSQL's 63-byte
+ * identifier limit.
+ */
+export const NODE_NAME_PATTERN = /^[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
+export const NODE_NAME_RULE =
+    "1 to 32 characters: lowercase letters, digits and '-', starting with a letter and not ending with '-'";
+
+/** Published ports stay out of the privileged range so that no root is needed to bind them. */
+export const MIN_PORT = 1024;
+export const MAX_PORT = 65535;
+
+/** Debian bookworm ships PostgreSQL 15; newer majors need the PGDG archive in the base image. */
+export const SUPPORTED_POSTGRES_VERSIONS = ["15", "16", "17"] as const;
+
+export const DEFAULT_BASE_IMAGE = "pgtopo/debian:bookworm";
+
+const nodeSchema = z.strictObject({
+    name: z
+        .string({ error: "must be a string" })
+        .regex(NODE_NAME_PATTERN, { error: `must be ${NODE_NAME_RULE}` }),
+    port: z
+        .number({ error: `must be an integer from ${MIN_PORT} to ${MAX_PORT}` })
+        .int({ error: `must be an integer from ${MIN_PORT} to ${MAX_PORT}` })
+        .min(MIN_PORT, { error: `must be an integer from ${MIN_PORT} to ${MAX_PORT}` })
+        .max(MAX_PORT, { error: `must be an integer from ${MIN_PORT} to ${MAX_PORT}` }),
+    upstream: z.string({ error: "must be the name of another node" }).optional(),
+});
+
+/**
+ * The stack configuration under the `pgtopo:` namespace, after parsing. Every key the
+ * user may set is listed here; anything else is an error rather than silently ignored,
+ * because a misspelt key (say `pgtopo:primay`) would otherwise change nothing at all.
+ */
+export const clusterConfigSchema = z.strictObject({
+    postgresVersion: z
+        .enum(SUPPORTED_POSTGRES_VERSIONS, {
+            error: `must be one of ${SUPPORTED_POSTGRES_VERSIONS.map((v) => `"${v}"`).join(", ")}`,
+        })
+        .default("15"),
+    primary: z.string({ error: "is required: the name of the node that must be primary" }),
+    nodes: z
+        .array(nodeSchema, { error: "must be a list of nodes, each with a name and a port" })
+        .min(1, { error: "must list at least one node" }),
+    baseImage: z
+        .string({ error: "must be a Docker image reference" })
+        .min(1, { error: "must be a Docker image reference" })
+        .default(DEFAULT_BASE_IMAGE),
+});
+
+export type ClusterConfig = z.infer<typeof clusterConfigSchema>;
+export type NodeConfig = z.infer<typeof nodeSchema>;

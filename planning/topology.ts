@@ -1,0 +1,166 @@
+import { ConfigError } from "../config/errors";
+import type { ClusterConfig } from "../config/schema";
+
+export type Role = "primary" | "standby";
+
+/** One node as pgtopo will run it: the config entry with everything derived filled in. */
+export interface PlannedNode {
+    readonly name: string;
+    readonly port: number;
+    readonly role: Role;
+    /** The node this one streams from; undefined for the primary. */
+    readonly upstream?: string;
+    /** Physical replication slot on the upstream that this standby consumes. */
+    readonly slotName?: string;
+    /** Hops from the primary: 0 for the primary, 1 for its direct standbys, ... */
+    readonly depth: number;
+}
+
+export interface TopologyPlan {
+    readonly primary: string;
+    /** Every node, upstreams before their standbys, so creation can follow this order. */
+    readonly nodes: readonly PlannedNode[];
+}
+
+/**
+ * Slot names allow only [a-z0-9_]; node names allow `-`, which maps to `_`. The prefix
+ * marks slots pgtopo owns (as CloudNativePG does), so they are never confused with a
+ * slot someone made by hand.
+ */
+export function slotNameFor(nodeName: string): string {
+    return `pgtopo_${nodeName.replace(/-/g, "_")}`;
+}
+
+/**
+ * Checks how the nodes relate to each other and derives each node's role, upstream and
+ * slot. Every problem found is reported together; nothing is planned from a config with
+ * any problem in it.
+ */
+export function planTopology(config: ClusterConfig): TopologyPlan {
+    const problems: string[] = [];
+    const byName = new Map(config.nodes.map((n) => [n.name, n]));
+
+    reportDuplicates(
+        config.nodes.map((n) => n.name),
+        (name, at) => `pgtopo:nodes[${at.join("], [")}].name: "${name}" is used by more than one node; names must be unique`,
+        problems,
+    );
+    reportDuplicates(
+        config.nodes.map((n) => n.port),
+        (port, at) =>
+            `pgtopo:nodes[${at.join("], [")}].port: ${port} is used by more than one node; each node needs its own port`,
+        problems,
+    );
+
+    if (!byName.has(config.primary)) {
+        problems.push(
+            `pgtopo:primary: "${config.primary}" is not among the nodes; allowed: ${config.nodes.map((n) => `"${n.name}"`).join(", ")}`,
+        );
+    }
+
+    config.nodes.forEach((node, i) => {
+        const field = `pgtopo:nodes[${i}] (${node.name}).upstream`;
+        if (node.upstream === undefined) return;
+        if (node.name === config.primary) {
+            problems.push(
+                `${field}: "${node.upstream}" is not allowed on the primary; the primary streams from no one (remove upstream, or name another primary)`,
+            );
+        } else if (node.upstream === node.name) {
+            problems.push(`${field}: "${node.upstream}" is the node itself; a standby must stream from another node`);
+        } else if (!byName.has(node.upstream)) {
+            problems.push(
+                `${field}: "${node.upstream}" is not a node; allowed: ${config.nodes
+                    .filter((n) => n.name !== node.name)
+                    .map((n) => `"${n.name}"`)
+                    .join(", ")}`,
+            );
+        }
+    });
+    if (problems.length > 0) throw new ConfigError(problems);
+
+    const upstreamOf = (name: string): string | undefined =>
+        name === config.primary ? undefined : (byName.get(name)?.upstream ?? config.primary);
+
+    const cycles = findCycles(
+        config.nodes.map((n) => n.name),
+        upstreamOf,
+    );
+    for (const cycle of cycles) {
+        problems.push(
+            `pgtopo:nodes: upstreams form a cycle ${[...cycle, cycle[0]].join(" -> ")}; every chain of upstreams must end at the primary "${config.primary}"`,
+        );
+    }
+    if (problems.length > 0) throw new ConfigError(problems);
+
+    const depthOf = (name: string): number => {
+        let depth = 0;
+        for (let up = upstreamOf(name); up !== undefined; up = upstreamOf(up)) depth++;
+        return depth;
+    };
+    const planned: PlannedNode[] = config.nodes.map((node) => {
+        const upstream = upstreamOf(node.name);
+        return {
+            name: node.name,
+            port: node.port,
+            role: upstream === undefined ? "primary" : "standby",
+            upstream,
+            slotName: upstream === undefined ? undefined : slotNameFor(node.name),
+            depth: depthOf(node.name),
+        };
+    });
+    // Stable sort: by depth, then in config order, so upstreams come first.
+    planned.sort((a, b) => a.depth - b.depth);
+    return { primary: config.primary, nodes: planned };
+}
+
+function reportDuplicates<T>(
+    values: readonly T[],
+    describe: (value: T, indexes: number[]) => string,
+    problems: string[],
+): void {
+    const seen = new Map<T, number[]>();
+    values.forEach((v, i) => seen.set(v, [...(seen.get(v) ?? []), i]));
+    for (const [value, indexes] of seen) if (indexes.length > 1) problems.push(describe(value, indexes));
+}
+
+/** Each cycle once, starting from its first node in config order. */
+function findCycles(names: readonly string[], upstreamOf: (name: string) => string | undefined): string[][] {
+    const cycles: string[][] = [];
+    const inCycle = new Set<string>();
+    for (const start of names) {
+        if (inCycle.has(start)) continue;
+        const path: string[] = [];
+        let current: string | undefined = start;
+        while (current !== undefined && !path.includes(current) && !inCycle.has(current)) {
+            path.push(current);
+            current = upstreamOf(current);
+        }
+        if (current !== undefined && path.includes(current)) {
+            const cycle = path.slice(path.indexOf(current));
+            cycle.forEach((n) => inCycle.add(n));
+            cycles.push(cycle);
+        }
+    }
+    return cycles;
+}
+
+/** Stack outputs' `nodes` map: what each node is and whom it follows. */
+export function nodesSummary(plan: TopologyPlan): Record<string, { role: Role; port: number; upstream?: string }> {
+    return Object.fromEntries(
+        plan.nodes.map((n) => [n.name, { role: n.role, port: n.port, ...(n.upstream ? { upstream: n.upstream } : {}) }]),
+    );
+}
+
+/** A Mermaid flowchart of who streams from whom, arrows pointing downstream. */
+export function topologyMermaid(plan: TopologyPlan): string {
+    const id = (name: string) => `n_${name.replace(/-/g, "_")}`;
+    const lines = ["flowchart TD"];
+    for (const node of plan.nodes) {
+        const label = node.role === "primary" ? `${node.name}<br/>primary :${node.port}` : `${node.name}<br/>standby :${node.port}`;
+        lines.push(node.role === "primary" ? `    ${id(node.name)}[("${label}")]` : `    ${id(node.name)}["${label}"]`);
+    }
+    for (const node of plan.nodes) {
+        if (node.upstream) lines.push(`    ${id(node.upstream)} -->|${node.slotName}| ${id(node.name)}`);
+    }
+    return lines.join("\n");
+}
