@@ -18,12 +18,12 @@ export function rawConfigFromPulumi(allConfig: Record<string, string>): Record<s
     for (const [fullKey, text] of Object.entries(allConfig)) {
         if (!fullKey.startsWith(prefix)) continue;
         const key = fullKey.slice(prefix.length);
-        raw[key] = STRUCTURED_KEYS.has(key) ? parseJson(key, text) : text;
+        raw[key] = STRUCTURED_KEYS.has(key) ? parseJson(text) : text;
     }
     return raw;
 }
 
-function parseJson(key: string, text: string): unknown {
+function parseJson(text: string): unknown {
     try {
         return JSON.parse(text);
     } catch {

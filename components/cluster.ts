@@ -1,0 +1,93 @@
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import type { ClusterConfig } from "../config/schema";
+import { nodesSummary, topologyMermaid, type TopologyPlan } from "../planning/topology";
+import { NodeImage } from "./image";
+import { STACK_LABEL, stackNames } from "./naming";
+import { PostgresNode } from "./node";
+import { GeneratedPassword } from "./password";
+
+export interface PostgresClusterArgs {
+    /** Stack name; prefixes every Docker object so stacks never collide. */
+    readonly stack: string;
+    readonly config: ClusterConfig;
+    /** The validated topology (planning/topology.ts); the component only realizes it. */
+    readonly plan: TopologyPlan;
+}
+
+/**
+ * A primary and its standbys on one Docker network. Nodes are created upstream-first:
+ * each standby waits only for its own upstream, so independent branches converge in
+ * parallel.
+ */
+export class PostgresCluster extends pulumi.ComponentResource {
+    readonly primary: string;
+    readonly nodes: ReturnType<typeof nodesSummary>;
+    readonly topology: string;
+    readonly connectionStrings: pulumi.Output<Record<string, string>>;
+
+    constructor(name: string, args: PostgresClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("pgtopo:index:Cluster", name, {}, opts);
+        const { config, plan, stack } = args;
+        const names = stackNames(stack);
+
+        const network = new docker.Network(
+            `${name}-network`,
+            { name: names.network, driver: "bridge", labels: [{ label: STACK_LABEL, value: stack }] },
+            { parent: this },
+        );
+        const image = new NodeImage(
+            `${name}-image`,
+            {
+                imageName: names.image(config.postgresVersion),
+                postgresVersion: config.postgresVersion,
+                baseImage: config.baseImage,
+            },
+            { parent: this },
+        );
+        const superuserPassword = new GeneratedPassword(`${name}-superuser-password`, { parent: this });
+        const replicationPassword = new GeneratedPassword(`${name}-replication-password`, { parent: this });
+
+        const created = new Map<string, PostgresNode>();
+        for (const node of plan.nodes) {
+            created.set(
+                node.name,
+                new PostgresNode(
+                    `${name}-${node.name}`,
+                    {
+                        stack,
+                        names,
+                        node,
+                        networkName: network.name,
+                        imageName: image.imageName,
+                        imageId: image.imageId,
+                        superuserPassword: superuserPassword.value,
+                        replicationPassword: replicationPassword.value,
+                        upstream: node.upstream ? created.get(node.upstream) : undefined,
+                    },
+                    { parent: this },
+                ),
+            );
+        }
+
+        this.primary = plan.primary;
+        this.nodes = nodesSummary(plan);
+        this.topology = topologyMermaid(plan);
+        this.connectionStrings = pulumi.secret(
+            pulumi.all([superuserPassword.value]).apply(([password]) =>
+                Object.fromEntries(
+                    plan.nodes.map((n) => [
+                        n.name,
+                        `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${n.port}/postgres`,
+                    ]),
+                ),
+            ),
+        );
+        this.registerOutputs({
+            primary: this.primary,
+            nodes: this.nodes,
+            topology: this.topology,
+            connectionStrings: this.connectionStrings,
+        });
+    }
+}

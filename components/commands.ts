@@ -1,0 +1,57 @@
+/**
+ * Shell text of the Command resources. Secrets never appear here: they reach the
+ * command through its `environment`, and `docker run -e NAME` (no value) forwards them
+ * from that environment into the one-shot container.
+ */
+
+const VOLUME_MOUNT = "/var/lib/postgresql/data";
+
+export interface BootstrapCommandArgs {
+    /** pgtopo-init for the primary, pgtopo-clone for a standby. */
+    readonly script: "pgtopo-init" | "pgtopo-clone";
+    readonly containerName: string;
+    readonly network: string;
+    readonly volume: string;
+    readonly image: string;
+    /** Names of environment variables forwarded into the container. */
+    readonly forwardEnv: readonly string[];
+}
+
+/**
+ * Runs a bootstrap script in a one-shot container on the node's volume, before the node
+ * itself ever starts. A leftover container of an interrupted run is removed first; the
+ * script itself is idempotent, so running this twice is harmless.
+ */
+export function bootstrapCommand(args: BootstrapCommandArgs): string {
+    const env = args.forwardEnv.map((name) => `-e ${name}`).join(" ");
+    return [
+        `docker rm -f ${args.containerName} >/dev/null 2>&1 || true`,
+        `docker run --rm --name ${args.containerName} --network ${args.network}` +
+            ` -v ${args.volume}:${VOLUME_MOUNT} ${env} --entrypoint ${args.script} ${args.image}`,
+    ].join("\n");
+}
+
+export function createSlotCommand(upstreamContainer: string, slot: string): string {
+    return `docker exec ${upstreamContainer} pgtopo-slot create ${slot}`;
+}
+
+/**
+ * Dropping the slot is the point of removing a standby cleanly: a slot left behind
+ * keeps WAL on its upstream forever. When the upstream is not running there is nothing
+ * to drop it from (it is being removed too, or is down and keeps its slot until the
+ * next `pulumi up` finds it).
+ */
+export function dropSlotCommand(upstreamContainer: string, slot: string): string {
+    return [
+        `if [ "$(docker container inspect -f '{{.State.Running}}' ${upstreamContainer} 2>/dev/null)" = true ]; then`,
+        `  docker exec ${upstreamContainer} pgtopo-slot drop ${slot}`,
+        `else`,
+        `  echo "${upstreamContainer} is not running; slot ${slot} not dropped"`,
+        `fi`,
+    ].join("\n");
+}
+
+/** 32 letters and digits from the kernel's CSPRNG; the node scripts accept exactly that alphabet. */
+export const GENERATE_PASSWORD_COMMAND = "LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32";
+
+export const VOLUME_MOUNT_PATH = VOLUME_MOUNT;

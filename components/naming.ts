@@ -1,0 +1,30 @@
+/**
+ * Names of the Docker objects of one stack. Everything a stack creates starts with
+ * `pgtopo-<stack>-`, so that two stacks (dev and a test run, say) never collide and
+ * leftovers are easy to find (`docker ps -a --filter label=pgtopo.stack=<stack>`).
+ */
+export interface StackNames {
+    readonly prefix: string;
+    readonly network: string;
+    readonly image: (postgresVersion: string) => string;
+    readonly container: (node: string) => string;
+    readonly volume: (node: string) => string;
+    readonly bootstrapContainer: (node: string) => string;
+}
+
+export const STACK_LABEL = "pgtopo.stack";
+export const NODE_LABEL = "pgtopo.node";
+
+export function stackNames(stack: string): StackNames {
+    const prefix = `pgtopo-${stack}`;
+    return {
+        prefix,
+        network: `${prefix}-net`,
+        // The image depends only on its build context and the PostgreSQL version, so all
+        // stacks share one tag and a second stack reuses the first one's build.
+        image: (postgresVersion) => `pgtopo/postgres:${postgresVersion}`,
+        container: (node) => `${prefix}-${node}`,
+        volume: (node) => `${prefix}-${node}-data`,
+        bootstrapContainer: (node) => `${prefix}-${node}-bootstrap`,
+    };
+}

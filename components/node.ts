@@ -1,0 +1,145 @@
+import * as command from "@pulumi/command";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import type { PlannedNode } from "../planning/topology";
+import { bootstrapCommand, createSlotCommand, dropSlotCommand, VOLUME_MOUNT_PATH } from "./commands";
+import { NODE_LABEL, STACK_LABEL, type StackNames } from "./naming";
+
+export interface PostgresNodeArgs {
+    readonly stack: string;
+    readonly names: StackNames;
+    readonly node: PlannedNode;
+    readonly networkName: pulumi.Input<string>;
+    /** Tag of the node image, used by the one-shot bootstrap container. */
+    readonly imageName: pulumi.Input<string>;
+    /** ID of the node image: the long-running container follows it. */
+    readonly imageId: pulumi.Input<string>;
+    readonly superuserPassword: pulumi.Input<string>;
+    readonly replicationPassword: pulumi.Input<string>;
+    /** The node this one streams from; required for a standby. */
+    readonly upstream?: PostgresNode;
+}
+
+/**
+ * One PostgreSQL server: its data volume, the one-time bootstrap of that volume (initdb
+ * for the primary; slot on the upstream and pg_basebackup for a standby) and the
+ * container that runs it. The container is created only after the bootstrap succeeded
+ * and is reported ready only once PostgreSQL accepts connections, so a standby of this
+ * node can be cloned from it straight away.
+ */
+export class PostgresNode extends pulumi.ComponentResource {
+    readonly name: string;
+    readonly containerName: string;
+    readonly container: docker.Container;
+
+    constructor(name: string, args: PostgresNodeArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("pgtopo:index:Node", name, {}, opts);
+        const { node, names } = args;
+        this.name = node.name;
+        this.containerName = names.container(node.name);
+        const labels = [
+            { label: STACK_LABEL, value: args.stack },
+            { label: NODE_LABEL, value: node.name },
+        ];
+
+        const volume = new docker.Volume(
+            `${name}-data`,
+            { name: names.volume(node.name), labels },
+            { parent: this },
+        );
+
+        const bootstrap = node.role === "primary" ? this.initializePrimary(name, args, volume) : this.cloneStandby(name, args, volume);
+
+        this.container = new docker.Container(
+            `${name}-server`,
+            {
+                name: this.containerName,
+                hostname: node.name,
+                image: args.imageId,
+                envs: [`PGTOPO_NODE=${node.name}`, pulumi.interpolate`PGTOPO_REPLICATION_PASSWORD=${args.replicationPassword}`],
+                labels,
+                networksAdvanced: [{ name: args.networkName, aliases: [node.name] }],
+                // Published on loopback only: the cluster is reachable from this machine,
+                // never from the network it sits on.
+                ports: [{ internal: 5432, external: node.port, ip: "127.0.0.1" }],
+                volumes: [{ volumeName: volume.name, containerPath: VOLUME_MOUNT_PATH }],
+                restart: "unless-stopped",
+                init: true,
+                shmSize: 256,
+                // A clean shutdown (checkpoint, WAL sent to standbys) before Docker kills it.
+                destroyGraceSeconds: 60,
+                healthcheck: {
+                    tests: ["CMD", "pg_isready", "-q", "-h", "/var/run/postgresql"],
+                    interval: "1s",
+                    timeout: "5s",
+                    startPeriod: "120s",
+                    retries: 3,
+                },
+                wait: true,
+                waitTimeout: 180,
+            },
+            { parent: this, dependsOn: [bootstrap], additionalSecretOutputs: ["envs"] },
+        );
+        this.registerOutputs({ containerName: this.containerName });
+    }
+
+    private initializePrimary(name: string, args: PostgresNodeArgs, volume: docker.Volume): command.local.Command {
+        const { names, node } = args;
+        return new command.local.Command(
+            `${name}-initdb`,
+            {
+                create: pulumi.interpolate`${bootstrapCommand({
+                    script: "pgtopo-init",
+                    containerName: names.bootstrapContainer(node.name),
+                    network: names.network,
+                    volume: names.volume(node.name),
+                    image: "$PGTOPO_IMAGE",
+                    forwardEnv: ["PGTOPO_NODE", "PGTOPO_SUPERUSER_PASSWORD", "PGTOPO_REPLICATION_PASSWORD"],
+                })}`,
+                environment: {
+                    PGTOPO_IMAGE: args.imageName,
+                    PGTOPO_NODE: node.name,
+                    PGTOPO_SUPERUSER_PASSWORD: args.superuserPassword,
+                    PGTOPO_REPLICATION_PASSWORD: args.replicationPassword,
+                },
+            },
+            { parent: this, dependsOn: [volume] },
+        );
+    }
+
+    private cloneStandby(name: string, args: PostgresNodeArgs, volume: docker.Volume): command.local.Command {
+        const { names, node, upstream } = args;
+        if (!upstream || !node.upstream || !node.slotName) {
+            throw new pulumi.ResourceError(`standby ${node.name} has no upstream node to clone from`, this);
+        }
+        const slot = new command.local.Command(
+            `${name}-slot`,
+            {
+                create: createSlotCommand(upstream.containerName, node.slotName),
+                delete: dropSlotCommand(upstream.containerName, node.slotName),
+            },
+            { parent: this, dependsOn: [upstream.container] },
+        );
+        return new command.local.Command(
+            `${name}-clone`,
+            {
+                create: bootstrapCommand({
+                    script: "pgtopo-clone",
+                    containerName: names.bootstrapContainer(node.name),
+                    network: names.network,
+                    volume: names.volume(node.name),
+                    image: "$PGTOPO_IMAGE",
+                    forwardEnv: ["PGTOPO_NODE", "PGTOPO_UPSTREAM", "PGTOPO_SLOT", "PGTOPO_REPLICATION_PASSWORD"],
+                }),
+                environment: {
+                    PGTOPO_IMAGE: args.imageName,
+                    PGTOPO_NODE: node.name,
+                    PGTOPO_UPSTREAM: node.upstream,
+                    PGTOPO_SLOT: node.slotName,
+                    PGTOPO_REPLICATION_PASSWORD: args.replicationPassword,
+                },
+            },
+            { parent: this, dependsOn: [volume, slot, upstream.container] },
+        );
+    }
+}

@@ -1,0 +1,144 @@
+import * as pulumi from "@pulumi/pulumi";
+import { beforeAll, describe, expect, it } from "vitest";
+import { parseClusterConfig } from "../../config";
+import { planTopology } from "../../planning/topology";
+
+interface Recorded {
+    type: string;
+    name: string;
+    inputs: Record<string, any>;
+}
+
+const recorded: Recorded[] = [];
+const GENERATED = "GeneratedSecret0123456789abcdef";
+
+beforeAll(async () => {
+    await pulumi.runtime.setMocks(
+        {
+            newResource(args) {
+                recorded.push({ type: args.type, name: args.name, inputs: args.inputs });
+                const state: Record<string, unknown> = { ...args.inputs };
+                if (args.type === "command:local:Command") state.stdout = `${GENERATED}\n`;
+                if (args.type === "docker:index/image:Image") state.repoDigest = "sha256:feedbeef";
+                return { id: `${args.name}-id`, state };
+            },
+            call(args) {
+                // Fail loudly: the cluster must not depend on any provider function.
+                throw new Error(`unexpected call to ${args.token}`);
+            },
+        },
+        "pgtopo",
+        "unit",
+        false,
+    );
+});
+
+/** Resources register as their inputs resolve: wait until no new one has come for a while. */
+async function settled(): Promise<void> {
+    for (let quiet = 0, seen = -1; quiet < 5; ) {
+        await new Promise((r) => setTimeout(r, 20));
+        quiet = recorded.length === seen ? quiet + 1 : 0;
+        seen = recorded.length;
+    }
+}
+/** Pulumi's wire form of a secret value: a signature key beside the value. */
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+function unwrapSecret(value: any): any {
+    expect(value?.[SECRET_SIG], "expected a secret").toBeDefined();
+    return value.value;
+}
+const resolve = <T>(o: pulumi.Output<T>) => new Promise<T>((res) => o.apply(res));
+const find = (type: string, name: string) => {
+    const r = recorded.find((x) => x.type === type && x.name === name);
+    if (!r) throw new Error(`no ${type} named ${name}; have ${recorded.map((x) => x.name).join(", ")}`);
+    return r;
+};
+
+describe("PostgresCluster resource graph", () => {
+    let outputs: { connectionStrings: Record<string, string>; primary: string };
+
+    beforeAll(async () => {
+        const { PostgresCluster } = await import("../../components");
+        const config = parseClusterConfig({
+            primary: "pg-1",
+            nodes: [
+                { name: "pg-1", port: 15432 },
+                { name: "pg-2", port: 15433, upstream: "pg-1" },
+                { name: "pg-3", port: 15434, upstream: "pg-2" },
+            ],
+        });
+        const cluster = new PostgresCluster("pgtopo", { stack: "unit", config, plan: planTopology(config) });
+        outputs = { connectionStrings: await resolve(cluster.connectionStrings), primary: cluster.primary };
+        await settled();
+    });
+
+    it("builds one image from the Debian base without pushing it", () => {
+        const image = find("docker:index/image:Image", "pgtopo-image-build");
+        expect(image.inputs.skipPush).toBe(true);
+        expect(image.inputs.imageName).toBe("pgtopo/postgres:15");
+        expect(image.inputs.build.args).toEqual({ PG_MAJOR: "15", BASE_IMAGE: "pgtopo/debian:bookworm" });
+    });
+
+    it("gives every node a named volume and publishes its port on loopback only", () => {
+        for (const [node, port] of [
+            ["pg-1", 15432],
+            ["pg-2", 15433],
+            ["pg-3", 15434],
+        ] as const) {
+            expect(find("docker:index/volume:Volume", `pgtopo-${node}-data`).inputs.name).toBe(`pgtopo-unit-${node}-data`);
+            const container = find("docker:index/container:Container", `pgtopo-${node}-server`);
+            expect(container.inputs.ports).toEqual([{ internal: 5432, external: port, ip: "127.0.0.1" }]);
+            expect(container.inputs.volumes[0]).toMatchObject({
+                volumeName: `pgtopo-unit-${node}-data`,
+                containerPath: "/var/lib/postgresql/data",
+            });
+            expect(container.inputs.networksAdvanced).toEqual([{ name: "pgtopo-unit-net", aliases: [node] }]);
+            expect(container.inputs.wait).toBe(true);
+        }
+    });
+
+    it("initializes only the primary and clones each standby from its own upstream", () => {
+        const commands = recorded.filter((r) => r.type === "command:local:Command").map((r) => r.name);
+        expect(commands).toContain("pgtopo-pg-1-initdb");
+        expect(commands).not.toContain("pgtopo-pg-1-clone");
+        expect(unwrapSecret(find("command:local:Command", "pgtopo-pg-2-clone").inputs.environment)).toMatchObject({
+            PGTOPO_UPSTREAM: "pg-1",
+            PGTOPO_SLOT: "pgtopo_pg_2",
+        });
+        expect(unwrapSecret(find("command:local:Command", "pgtopo-pg-3-clone").inputs.environment)).toMatchObject({
+            PGTOPO_UPSTREAM: "pg-2",
+            PGTOPO_SLOT: "pgtopo_pg_3",
+        });
+    });
+
+    it("creates each standby's slot on its upstream and drops it on removal", () => {
+        const slot = find("command:local:Command", "pgtopo-pg-3-slot");
+        expect(slot.inputs.create).toBe("docker exec pgtopo-unit-pg-2 pgtopo-slot create pgtopo_pg_3");
+        expect(slot.inputs.delete).toContain("docker exec pgtopo-unit-pg-2 pgtopo-slot drop pgtopo_pg_3");
+    });
+
+    it("keeps generated passwords out of every command's text", () => {
+        for (const r of recorded.filter((x) => x.type === "command:local:Command")) {
+            expect(JSON.stringify([r.inputs.create, r.inputs.delete ?? ""])).not.toContain(GENERATED);
+        }
+        // They reach the commands only through the environment, which the state keeps secret.
+        const initdb = unwrapSecret(find("command:local:Command", "pgtopo-pg-1-initdb").inputs.environment);
+        expect(initdb.PGTOPO_SUPERUSER_PASSWORD).toBe(GENERATED);
+        expect(initdb.PGTOPO_REPLICATION_PASSWORD).toBe(GENERATED);
+    });
+
+    it("generates passwords without logging them", () => {
+        const generator = find("command:local:Command", "pgtopo-superuser-password-generator");
+        expect(generator.inputs.logging).toBe("none");
+        expect(generator.inputs.create).toContain("/dev/urandom");
+    });
+
+    it("outputs a loopback connection string per node", () => {
+        expect(outputs.primary).toBe("pg-1");
+        expect(outputs.connectionStrings).toEqual({
+            "pg-1": `postgresql://postgres:${GENERATED}@127.0.0.1:15432/postgres`,
+            "pg-2": `postgresql://postgres:${GENERATED}@127.0.0.1:15433/postgres`,
+            "pg-3": `postgresql://postgres:${GENERATED}@127.0.0.1:15434/postgres`,
+        });
+    });
+});
