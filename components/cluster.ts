@@ -74,14 +74,16 @@ export class PostgresCluster extends pulumi.ComponentResource {
         this.nodes = nodesSummary(plan);
         this.topology = topologyMermaid(plan);
         this.connectionStrings = pulumi.secret(
-            pulumi.all([superuserPassword.value]).apply(([password]) =>
-                Object.fromEntries(
-                    plan.nodes.map((n) => [
-                        n.name,
-                        `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${n.port}/postgres`,
-                    ]),
+            pulumi
+                .all([superuserPassword.value])
+                .apply(([password]) =>
+                    Object.fromEntries(
+                        plan.nodes.map((n) => [
+                            n.name,
+                            `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${n.port}/postgres`,
+                        ]),
+                    ),
                 ),
-            ),
         );
         this.registerOutputs({
             primary: this.primary,

@@ -42,13 +42,12 @@ export class PostgresNode extends pulumi.ComponentResource {
             { label: NODE_LABEL, value: node.name },
         ];
 
-        const volume = new docker.Volume(
-            `${name}-data`,
-            { name: names.volume(node.name), labels },
-            { parent: this },
-        );
+        const volume = new docker.Volume(`${name}-data`, { name: names.volume(node.name), labels }, { parent: this });
 
-        const bootstrap = node.role === "primary" ? this.initializePrimary(name, args, volume) : this.cloneStandby(name, args, volume);
+        const bootstrap =
+            node.role === "primary"
+                ? this.initializePrimary(name, args, volume)
+                : this.cloneStandby(name, args, volume);
 
         this.container = new docker.Container(
             `${name}-server`,
@@ -56,7 +55,10 @@ export class PostgresNode extends pulumi.ComponentResource {
                 name: this.containerName,
                 hostname: node.name,
                 image: args.imageId,
-                envs: [`PGTOPO_NODE=${node.name}`, pulumi.interpolate`PGTOPO_REPLICATION_PASSWORD=${args.replicationPassword}`],
+                envs: [
+                    `PGTOPO_NODE=${node.name}`,
+                    pulumi.interpolate`PGTOPO_REPLICATION_PASSWORD=${args.replicationPassword}`,
+                ],
                 labels,
                 networksAdvanced: [{ name: args.networkName, aliases: [node.name] }],
                 // Published on loopback only: the cluster is reachable from this machine,

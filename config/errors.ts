@@ -5,9 +5,7 @@
  */
 export class ConfigError extends Error {
     constructor(readonly problems: readonly string[]) {
-        super(
-            `Invalid pgtopo configuration (nothing was changed):\n${problems.map((p) => `  - ${p}`).join("\n")}`,
-        );
+        super(`Invalid pgtopo configuration (nothing was changed):\n${problems.map((p) => `  - ${p}`).join("\n")}`);
         this.name = "ConfigError";
     }
 }

@@ -20,9 +20,7 @@ export const SUPPORTED_POSTGRES_VERSIONS = ["15", "16", "17"] as const;
 export const DEFAULT_BASE_IMAGE = "pgtopo/debian:bookworm";
 
 const nodeSchema = z.strictObject({
-    name: z
-        .string({ error: "must be a string" })
-        .regex(NODE_NAME_PATTERN, { error: `must be ${NODE_NAME_RULE}` }),
+    name: z.string({ error: "must be a string" }).regex(NODE_NAME_PATTERN, { error: `must be ${NODE_NAME_RULE}` }),
     port: z
         .number({ error: `must be an integer from ${MIN_PORT} to ${MAX_PORT}` })
         .int({ error: `must be an integer from ${MIN_PORT} to ${MAX_PORT}` })

@@ -42,7 +42,8 @@ export function planTopology(config: ClusterConfig): TopologyPlan {
 
     reportDuplicates(
         config.nodes.map((n) => n.name),
-        (name, at) => `pgtopo:nodes[${at.join("], [")}].name: "${name}" is used by more than one node; names must be unique`,
+        (name, at) =>
+            `pgtopo:nodes[${at.join("], [")}].name: "${name}" is used by more than one node; names must be unique`,
         problems,
     );
     reportDuplicates(
@@ -147,7 +148,10 @@ function findCycles(names: readonly string[], upstreamOf: (name: string) => stri
 /** Stack outputs' `nodes` map: what each node is and whom it follows. */
 export function nodesSummary(plan: TopologyPlan): Record<string, { role: Role; port: number; upstream?: string }> {
     return Object.fromEntries(
-        plan.nodes.map((n) => [n.name, { role: n.role, port: n.port, ...(n.upstream ? { upstream: n.upstream } : {}) }]),
+        plan.nodes.map((n) => [
+            n.name,
+            { role: n.role, port: n.port, ...(n.upstream ? { upstream: n.upstream } : {}) },
+        ]),
     );
 }
 
@@ -156,7 +160,10 @@ export function topologyMermaid(plan: TopologyPlan): string {
     const id = (name: string) => `n_${name.replace(/-/g, "_")}`;
     const lines = ["flowchart TD"];
     for (const node of plan.nodes) {
-        const label = node.role === "primary" ? `${node.name}<br/>primary :${node.port}` : `${node.name}<br/>standby :${node.port}`;
+        const label =
+            node.role === "primary"
+                ? `${node.name}<br/>primary :${node.port}`
+                : `${node.name}<br/>standby :${node.port}`;
         lines.push(node.role === "primary" ? `    ${id(node.name)}[("${label}")]` : `    ${id(node.name)}["${label}"]`);
     }
     for (const node of plan.nodes) {

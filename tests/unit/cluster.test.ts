@@ -85,7 +85,9 @@ describe("PostgresCluster resource graph", () => {
             ["pg-2", 15433],
             ["pg-3", 15434],
         ] as const) {
-            expect(find("docker:index/volume:Volume", `pgtopo-${node}-data`).inputs.name).toBe(`pgtopo-unit-${node}-data`);
+            expect(find("docker:index/volume:Volume", `pgtopo-${node}-data`).inputs.name).toBe(
+                `pgtopo-unit-${node}-data`,
+            );
             const container = find("docker:index/container:Container", `pgtopo-${node}-server`);
             expect(container.inputs.ports).toEqual([{ internal: 5432, external: port, ip: "127.0.0.1" }]);
             expect(container.inputs.volumes[0]).toMatchObject({

@@ -33,7 +33,13 @@ describe("planTopology", () => {
     });
 
     it("defaults a standby's upstream to the primary", () => {
-        const result = plan({ primary: "a", nodes: [{ name: "a", port: 2000 }, { name: "b", port: 2001 }] });
+        const result = plan({
+            primary: "a",
+            nodes: [
+                { name: "a", port: 2000 },
+                { name: "b", port: 2001 },
+            ],
+        });
         expect(result.nodes[1]).toMatchObject({ name: "b", role: "standby", upstream: "a" });
     });
 
@@ -84,17 +90,35 @@ describe("bad configs are refused with one message per problem", () => {
         ],
         [
             "unknown upstream",
-            { primary: "pg-1", nodes: [{ name: "pg-1", port: 15432 }, { name: "pg-2", port: 15433, upstream: "pg-7" }] },
+            {
+                primary: "pg-1",
+                nodes: [
+                    { name: "pg-1", port: 15432 },
+                    { name: "pg-2", port: 15433, upstream: "pg-7" },
+                ],
+            },
             ['pgtopo:nodes[1] (pg-2).upstream: "pg-7" is not a node; allowed: "pg-1"'],
         ],
         [
             "a node streaming from itself",
-            { primary: "pg-1", nodes: [{ name: "pg-1", port: 15432 }, { name: "pg-2", port: 15433, upstream: "pg-2" }] },
+            {
+                primary: "pg-1",
+                nodes: [
+                    { name: "pg-1", port: 15432 },
+                    { name: "pg-2", port: 15433, upstream: "pg-2" },
+                ],
+            },
             ['pgtopo:nodes[1] (pg-2).upstream: "pg-2" is the node itself; a standby must stream from another node'],
         ],
         [
             "an upstream on the primary",
-            { primary: "pg-1", nodes: [{ name: "pg-1", port: 15432, upstream: "pg-2" }, { name: "pg-2", port: 15433 }] },
+            {
+                primary: "pg-1",
+                nodes: [
+                    { name: "pg-1", port: 15432, upstream: "pg-2" },
+                    { name: "pg-2", port: 15433 },
+                ],
+            },
             [
                 'pgtopo:nodes[0] (pg-1).upstream: "pg-2" is not allowed on the primary; the primary streams from no one (remove upstream, or name another primary)',
             ],
@@ -113,12 +137,24 @@ describe("bad configs are refused with one message per problem", () => {
         ],
         [
             "duplicate names",
-            { primary: "pg-1", nodes: [{ name: "pg-1", port: 15432 }, { name: "pg-1", port: 15433 }] },
+            {
+                primary: "pg-1",
+                nodes: [
+                    { name: "pg-1", port: 15432 },
+                    { name: "pg-1", port: 15433 },
+                ],
+            },
             ['pgtopo:nodes[0], [1].name: "pg-1" is used by more than one node; names must be unique'],
         ],
         [
             "duplicate ports",
-            { primary: "pg-1", nodes: [{ name: "pg-1", port: 15432 }, { name: "pg-2", port: 15432 }] },
+            {
+                primary: "pg-1",
+                nodes: [
+                    { name: "pg-1", port: 15432 },
+                    { name: "pg-2", port: 15432 },
+                ],
+            },
             ["pgtopo:nodes[0], [1].port: 15432 is used by more than one node; each node needs its own port"],
         ],
         [
@@ -160,13 +196,21 @@ describe("bad configs are refused with one message per problem", () => {
             { ...twoNodes, postgresVersion: "9.6" },
             ['pgtopo:postgresVersion: "9.6" is not allowed; it must be one of "15", "16", "17"'],
         ],
-        ["no nodes at all", { primary: "pg-1", nodes: [] }, ["pgtopo:nodes: [] is not allowed; it must list at least one node"]],
+        [
+            "no nodes at all",
+            { primary: "pg-1", nodes: [] },
+            ["pgtopo:nodes: [] is not allowed; it must list at least one node"],
+        ],
         [
             "nodes that are not a list",
             { primary: "pg-1", nodes: "pg-1,pg-2" },
             ['pgtopo:nodes: "pg-1,pg-2" is not allowed; it must be a list of nodes, each with a name and a port'],
         ],
-        ["no primary", { nodes: [{ name: "pg-1", port: 15432 }] }, ["pgtopo:primary is required: the name of the node that must be primary"]],
+        [
+            "no primary",
+            { nodes: [{ name: "pg-1", port: 15432 }] },
+            ["pgtopo:primary is required: the name of the node that must be primary"],
+        ],
     ];
 
     it.each(cases)("%s", (_title, raw, expected) => {
@@ -185,6 +229,8 @@ describe("bad configs are refused with one message per problem", () => {
     });
 
     it("says nothing was changed", () => {
-        expect(() => plan({ ...twoNodes, primary: "x" })).toThrow(/^Invalid pgtopo configuration \(nothing was changed\):/);
+        expect(() => plan({ ...twoNodes, primary: "x" })).toThrow(
+            /^Invalid pgtopo configuration \(nothing was changed\):/,
+        );
     });
 });

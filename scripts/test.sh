@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# README command 2: every check, from a fresh machine. Formatting, lint and types first
+# (seconds), then unit tests (no Docker, no CLI), then the integration tests, which run
+# real `pulumi up`s against a real Docker engine and PostgreSQL.
+source "$(dirname "$0")/lib.sh"
+cd "$PGTOPO_ROOT"
+results="$PGTOPO_ROOT/test-results"
+rm -rf "$results" && mkdir -p "$results"
+
+ensure_node_modules
+say "format (prettier), lint (eslint), types (tsc)"
+npx prettier --check . --log-level warn
+npx eslint .
+npx tsc --noEmit
+
+say "unit tests"
+npx vitest run --config vitest.unit.config.ts --reporter=default --reporter=json --outputFile.json="$results/unit.json"
+
+say "integration tests: toolchain and Docker first"
+ensure_toolchain
+ensure_docker
+use_local_pulumi_backend
+npx vitest run --config vitest.integration.config.ts --reporter=default --reporter=json \
+    --outputFile.json="$results/integration.json" || status=$?
+
+node scripts/summarize-tests.mjs "$results"/*.json
+exit "${status:-0}"

@@ -1,0 +1,23 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+/** Runs the docker CLI against the local engine and returns its trimmed stdout. */
+export async function docker(...args: string[]): Promise<string> {
+    const { stdout } = await run("docker", args, { maxBuffer: 16 * 1024 * 1024 });
+    return stdout.trim();
+}
+
+/** Every Docker object a stack owns carries the pgtopo.stack label (networks and volumes too). */
+export async function objectsOfStack(
+    stack: string,
+): Promise<{ containers: string[]; volumes: string[]; networks: string[] }> {
+    const filter = `label=pgtopo.stack=${stack}`;
+    const lines = (s: string) => s.split("\n").filter(Boolean);
+    return {
+        containers: lines(await docker("ps", "-a", "--filter", filter, "--format", "{{.Names}}")),
+        volumes: lines(await docker("volume", "ls", "--filter", filter, "--format", "{{.Name}}")),
+        networks: lines(await docker("network", "ls", "--filter", filter, "--format", "{{.Name}}")),
+    };
+}

@@ -1,0 +1,83 @@
+import { LocalWorkspace, type Stack, type UpResult } from "@pulumi/pulumi/automation";
+import { randomBytes } from "node:crypto";
+import { createServer } from "node:net";
+import * as path from "node:path";
+
+export const PROJECT_DIR = path.resolve(__dirname, "..", "..");
+
+export interface NodeSpec {
+    name: string;
+    port: number;
+    upstream?: string;
+}
+
+export interface ClusterSpec {
+    primary: string;
+    nodes: NodeSpec[];
+}
+
+/** Ports the kernel says are free right now on 127.0.0.1. */
+export async function freePorts(count: number): Promise<number[]> {
+    const servers = await Promise.all(
+        Array.from(
+            { length: count },
+            () =>
+                new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+                    const server = createServer();
+                    server.once("error", reject);
+                    server.listen(0, "127.0.0.1", () => resolve(server));
+                }),
+        ),
+    );
+    const ports = servers.map((s) => (s.address() as { port: number }).port);
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+    return ports;
+}
+
+/**
+ * A throwaway stack of the real pgtopo project (this repository's Pulumi.yaml and
+ * index.ts), on the backend and passphrase that scripts/test.sh sets up.
+ */
+export class TestStack {
+    readonly log: string[] = [];
+
+    private constructor(
+        readonly name: string,
+        readonly stack: Stack,
+    ) {}
+
+    static async create(prefix = "it"): Promise<TestStack> {
+        const name = `${prefix}-${randomBytes(3).toString("hex")}`;
+        const stack = await LocalWorkspace.createOrSelectStack({ stackName: name, workDir: PROJECT_DIR });
+        return new TestStack(name, stack);
+    }
+
+    async configure(spec: ClusterSpec): Promise<void> {
+        await this.stack.setAllConfig({
+            "pgtopo:primary": { value: spec.primary },
+            "pgtopo:nodes": { value: JSON.stringify(spec.nodes) },
+        });
+    }
+
+    async up(): Promise<UpResult> {
+        return this.stack.up({ onOutput: (line) => this.log.push(line), color: "never" });
+    }
+
+    async destroy(): Promise<void> {
+        await this.stack.destroy({ onOutput: (line) => this.log.push(line), color: "never" });
+    }
+
+    /** Destroys what is left and removes the stack and its config file. */
+    async dispose(): Promise<void> {
+        try {
+            await this.destroy();
+        } finally {
+            await this.stack.workspace.removeStack(this.name, { force: true });
+        }
+    }
+
+    async connectionStrings(): Promise<Record<string, string>> {
+        const outputs = await this.stack.outputs();
+        return outputs.connectionStrings.value as Record<string, string>;
+    }
+}
