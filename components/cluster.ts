@@ -1,7 +1,10 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { ClusterConfig } from "../config/schema";
+import { renderSettings } from "../planning/settings";
 import { nodesSummary, topologyMermaid, type TopologyPlan } from "../planning/topology";
+import * as command from "@pulumi/command";
+import { removeStackVolumesCommand } from "./commands";
 import { NodeImage } from "./image";
 import { STACK_LABEL, stackNames } from "./naming";
 import { PostgresNode } from "./node";
@@ -31,6 +34,16 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const { config, plan, stack } = args;
         const names = stackNames(stack);
 
+        // Every node depends on this, so on destroy it goes last and takes the volumes
+        // kept from removed nodes with it.
+        const dataJanitor = new command.local.Command(
+            `${name}-data-janitor`,
+            {
+                create: `echo "volumes labelled ${STACK_LABEL}=${stack} are removed when the stack is destroyed"`,
+                delete: removeStackVolumesCommand(`${STACK_LABEL}=${stack}`),
+            },
+            { parent: this },
+        );
         const network = new docker.Network(
             `${name}-network`,
             { name: names.network, driver: "bridge", labels: [{ label: STACK_LABEL, value: stack }] },
@@ -48,6 +61,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const superuserPassword = new GeneratedPassword(`${name}-superuser-password`, { parent: this });
         const replicationPassword = new GeneratedPassword(`${name}-replication-password`, { parent: this });
 
+        const settings = renderSettings(config, plan);
         const created = new Map<string, PostgresNode>();
         for (const node of plan.nodes) {
             created.set(
@@ -63,7 +77,10 @@ export class PostgresCluster extends pulumi.ComponentResource {
                         imageId: image.imageId,
                         superuserPassword: superuserPassword.value,
                         replicationPassword: replicationPassword.value,
+                        settings,
+                        retainDataOnRemove: !config.deleteDataOnRemove,
                         upstream: node.upstream ? created.get(node.upstream) : undefined,
+                        volumeDependsOn: [dataJanitor],
                     },
                     { parent: this },
                 ),

@@ -51,6 +51,46 @@ export function dropSlotCommand(upstreamContainer: string, slot: string): string
     ].join("\n");
 }
 
+/**
+ * Applies pgtopo.conf to a running node (PGTOPO_SETTINGS comes from the environment).
+ * When a changed setting needs a restart the node says so (exit 3) and the container
+ * is restarted here, then waited for until PostgreSQL accepts connections again.
+ */
+export function configureCommand(container: string): string {
+    return [
+        `rc=0; docker exec -e PGTOPO_SETTINGS ${container} pgtopo-configure || rc=$?`,
+        `if [ "$rc" = 3 ]; then`,
+        `  echo "restarting ${container} for settings that need it"`,
+        `  docker restart ${container} >/dev/null`,
+        waitHealthy(container),
+        `elif [ "$rc" != 0 ]; then exit "$rc"; fi`,
+    ].join("\n");
+}
+
+/** Re-points a standby (reload, no restart, no clone); a no-op when it already follows. */
+export function followCommand(container: string, upstream: string, slot: string): string {
+    return `docker exec ${container} pgtopo-follow ${upstream} ${slot}`;
+}
+
+function waitHealthy(container: string): string {
+    return [
+        `  for i in $(seq 1 240); do`,
+        `    [ "$(docker inspect -f '{{.State.Health.Status}}' ${container})" = healthy ] && exit 0`,
+        `    sleep 0.5`,
+        `  done`,
+        `  echo "${container} not healthy 120s after restart" >&2; exit 1`,
+    ].join("\n");
+}
+
+/**
+ * Run when the stack is destroyed, after every node is gone: removes the volumes that
+ * were kept when nodes were removed from the config (deleteDataOnRemove: false), so
+ * that `pulumi destroy` leaves nothing of the stack behind.
+ */
+export function removeStackVolumesCommand(stackLabel: string): string {
+    return `docker volume ls -q --filter label=${stackLabel} | xargs -r docker volume rm`;
+}
+
 /** 32 letters and digits from the kernel's CSPRNG; the node scripts accept exactly that alphabet. */
 export const GENERATE_PASSWORD_COMMAND = "LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32";
 

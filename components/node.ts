@@ -2,7 +2,14 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { PlannedNode } from "../planning/topology";
-import { bootstrapCommand, createSlotCommand, dropSlotCommand, VOLUME_MOUNT_PATH } from "./commands";
+import {
+    bootstrapCommand,
+    configureCommand,
+    createSlotCommand,
+    dropSlotCommand,
+    followCommand,
+    VOLUME_MOUNT_PATH,
+} from "./commands";
 import { NODE_LABEL, STACK_LABEL, type StackNames } from "./naming";
 
 export interface PostgresNodeArgs {
@@ -16,8 +23,17 @@ export interface PostgresNodeArgs {
     readonly imageId: pulumi.Input<string>;
     readonly superuserPassword: pulumi.Input<string>;
     readonly replicationPassword: pulumi.Input<string>;
+    /** pgtopo.conf for every node (planning/settings.ts). */
+    readonly settings: string;
+    /**
+     * Keep the volume when this node is removed from the config (it is removed with the
+     * rest of the stack on destroy); deleteDataOnRemove turns this off.
+     */
+    readonly retainDataOnRemove: boolean;
     /** The node this one streams from; required for a standby. */
     readonly upstream?: PostgresNode;
+    /** Created before this node's volume and removed after it (the stack's data janitor). */
+    readonly volumeDependsOn?: pulumi.Resource[];
 }
 
 /**
@@ -31,6 +47,8 @@ export class PostgresNode extends pulumi.ComponentResource {
     readonly name: string;
     readonly containerName: string;
     readonly container: docker.Container;
+    /** Done once the node runs with the planned settings and follows its planned upstream. */
+    readonly ready: pulumi.Resource;
 
     constructor(name: string, args: PostgresNodeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pgtopo:index:Node", name, {}, opts);
@@ -42,12 +60,14 @@ export class PostgresNode extends pulumi.ComponentResource {
             { label: NODE_LABEL, value: node.name },
         ];
 
-        const volume = new docker.Volume(`${name}-data`, { name: names.volume(node.name), labels }, { parent: this });
+        const volume = new docker.Volume(
+            `${name}-data`,
+            { name: names.volume(node.name), labels },
+            { parent: this, retainOnDelete: args.retainDataOnRemove, dependsOn: args.volumeDependsOn },
+        );
 
-        const bootstrap =
-            node.role === "primary"
-                ? this.initializePrimary(name, args, volume)
-                : this.cloneStandby(name, args, volume);
+        const standby = node.role === "standby" ? this.cloneStandby(name, args, volume) : undefined;
+        const bootstrap = standby?.clone ?? this.initializePrimary(name, args, volume);
 
         this.container = new docker.Container(
             `${name}-server`,
@@ -82,7 +102,30 @@ export class PostgresNode extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: [bootstrap], additionalSecretOutputs: ["envs"] },
         );
+        const configured = new command.local.Command(
+            `${name}-settings`,
+            {
+                create: configureCommand(this.containerName),
+                environment: { PGTOPO_SETTINGS: args.settings },
+            },
+            { parent: this, dependsOn: [this.container] },
+        );
+        this.ready = standby ? this.follow(name, args, [configured, standby.slot]) : configured;
         this.registerOutputs({ containerName: this.containerName });
+    }
+
+    /**
+     * Keeps a standby pointed at its planned upstream. On the first `up` the clone
+     * already did that and this only confirms it streams; when the upstream changes in
+     * the config, this re-points it with a reload, no restart and no new clone.
+     */
+    private follow(name: string, args: PostgresNodeArgs, after: pulumi.Resource[]): command.local.Command {
+        const { node } = args;
+        return new command.local.Command(
+            `${name}-follow`,
+            { create: followCommand(this.containerName, node.upstream!, node.slotName!) },
+            { parent: this, dependsOn: after },
+        );
     }
 
     private initializePrimary(name: string, args: PostgresNodeArgs, volume: docker.Volume): command.local.Command {
@@ -96,33 +139,48 @@ export class PostgresNode extends pulumi.ComponentResource {
                     network: names.network,
                     volume: names.volume(node.name),
                     image: "$PGTOPO_IMAGE",
-                    forwardEnv: ["PGTOPO_NODE", "PGTOPO_SUPERUSER_PASSWORD", "PGTOPO_REPLICATION_PASSWORD"],
+                    forwardEnv: [
+                        "PGTOPO_NODE",
+                        "PGTOPO_SUPERUSER_PASSWORD",
+                        "PGTOPO_REPLICATION_PASSWORD",
+                        "PGTOPO_SETTINGS",
+                    ],
                 })}`,
                 environment: {
                     PGTOPO_IMAGE: args.imageName,
                     PGTOPO_NODE: node.name,
                     PGTOPO_SUPERUSER_PASSWORD: args.superuserPassword,
                     PGTOPO_REPLICATION_PASSWORD: args.replicationPassword,
+                    PGTOPO_SETTINGS: args.settings,
                 },
             },
-            { parent: this, dependsOn: [volume] },
+            // A bootstrap runs once per volume: later config changes reach the node
+            // through the settings and follow commands, never through a new initdb.
+            { parent: this, dependsOn: [volume], ignoreChanges: ["create", "environment"] },
         );
     }
 
-    private cloneStandby(name: string, args: PostgresNodeArgs, volume: docker.Volume): command.local.Command {
+    private cloneStandby(
+        name: string,
+        args: PostgresNodeArgs,
+        volume: docker.Volume,
+    ): { slot: command.local.Command; clone: command.local.Command } {
         const { names, node, upstream } = args;
         if (!upstream || !node.upstream || !node.slotName) {
             throw new pulumi.ResourceError(`standby ${node.name} has no upstream node to clone from`, this);
         }
+        // A new upstream replaces the slot: the new one is made first, the standby is
+        // re-pointed (follow), and the old one is dropped last, once nothing uses it.
         const slot = new command.local.Command(
             `${name}-slot`,
             {
                 create: createSlotCommand(upstream.containerName, node.slotName),
                 delete: dropSlotCommand(upstream.containerName, node.slotName),
+                triggers: [node.upstream],
             },
             { parent: this, dependsOn: [upstream.container] },
         );
-        return new command.local.Command(
+        const clone = new command.local.Command(
             `${name}-clone`,
             {
                 create: bootstrapCommand({
@@ -141,7 +199,8 @@ export class PostgresNode extends pulumi.ComponentResource {
                     PGTOPO_REPLICATION_PASSWORD: args.replicationPassword,
                 },
             },
-            { parent: this, dependsOn: [volume, slot, upstream.container] },
+            { parent: this, dependsOn: [volume, slot, upstream.container], ignoreChanges: ["create", "environment"] },
         );
+        return { slot, clone };
     }
 }

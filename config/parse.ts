@@ -4,8 +4,11 @@ import { clusterConfigSchema, type ClusterConfig } from "./schema";
 
 export const CONFIG_NAMESPACE = "pgtopo";
 
-/** Keys whose value is a structured YAML value; Pulumi hands those over as JSON text. */
-const STRUCTURED_KEYS = new Set(["nodes"]);
+/**
+ * Keys whose value is YAML structure or a boolean: Pulumi hands every value over as
+ * text, JSON for structures. Other keys stay text, so `postgresVersion: "15"` is "15".
+ */
+const JSON_KEYS = new Set(["nodes", "synchronous", "parameters", "deleteDataOnRemove"]);
 
 /**
  * Turns Pulumi's flat `namespace:key -> string` map (as returned by
@@ -18,7 +21,7 @@ export function rawConfigFromPulumi(allConfig: Record<string, string>): Record<s
     for (const [fullKey, text] of Object.entries(allConfig)) {
         if (!fullKey.startsWith(prefix)) continue;
         const key = fullKey.slice(prefix.length);
-        raw[key] = STRUCTURED_KEYS.has(key) ? parseJson(text) : text;
+        raw[key] = JSON_KEYS.has(key) ? parseJson(text) : text;
     }
     return raw;
 }
@@ -49,8 +52,10 @@ function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>): s
         const keys = issue.keys.map((k) => `"${k}"`).join(", ");
         return `${field}: unknown key${issue.keys.length > 1 ? "s" : ""} ${keys}; allowed keys are ${allowed.join(", ")}`;
     }
-    if (issue.input === undefined) return `${field} ${issue.message}`;
-    return `${field}: ${JSON.stringify(issue.input)} is not allowed; it ${issue.message}`;
+    // A bad map key (pgtopo:parameters) carries the key's own problem inside it.
+    const message = issue.code === "invalid_key" ? (issue.issues[0]?.message ?? issue.message) : issue.message;
+    if (issue.input === undefined) return `${field} ${message}`;
+    return `${field}: ${JSON.stringify(issue.input)} is not allowed; it ${message}`;
 }
 
 /** `pgtopo:nodes[1] (pg-2).port`: the index finds the entry, the name helps a human. */
@@ -75,5 +80,6 @@ function fieldName(path: readonly PropertyKey[], raw: Record<string, unknown>): 
 function allowedKeysAt(path: readonly PropertyKey[]): string[] {
     if (path.length === 0) return Object.keys(clusterConfigSchema.shape).map((k) => `${CONFIG_NAMESPACE}:${k}`);
     if (path[0] === "nodes") return Object.keys(clusterConfigSchema.shape.nodes.element.shape);
+    if (path[0] === "synchronous") return ["mode", "count", "standbys"];
     return [];
 }

@@ -19,6 +19,32 @@ export const SUPPORTED_POSTGRES_VERSIONS = ["15", "16", "17"] as const;
 
 export const DEFAULT_BASE_IMAGE = "pgtopo/debian:bookworm";
 
+/**
+ * Settings pgtopo itself sets from the topology; letting `pgtopo:parameters` override
+ * them would break replication or the security defaults, so they are refused there.
+ */
+export const MANAGED_PARAMETERS = [
+    "listen_addresses",
+    "port",
+    "data_directory",
+    "hba_file",
+    "ident_file",
+    "config_file",
+    "include",
+    "include_if_exists",
+    "include_dir",
+    "wal_level",
+    "hot_standby",
+    "primary_conninfo",
+    "primary_slot_name",
+    "synchronous_standby_names",
+    "password_encryption",
+    "max_wal_senders",
+    "max_replication_slots",
+] as const;
+
+const PARAMETER_NAME = /^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$/;
+
 const nodeSchema = z.strictObject({
     name: z.string({ error: "must be a string" }).regex(NODE_NAME_PATTERN, { error: `must be ${NODE_NAME_RULE}` }),
     port: z
@@ -44,6 +70,32 @@ export const clusterConfigSchema = z.strictObject({
     nodes: z
         .array(nodeSchema, { error: "must be a list of nodes, each with a name and a port" })
         .min(1, { error: "must list at least one node" }),
+    synchronous: z
+        .strictObject({
+            mode: z.enum(["any", "first"], { error: 'must be "any" (quorum) or "first" (priority)' }).default("any"),
+            count: z
+                .number({ error: "must be a whole number of standbys, at least 1" })
+                .int({ error: "must be a whole number of standbys, at least 1" })
+                .min(1, { error: "must be a whole number of standbys, at least 1" })
+                .default(1),
+            standbys: z
+                .array(z.string({ error: "must be a node name" }), { error: "must be a list of standby names" })
+                .min(1, { error: "must name at least one standby" }),
+        })
+        .optional(),
+    parameters: z
+        .record(
+            z
+                .string()
+                .regex(PARAMETER_NAME, { error: "must be a PostgreSQL setting name such as work_mem" })
+                .refine((name) => !(MANAGED_PARAMETERS as readonly string[]).includes(name), {
+                    error: "is managed by pgtopo from the topology and cannot be set here",
+                }),
+            z.union([z.string(), z.number(), z.boolean()], { error: "must be a string, a number or a boolean" }),
+            { error: "must be a map of PostgreSQL settings to values" },
+        )
+        .default({}),
+    deleteDataOnRemove: z.boolean({ error: "must be true or false" }).default(false),
     baseImage: z
         .string({ error: "must be a Docker image reference" })
         .min(1, { error: "must be a Docker image reference" })
@@ -52,3 +104,4 @@ export const clusterConfigSchema = z.strictObject({
 
 export type ClusterConfig = z.infer<typeof clusterConfigSchema>;
 export type NodeConfig = z.infer<typeof nodeSchema>;
+export type SynchronousConfig = NonNullable<ClusterConfig["synchronous"]>;

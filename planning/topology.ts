@@ -91,6 +91,7 @@ export function planTopology(config: ClusterConfig): TopologyPlan {
             `pgtopo:nodes: upstreams form a cycle ${[...cycle, cycle[0]].join(" -> ")}; every chain of upstreams must end at the primary "${config.primary}"`,
         );
     }
+    problems.push(...synchronousProblems(config, upstreamOf));
     if (problems.length > 0) throw new ConfigError(problems);
 
     const depthOf = (name: string): number => {
@@ -112,6 +113,36 @@ export function planTopology(config: ClusterConfig): TopologyPlan {
     // Stable sort: by depth, then in config order, so upstreams come first.
     planned.sort((a, b) => a.depth - b.depth);
     return { primary: config.primary, nodes: planned };
+}
+
+/**
+ * Only a standby that streams straight from the primary can acknowledge commits: the
+ * primary never hears from a cascaded one.
+ */
+function synchronousProblems(config: ClusterConfig, upstreamOf: (name: string) => string | undefined): string[] {
+    const sync = config.synchronous;
+    if (!sync) return [];
+    const problems: string[] = [];
+    const direct = config.nodes.filter((n) => upstreamOf(n.name) === config.primary).map((n) => `"${n.name}"`);
+    sync.standbys.forEach((name, i) => {
+        const field = `pgtopo:synchronous.standbys[${i}]`;
+        const node = config.nodes.find((n) => n.name === name);
+        if (!node) {
+            problems.push(`${field}: "${name}" is not a node; allowed: standbys of the primary (${direct.join(", ")})`);
+        } else if (name === config.primary) {
+            problems.push(`${field}: "${name}" is the primary; allowed: standbys of the primary (${direct.join(", ")})`);
+        } else if (upstreamOf(name) !== config.primary) {
+            problems.push(
+                `${field}: "${name}" streams from "${upstreamOf(name)}", not from the primary; allowed: standbys of the primary (${direct.join(", ")})`,
+            );
+        }
+    });
+    if (sync.count > sync.standbys.length) {
+        problems.push(
+            `pgtopo:synchronous.count: ${sync.count} is more than the ${sync.standbys.length} standbys listed; allowed: 1 to ${sync.standbys.length}`,
+        );
+    }
+    return problems;
 }
 
 function reportDuplicates<T>(

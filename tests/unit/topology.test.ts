@@ -183,7 +183,7 @@ describe("bad configs are refused with one message per problem", () => {
             "an unknown top-level key",
             { ...twoNodes, primay: "pg-2" },
             [
-                'pgtopo: unknown key "primay"; allowed keys are pgtopo:postgresVersion, pgtopo:primary, pgtopo:nodes, pgtopo:baseImage',
+                'pgtopo: unknown key "primay"; allowed keys are pgtopo:postgresVersion, pgtopo:primary, pgtopo:nodes, pgtopo:synchronous, pgtopo:parameters, pgtopo:deleteDataOnRemove, pgtopo:baseImage',
             ],
         ],
         [
@@ -212,6 +212,68 @@ describe("bad configs are refused with one message per problem", () => {
             ["pgtopo:primary is required: the name of the node that must be primary"],
         ],
     ];
+
+    const threeNodes = {
+        primary: "pg-1",
+        nodes: [
+            { name: "pg-1", port: 15432 },
+            { name: "pg-2", port: 15433 },
+            { name: "pg-3", port: 15434, upstream: "pg-2" },
+        ],
+    };
+    cases.push(
+        [
+            "a synchronous standby that is not a node",
+            { ...threeNodes, synchronous: { standbys: ["pg-9"] } },
+            ['pgtopo:synchronous.standbys[0]: "pg-9" is not a node; allowed: standbys of the primary ("pg-2")'],
+        ],
+        [
+            "the primary as its own synchronous standby",
+            { ...threeNodes, synchronous: { standbys: ["pg-1"] } },
+            ['pgtopo:synchronous.standbys[0]: "pg-1" is the primary; allowed: standbys of the primary ("pg-2")'],
+        ],
+        [
+            "a cascaded standby as synchronous standby",
+            { ...threeNodes, synchronous: { standbys: ["pg-3"] } },
+            [
+                'pgtopo:synchronous.standbys[0]: "pg-3" streams from "pg-2", not from the primary; allowed: standbys of the primary ("pg-2")',
+            ],
+        ],
+        [
+            "a synchronous count above the standbys listed",
+            { ...threeNodes, synchronous: { count: 2, standbys: ["pg-2"] } },
+            ["pgtopo:synchronous.count: 2 is more than the 1 standbys listed; allowed: 1 to 1"],
+        ],
+        [
+            "an unknown synchronous mode",
+            { ...threeNodes, synchronous: { mode: "all", standbys: ["pg-2"] } },
+            ['pgtopo:synchronous.mode: "all" is not allowed; it must be "any" (quorum) or "first" (priority)'],
+        ],
+        [
+            "a parameter pgtopo manages",
+            { ...twoNodes, parameters: { wal_level: "minimal" } },
+            [
+                'pgtopo:parameters.wal_level: "wal_level" is not allowed; it is managed by pgtopo from the topology and cannot be set here',
+            ],
+        ],
+        [
+            "a parameter name that is not a setting name",
+            { ...twoNodes, parameters: { "work mem": "8MB" } },
+            [
+                'pgtopo:parameters.work mem: "work mem" is not allowed; it must be a PostgreSQL setting name such as work_mem',
+            ],
+        ],
+        [
+            "a parameter value that is a list",
+            { ...twoNodes, parameters: { work_mem: ["8MB"] } },
+            ['pgtopo:parameters.work_mem: ["8MB"] is not allowed; it must be a string, a number or a boolean'],
+        ],
+        [
+            "deleteDataOnRemove that is not a boolean",
+            { ...twoNodes, deleteDataOnRemove: "yes" },
+            ['pgtopo:deleteDataOnRemove: "yes" is not allowed; it must be true or false'],
+        ],
+    );
 
     it.each(cases)("%s", (_title, raw, expected) => {
         expect(problemsOf(raw)).toEqual(expected);

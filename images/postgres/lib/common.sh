@@ -83,6 +83,19 @@ CONF
     chown postgres:postgres "$auto" "$dir/standby.signal"
 }
 
+# pgtopo.conf holds every setting pgtopo manages (rendered by planning/settings.ts);
+# postgresql.conf includes it. Returns 1 when the file already had this content.
+write_settings() {
+    local dir=$1
+    local file="$dir/pgtopo.conf"
+    if [ -f "$file" ] && [ "$(cat "$file")" = "$PGTOPO_SETTINGS" ]; then return 1; fi
+    install -o postgres -g postgres -m 0600 /dev/null "$file.new"
+    printf '%s\n' "$PGTOPO_SETTINGS" >"$file.new"
+    mv "$file.new" "$file"
+}
+
+psql_local() { run_as_postgres psql -X -q -At -v ON_ERROR_STOP=1 -d postgres "$@"; }
+
 wait_for_server() {
     local host=$1 seconds=${2:-120}
     for ((i = 0; i < seconds; i++)); do
