@@ -14,6 +14,8 @@ export interface NodeSpec {
 export interface ClusterSpec {
     primary: string;
     nodes: NodeSpec[];
+    synchronous?: { mode?: "any" | "first"; count?: number; standbys: string[] };
+    parameters?: Record<string, string | number | boolean>;
 }
 
 /** Ports the kernel says are free right now on 127.0.0.1. */
@@ -52,15 +54,38 @@ export class TestStack {
         return new TestStack(name, stack);
     }
 
+    /** Replaces the stack's whole pgtopo config with this one. */
     async configure(spec: ClusterSpec): Promise<void> {
+        const keys = { synchronous: spec.synchronous, parameters: spec.parameters };
+        for (const [key, value] of Object.entries(keys)) {
+            if (value === undefined) await this.stack.removeConfig(`pgtopo:${key}`);
+        }
         await this.stack.setAllConfig({
             "pgtopo:primary": { value: spec.primary },
             "pgtopo:nodes": { value: JSON.stringify(spec.nodes) },
+            ...Object.fromEntries(
+                Object.entries(keys)
+                    .filter(([, value]) => value !== undefined)
+                    .map(([key, value]) => [`pgtopo:${key}`, { value: JSON.stringify(value) }]),
+            ),
         });
     }
 
     async up(): Promise<UpResult> {
         return this.stack.up({ onOutput: (line) => this.log.push(line), color: "never" });
+    }
+
+    /** `up`, timed: the figures go to the test output for the closing notes. */
+    async timedUp(label: string): Promise<UpResult> {
+        const started = performance.now();
+        const result = await this.up();
+        const seconds = (performance.now() - started) / 1000;
+        console.log(`[timing] ${label}: pulumi up ${seconds.toFixed(1)} s`);
+        return result;
+    }
+
+    container(node: string): string {
+        return `pgtopo-${this.name}-${node}`;
     }
 
     async destroy(): Promise<void> {
