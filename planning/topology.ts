@@ -130,7 +130,9 @@ function synchronousProblems(config: ClusterConfig, upstreamOf: (name: string) =
         if (!node) {
             problems.push(`${field}: "${name}" is not a node; allowed: standbys of the primary (${direct.join(", ")})`);
         } else if (name === config.primary) {
-            problems.push(`${field}: "${name}" is the primary; allowed: standbys of the primary (${direct.join(", ")})`);
+            problems.push(
+                `${field}: "${name}" is the primary; allowed: standbys of the primary (${direct.join(", ")})`,
+            );
         } else if (upstreamOf(name) !== config.primary) {
             problems.push(
                 `${field}: "${name}" streams from "${upstreamOf(name)}", not from the primary; allowed: standbys of the primary (${direct.join(", ")})`,

@@ -1,0 +1,43 @@
+import Table from "cli-table3";
+import type { ClusterStatus, NodeStatus } from "../planning/health";
+
+function formatBytes(bytes: number | null): string {
+    if (bytes === null) return "-";
+    if (bytes < 1024) return `${bytes} B`;
+    const units = ["KiB", "MiB", "GiB", "TiB"];
+    let value = bytes / 1024;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit++;
+    }
+    return `${value.toFixed(1)} ${units[unit]}`;
+}
+
+const cell = (v: string | number | null) => (v === null ? "-" : String(v));
+const slotCell = (n: NodeStatus) => (n.slotActive === null ? "-" : n.slotActive ? "active" : "INACTIVE");
+const roleCell = (n: NodeStatus) => (n.role === n.desiredRole ? n.role : `${n.role} (want ${n.desiredRole})`);
+
+/** The `npm run status` screen: one row per node, then the tree, then every difference. */
+export function renderStatus(status: ClusterStatus, tree: string): string {
+    const table = new Table({
+        head: ["node", "role", "upstream", "state", "timeline", "replay lag", "lag (s)", "slot"],
+        style: { head: [], border: [] },
+    });
+    for (const n of status.nodes) {
+        table.push([
+            n.name,
+            roleCell(n),
+            cell(n.upstream),
+            n.state,
+            cell(n.timeline),
+            formatBytes(n.lagBytes),
+            n.lagSeconds === null ? "-" : n.lagSeconds.toFixed(3),
+            slotCell(n),
+        ]);
+    }
+    const verdict = status.healthy
+        ? "healthy: everything runs as configured"
+        : `NOT healthy: ${status.differences.length} difference(s) from the config:\n${status.differences.map((d) => `  - ${d}`).join("\n")}`;
+    return `${table.toString()}\n\n${tree}\n\n${verdict}\n`;
+}

@@ -1,0 +1,60 @@
+/**
+ * `npm run status`: the cluster at a glance. Reads the stack's outputs (what should
+ * be), asks every node (what is), prints both side by side with every difference.
+ * Exit code: 0 healthy and matching the config, 1 not, 2 could not tell.
+ *
+ *   npm run status [-- --stack dev] [--dir PROJECT_DIR] [--json] [--format table|json|mermaid]
+ */
+import { LocalWorkspace } from "@pulumi/pulumi/automation";
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import { stackNames } from "../components/naming";
+import { observeCluster } from "../ops/observe";
+import { renderStatus } from "../ops/report";
+import { assessCluster, topologyTree, type DesiredNode } from "../planning/health";
+
+async function main(): Promise<number> {
+    const { values } = parseArgs({
+        options: {
+            stack: { type: "string", default: process.env.PGTOPO_STACK ?? "dev" },
+            dir: { type: "string", default: path.resolve(__dirname, "..") },
+            json: { type: "boolean", default: false },
+            format: { type: "string", default: "table" },
+        },
+    });
+    const format = values.json ? "json" : values.format;
+    if (!["table", "json", "mermaid"].includes(format)) {
+        console.error(`--format: "${format}" is not allowed; allowed: table, json, mermaid`);
+        return 2;
+    }
+
+    const stack = await LocalWorkspace.selectStack({ stackName: values.stack, workDir: path.resolve(values.dir) });
+    const outputs = await stack.outputs();
+    if (!outputs.nodes) {
+        console.error(`stack ${values.stack} has no pgtopo outputs; run 'npm run up' first`);
+        return 2;
+    }
+    if (format === "mermaid") {
+        console.log(outputs.topology.value);
+        return 0;
+    }
+    const desired = outputs.nodes.value as Record<string, DesiredNode>;
+    const primary = outputs.primary.value as string;
+    const urls = outputs.connectionStrings.value as Record<string, string>;
+    const names = stackNames(values.stack);
+    const observed = await observeCluster(
+        Object.keys(desired).map((name) => ({ name, container: names.container(name), url: urls[name] })),
+    );
+    const status = assessCluster(desired, primary, observed);
+    if (format === "json") console.log(JSON.stringify(status, null, 2));
+    else process.stdout.write(renderStatus(status, topologyTree(desired, primary)));
+    return status.healthy ? 0 : 1;
+}
+
+main().then(
+    (code) => (process.exitCode = code),
+    (err: Error) => {
+        console.error(`pgtopo status: ${err.message}`);
+        process.exitCode = 2;
+    },
+);

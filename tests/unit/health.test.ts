@@ -1,0 +1,131 @@
+import { describe, expect, it } from "vitest";
+import type { NodeObservation } from "../../ops/observe";
+import { assessCluster, topologyTree, type DesiredNode } from "../../planning/health";
+import { lagBytes, lsnToBytes } from "../../planning/lsn";
+
+const desired: Record<string, DesiredNode> = {
+    "pg-1": { role: "primary", port: 1 },
+    "pg-2": { role: "standby", port: 2, upstream: "pg-1" },
+    "pg-3": { role: "standby", port: 3, upstream: "pg-2" },
+};
+
+function healthy(): NodeObservation[] {
+    return [
+        {
+            name: "pg-1",
+            container: "running",
+            reachable: true,
+            inRecovery: false,
+            timeline: 1,
+            walLsn: "0/3000100",
+            slots: [{ name: "pgtopo_pg_2", active: true }],
+            replicas: [{ name: "pg-2", state: "streaming", replayLagSeconds: 0.002, syncState: "async" }],
+        },
+        {
+            name: "pg-2",
+            container: "running",
+            reachable: true,
+            inRecovery: true,
+            timeline: 1,
+            walLsn: "0/3000100",
+            replayLsn: "0/3000100",
+            upstreamHost: "pg-1",
+            receiverStatus: "streaming",
+            slots: [{ name: "pgtopo_pg_3", active: true }],
+            replicas: [{ name: "pg-3", state: "streaming", replayLagSeconds: null, syncState: "async" }],
+        },
+        {
+            name: "pg-3",
+            container: "running",
+            reachable: true,
+            inRecovery: true,
+            timeline: 1,
+            walLsn: "0/3000000",
+            replayLsn: "0/3000000",
+            upstreamHost: "pg-2",
+            receiverStatus: "streaming",
+            slots: [],
+            replicas: [],
+        },
+    ];
+}
+
+const replace = (list: NodeObservation[], name: string, change: Partial<NodeObservation>) =>
+    list.map((o) => (o.name === name ? { ...o, ...change } : o));
+
+describe("assessCluster", () => {
+    it("calls a cluster that runs as configured healthy, with lag per standby", () => {
+        const status = assessCluster(desired, "pg-1", healthy());
+        expect(status.differences).toEqual([]);
+        expect(status.healthy).toBe(true);
+        expect(status.nodes.map((n) => [n.name, n.role, n.upstream, n.state, n.lagBytes, n.slotActive])).toEqual([
+            ["pg-1", "primary", null, "primary", null, null],
+            ["pg-2", "standby", "pg-1", "streaming", 0, true],
+            ["pg-3", "standby", "pg-2", "streaming", 256, true],
+        ]);
+        expect(status.nodes[1].lagSeconds).toBe(0.002);
+        expect(status.nodes[2].lagSeconds).toBe(0);
+    });
+
+    it("names a standby that accepts writes", () => {
+        const status = assessCluster(desired, "pg-1", replace(healthy(), "pg-2", { inRecovery: false }));
+        expect(status.healthy).toBe(false);
+        expect(status.differences).toContain("pg-2 should be a standby but is not in recovery (it accepts writes)");
+        expect(status.differences).toContain("more than one node accepts writes: pg-1, pg-2");
+    });
+
+    it("names a standby streaming from the wrong upstream", () => {
+        const status = assessCluster(desired, "pg-1", replace(healthy(), "pg-3", { upstreamHost: "pg-1" }));
+        expect(status.differences).toEqual(["pg-3 streams from pg-1 instead of pg-2"]);
+    });
+
+    it("names a slot nobody consumes and a slot not in use", () => {
+        const observed = replace(healthy(), "pg-1", {
+            slots: [
+                { name: "pgtopo_pg_2", active: false },
+                { name: "pgtopo_gone", active: false },
+            ],
+        });
+        const status = assessCluster(desired, "pg-1", observed);
+        expect(status.differences).toEqual([
+            "slot pgtopo_pg_2 on pg-1 is not in use",
+            "slot pgtopo_gone on pg-1 has no consumer in the config",
+        ]);
+        expect(status.nodes[1].slotActive).toBe(false);
+    });
+
+    it("reports stopped and unreachable nodes", () => {
+        const observed = replace(
+            replace(healthy(), "pg-3", { container: "stopped", reachable: false, inRecovery: undefined }),
+            "pg-2",
+            { reachable: false, error: "timeout", inRecovery: undefined },
+        );
+        const status = assessCluster(desired, "pg-1", observed);
+        expect(status.nodes.map((n) => n.state)).toEqual(["primary", "unreachable", "stopped"]);
+        expect(status.differences).toEqual([
+            "pg-2 does not answer: timeout",
+            "pg-3 is not running (container stopped)",
+        ]);
+    });
+
+    it("calls a standby far behind 'catching up'", () => {
+        const observed = replace(healthy(), "pg-1", { walLsn: "1/0" });
+        const status = assessCluster(desired, "pg-1", observed);
+        expect(status.nodes[1].state).toBe("catching up");
+    });
+});
+
+describe("LSN arithmetic and the tree", () => {
+    it("turns LSNs into byte positions", () => {
+        expect(lsnToBytes("1/0")).toBe(4294967296n);
+        expect(lagBytes("0/3000100", "0/3000000")).toBe(256);
+        expect(lagBytes("0/1", "0/5")).toBe(0);
+        expect(() => lsnToBytes("nope")).toThrow(/not an LSN/);
+    });
+
+    it("draws upstreams above their standbys", () => {
+        expect(topologyTree({ ...desired, "pg-4": { role: "standby", port: 4, upstream: "pg-1" } }, "pg-1")).toBe(
+            ["pg-1 (primary)", "├── pg-2", "│   └── pg-3", "└── pg-4"].join("\n"),
+        );
+    });
+});

@@ -1,0 +1,474 @@
+#!/usr/bin/env bash
+# Offline Pulumi toolchain for pgtopo: the pulumi CLI, the Node.js language host
+# and the docker and command resource plugins, built from Go modules (the only
+# source these machines can reach besides npm and apt). See README.md.
+#
+# Usage:  toolchain/setup.sh            reuse what is usable, build the rest (cached)
+#         toolchain/setup.sh --rebuild  ignore the build cache (rebuild everything)
+#         PGTOPO_REUSE=0 toolchain/setup.sh   do not reuse pulumi/plugins found on PATH
+# Then:   . "${PGTOPO_CACHE:-$HOME/.cache/pgtopo}/env.sh"
+#
+# Env: PGTOPO_CACHE (default $HOME/.cache/pgtopo), PGTOPO_GOPROXY (default
+# https://proxy.golang.org), PULUMI_HOME (plugin cache the plugins are installed into).
+set -euo pipefail
+
+# ---- versions --------------------------------------------------------------
+PULUMI_VERSION=3.248.0            # CLI; @pulumi/pulumi 3.248.0 is the last release for Node 20
+LANGHOST_SDK_VERSION=3.68.0       # last sdk/v3 release that still contains pulumi-language-nodejs
+COMMAND_VERSION=1.2.1             # = npm @pulumi/command pulumi.version (plugin name/version)
+DOCKER_VERSION=4.11.2             # = npm @pulumi/docker pulumi.version (plugin name/version)
+GO_PROVIDER_VERSION=v1.4.0        # github.com/pulumi/pulumi-go-provider (command stand-in)
+COMMAND_PULUMI_SDK=v3.250.0       # pkg/sdk required by pulumi-go-provider v1.4.0
+BRIDGE_VERSION=v3.127.0           # github.com/pulumi/pulumi-terraform-bridge/v3 (docker)
+TF_SDK_FORK=v2.0.0-20260318212141-5525259d096b     # github.com/pulumi/terraform-plugin-sdk/v2, as the bridge's go.mod
+DOCKER_UPSTREAM=v0.0.0-20260916201441-96d331c98ff4 # github.com/kreuzwerker/terraform-provider-docker
+CLIPBOARD_FORK=v0.0.0-20241001131231-d02d263e614e  # github.com/tgummerer/clipboard, as pulumi's go.mod
+
+REBUILD=0
+[[ "${1:-}" == "--rebuild" ]] && REBUILD=1
+REUSE="${PGTOPO_REUSE:-1}"
+
+CACHE_ROOT="${PGTOPO_CACHE:-$HOME/.cache/pgtopo}"
+TC="$CACHE_ROOT/toolchain"
+BIN="$TC/bin"                 # pulumi + pulumi-language-nodejs (side by side)
+PLUGIN_BIN="$TC/plugins-bin"  # provider plugins, for PATH use with a fresh PULUMI_HOME
+mkdir -p "$TC" "$BIN" "$PLUGIN_BIN"
+
+export GOPROXY="${PGTOPO_GOPROXY:-https://proxy.golang.org}"
+export GOFLAGS="-mod=mod -buildvcs=false"
+export GOTOOLCHAIN=local
+# The proxy's checksum database has no entries for several of the pulumi module
+# versions used here; skip the lookup for those paths only (go.sum still records hashes).
+export GONOSUMDB="github.com/pulumi/*,github.com/kreuzwerker/*,github.com/tgummerer/*"
+export PULUMI_SKIP_UPDATE_CHECK=true
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+
+T0=$(date +%s)
+TIMINGS=()
+log() { printf '[toolchain] %s\n' "$*" >&2; }
+now() { date +%s; }
+
+# build NAME VERSION BINARY PKG LDFLAGS WRITER : run WRITER in a fresh wrapper dir
+# (writes go.mod and sources), go build PKG into $TC/NAME-VERSION/bin/BINARY.
+# Sets BUILT to the binary's path.
+build() {
+  local name=$1 version=$2 binary=$3 pkg=$4 ldflags=$5 writer=$6
+  local dir="$TC/$name-$version"
+  BUILT="$dir/bin/$binary"
+  if [[ $REBUILD == 0 && -x "$BUILT" && -f "$dir/.ok" ]]; then
+    log "$name $version: cached at $BUILT"
+    TIMINGS+=("$name $version: cached"); return 0
+  fi
+  command -v go >/dev/null || { log "go is required to build $name"; exit 1; }
+  local t
+  t=$(now)
+  rm -rf "$dir/src" "$dir/.ok"; mkdir -p "$dir/src" "$dir/bin"
+  (cd "$dir/src" && "$writer")
+  log "$name $version: building (log: $dir/build.log)"
+  if ! (cd "$dir/src" && go build -trimpath -o "$BUILT" -ldflags "-s -w $ldflags" "$pkg") >"$dir/build.log" 2>&1; then
+    grep -v '^go: downloading' "$dir/build.log" | tail -n 30 >&2
+    log "$name $version: BUILD FAILED (full log: $dir/build.log)"; exit 1
+  fi
+  touch "$dir/.ok"
+  TIMINGS+=("$name $version: built in $(( $(now) - t ))s")
+}
+
+ours() { [[ "$(readlink -f "$1")" == "$TC/"* ]]; } # a binary from this cache?
+
+# ---- wrapper modules (the project's own code) ------------------------------
+write_pulumi() {
+  cat > go.mod <<EOF
+module pgtopo.local/toolchain/pulumi
+
+go 1.25
+
+require (
+	github.com/pulumi/pulumi/pkg/v3 v$PULUMI_VERSION
+	github.com/pulumi/pulumi/sdk/v3 v$PULUMI_VERSION
+)
+
+// pkg/v3's own go.mod replaces sdk with ../sdk (the same version here) and this fork:
+replace github.com/atotto/clipboard => github.com/tgummerer/clipboard $CLIPBOARD_FORK
+EOF
+  cat > tools.go <<'EOF'
+//go:build tools
+
+// The CLI's main package is built straight from the pkg/v3 module.
+package tools
+
+import _ "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"
+EOF
+}
+
+write_langhost() {
+  cat > go.mod <<EOF
+module pgtopo.local/toolchain/pulumi-language-nodejs
+
+go 1.25
+
+// Later releases moved the host to its own module, which the proxy does not serve.
+require github.com/pulumi/pulumi/sdk/v3 v$LANGHOST_SDK_VERSION
+EOF
+  cat > tools.go <<'EOF'
+//go:build tools
+
+package tools
+
+import _ "github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs"
+EOF
+}
+
+write_command() {
+  cat > go.mod <<EOF
+module pgtopo.local/toolchain/pulumi-resource-command
+
+go 1.25.11
+
+require (
+	github.com/pulumi/pulumi-go-provider $GO_PROVIDER_VERSION
+	github.com/pulumi/pulumi/pkg/v3 $COMMAND_PULUMI_SDK
+	github.com/pulumi/pulumi/sdk/v3 $COMMAND_PULUMI_SDK
+)
+
+replace github.com/atotto/clipboard => github.com/tgummerer/clipboard $CLIPBOARD_FORK
+EOF
+  cat > main.go <<'EOF'
+// Stand-in for the "command" resource plugin (the real provider module is not on
+// the Go proxy): command:local:Command and the command:local:run invoke, with the
+// input/output names of npm @pulumi/command. Remote (SSH) resources are not provided.
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	p "github.com/pulumi/pulumi-go-provider"
+	"github.com/pulumi/pulumi-go-provider/infer"
+)
+
+var Version = "dev" // -X main.Version=<npm @pulumi/command version>
+
+type CommandArgs struct {
+	Create                 *string           `pulumi:"create,optional"`
+	Update                 *string           `pulumi:"update,optional"`
+	Delete                 *string           `pulumi:"delete,optional"`
+	Dir                    *string           `pulumi:"dir,optional"`
+	Environment            map[string]string `pulumi:"environment,optional"`
+	Interpreter            []string          `pulumi:"interpreter,optional"`
+	Stdin                  *string           `pulumi:"stdin,optional"`
+	Triggers               []any             `pulumi:"triggers,optional" provider:"replaceOnChanges"`
+	AddPreviousOutputInEnv *bool             `pulumi:"addPreviousOutputInEnv,optional"`
+	Logging                *string           `pulumi:"logging,optional"`
+	AssetPaths             []string          `pulumi:"assetPaths,optional"`
+	ArchivePaths           []string          `pulumi:"archivePaths,optional"`
+}
+
+type CommandState struct {
+	CommandArgs
+	Stdout string `pulumi:"stdout"`
+	Stderr string `pulumi:"stderr"`
+}
+
+// Command runs `create` on create, `update` (or `create` again) on update and
+// `delete` on delete; a change of `triggers` replaces the resource.
+type Command struct{}
+
+func (c *Command) Annotate(a infer.Annotator) {
+	a.SetToken("local", "Command")
+	a.Describe(c, "Runs a command on the machine running Pulumi.")
+}
+
+type spec struct {
+	command     string
+	dir         *string
+	env         map[string]string
+	interpreter []string
+	stdin       *string
+	extraEnv    []string
+}
+
+func run(ctx context.Context, s spec) (string, string, error) {
+	interp := s.interpreter
+	if len(interp) == 0 {
+		interp = []string{"/bin/sh", "-c"}
+	}
+	cmd := exec.CommandContext(ctx, interp[0], append(append([]string{}, interp[1:]...), s.command)...)
+	if s.dir != nil && *s.dir != "" {
+		cmd.Dir = *s.dir
+	}
+	cmd.Env = os.Environ()
+	for k, v := range s.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Env = append(cmd.Env, s.extraEnv...)
+	if s.stdin != nil {
+		cmd.Stdin = strings.NewReader(*s.stdin)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	out := strings.TrimSuffix(stdout.String(), "\n")
+	errOut := strings.TrimSuffix(stderr.String(), "\n")
+	if err != nil {
+		return out, errOut, fmt.Errorf("%w: running %q:\nstdout: %s\nstderr: %s", err, s.command, out, errOut)
+	}
+	return out, errOut, nil
+}
+
+func previous(a CommandArgs, old CommandState) []string {
+	if a.AddPreviousOutputInEnv != nil && !*a.AddPreviousOutputInEnv {
+		return nil
+	}
+	return []string{"PULUMI_COMMAND_STDOUT=" + old.Stdout, "PULUMI_COMMAND_STDERR=" + old.Stderr}
+}
+
+func (c *Command) Create(ctx context.Context, req infer.CreateRequest[CommandArgs]) (infer.CreateResponse[CommandState], error) {
+	a := req.Inputs
+	state := CommandState{CommandArgs: a}
+	if req.DryRun || a.Create == nil {
+		return infer.CreateResponse[CommandState]{ID: req.Name, Output: state}, nil
+	}
+	var err error
+	state.Stdout, state.Stderr, err = run(ctx, spec{*a.Create, a.Dir, a.Environment, a.Interpreter, a.Stdin, nil})
+	return infer.CreateResponse[CommandState]{ID: req.Name, Output: state}, err
+}
+
+func (c *Command) Update(ctx context.Context, req infer.UpdateRequest[CommandArgs, CommandState]) (infer.UpdateResponse[CommandState], error) {
+	a := req.Inputs
+	state := CommandState{CommandArgs: a, Stdout: req.State.Stdout, Stderr: req.State.Stderr}
+	text := a.Update
+	if text == nil {
+		text = a.Create
+	}
+	if req.DryRun || text == nil {
+		return infer.UpdateResponse[CommandState]{Output: state}, nil
+	}
+	var err error
+	state.Stdout, state.Stderr, err = run(ctx, spec{*text, a.Dir, a.Environment, a.Interpreter, a.Stdin, previous(a, req.State)})
+	return infer.UpdateResponse[CommandState]{Output: state}, err
+}
+
+func (c *Command) Delete(ctx context.Context, req infer.DeleteRequest[CommandState]) (infer.DeleteResponse, error) {
+	s := req.State
+	if s.Delete == nil {
+		return infer.DeleteResponse{}, nil
+	}
+	_, _, err := run(ctx, spec{*s.Delete, s.Dir, s.Environment, s.Interpreter, s.Stdin, previous(s.CommandArgs, s)})
+	return infer.DeleteResponse{}, err
+}
+
+type RunArgs struct {
+	Command                string            `pulumi:"command"`
+	Dir                    *string           `pulumi:"dir,optional"`
+	Environment            map[string]string `pulumi:"environment,optional"`
+	Interpreter            []string          `pulumi:"interpreter,optional"`
+	Stdin                  *string           `pulumi:"stdin,optional"`
+	AddPreviousOutputInEnv *bool             `pulumi:"addPreviousOutputInEnv,optional"`
+	Logging                *string           `pulumi:"logging,optional"`
+	AssetPaths             []string          `pulumi:"assetPaths,optional"`
+	ArchivePaths           []string          `pulumi:"archivePaths,optional"`
+}
+
+type RunResult struct {
+	RunArgs
+	Stdout string `pulumi:"stdout"`
+	Stderr string `pulumi:"stderr"`
+}
+
+// Run is the command:local:run invoke.
+type Run struct{}
+
+func (r *Run) Annotate(a infer.Annotator) {
+	a.SetToken("local", "run")
+	a.Describe(r, "Runs a command locally and returns its output.")
+}
+
+func (r *Run) Invoke(ctx context.Context, req infer.FunctionRequest[RunArgs]) (infer.FunctionResponse[RunResult], error) {
+	a := req.Input
+	out, errOut, err := run(ctx, spec{a.Command, a.Dir, a.Environment, a.Interpreter, a.Stdin, nil})
+	return infer.FunctionResponse[RunResult]{Output: RunResult{RunArgs: a, Stdout: out, Stderr: errOut}}, err
+}
+
+func main() {
+	prov, err := infer.NewProviderBuilder().
+		WithDescription("pgtopo offline stand-in for the Pulumi command provider (local commands only)").
+		WithResources(infer.Resource(&Command{})).
+		WithFunctions(infer.Function(&Run{})).
+		Build()
+	if err == nil {
+		err = p.RunProvider(context.Background(), "command", Version, prov)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+EOF
+}
+
+write_docker() {
+  # The upstream Terraform provider, from the Go proxy; its module declares the path
+  # github.com/terraform-providers/terraform-provider-docker, hence the replace below.
+  local up
+  up=$(cd "$TC" && go mod download -json "github.com/kreuzwerker/terraform-provider-docker@$DOCKER_UPSTREAM" \
+        | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [[ -d "$up" ]] || { log "could not download the upstream docker provider"; exit 1; }
+  cp -r "$up" upstream && chmod -R u+w upstream
+  mkdir -p upstream/shim
+  cat > upstream/shim/shim.go <<'EOF'
+// Package shim (added by pgtopo) exposes the upstream SDKv2 provider, which lives in
+// an internal package, to the Pulumi bridge.
+package shim
+
+import (
+	"github.com/hashicorp/terraform-plugin-sdk/v2/helper/schema"
+	"github.com/terraform-providers/terraform-provider-docker/internal/provider"
+)
+
+func NewProvider(version string) *schema.Provider { return provider.New(version)() }
+EOF
+  cat > go.mod <<EOF
+module pgtopo.local/toolchain/pulumi-resource-docker
+
+go 1.25.8
+
+require (
+	github.com/pulumi/pulumi-terraform-bridge/v3 $BRIDGE_VERSION
+	github.com/terraform-providers/terraform-provider-docker v0.0.0
+)
+
+replace (
+	github.com/atotto/clipboard => github.com/tgummerer/clipboard $CLIPBOARD_FORK
+	github.com/hashicorp/terraform-plugin-sdk/v2 => github.com/pulumi/terraform-plugin-sdk/v2 $TF_SDK_FORK
+	github.com/terraform-providers/terraform-provider-docker => ./upstream
+)
+EOF
+  cat > main.go <<'EOF'
+// Stand-in for the "docker" resource plugin (the pulumi-docker provider module is
+// not on the Go proxy): the upstream Terraform docker provider's SDKv2 resources,
+// bridged with the same tokens as npm @pulumi/docker (docker:index/<name>:<Name>,
+// docker_image -> RemoteImage). Not provided: the native docker.Image (buildx)
+// resource and the upstream's plugin-framework resources.
+package main
+
+import (
+	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfbridge"
+	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfbridge/tokens"
+	shimv2 "github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfshim/sdk-v2"
+	"github.com/terraform-providers/terraform-provider-docker/shim"
+)
+
+var Version = "dev" // -X main.Version=<npm @pulumi/docker version>
+
+func main() {
+	info := tfbridge.ProviderInfo{
+		Name:    "docker",
+		Version: Version,
+		P:       shimv2.NewProvider(shim.NewProvider(Version)),
+		Resources: map[string]*tfbridge.ResourceInfo{
+			"docker_image": {Tok: "docker:index/remoteImage:RemoteImage"},
+		},
+		DataSources: map[string]*tfbridge.DataSourceInfo{
+			"docker_image": {Tok: "docker:index/getRemoteImage:getRemoteImage"},
+		},
+	}
+	info.MustComputeTokens(tokens.SingleModule("docker_", "index", tokens.MakeStandard("docker")))
+	tfbridge.Main("docker", Version, info, nil)
+}
+EOF
+}
+
+# ---- reuse what is already usable ------------------------------------------
+semver_ge() { [[ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" == "$2" ]]; }
+
+PULUMI_BIN=""
+if [[ $REUSE == 1 ]] && command -v pulumi >/dev/null 2>&1 && ! ours "$(command -v pulumi)"; then
+  found=$(command -v pulumi)
+  v=$(pulumi version 2>/dev/null | sed 's/^v//' || true)
+  if [[ -n "$v" ]] && semver_ge "${v%%-*}" "$PULUMI_VERSION"; then
+    PULUMI_BIN=$(readlink -f "$found"); log "using pulumi v$v from PATH ($found)"
+    TIMINGS+=("pulumi: reused v$v from PATH")
+  else
+    log "pulumi on PATH ($found) is v${v:-?}, need >= $PULUMI_VERSION: building"
+  fi
+fi
+if [[ -z "$PULUMI_BIN" ]]; then
+  build pulumi "$PULUMI_VERSION" pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
+    "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" write_pulumi
+  PULUMI_BIN=$BUILT
+fi
+
+LANG_BIN=""
+if ! ours "$PULUMI_BIN" && [[ -x "$(dirname "$PULUMI_BIN")/pulumi-language-nodejs" ]]; then
+  LANG_BIN="$(dirname "$PULUMI_BIN")/pulumi-language-nodejs"
+elif [[ $REUSE == 1 ]] && command -v pulumi-language-nodejs >/dev/null 2>&1 && ! ours "$(command -v pulumi-language-nodejs)"; then
+  LANG_BIN=$(readlink -f "$(command -v pulumi-language-nodejs)")
+fi
+if [[ -n "$LANG_BIN" ]]; then
+  log "using $LANG_BIN"; TIMINGS+=("pulumi-language-nodejs: reused $LANG_BIN")
+else
+  build pulumi-language-nodejs "$LANGHOST_SDK_VERSION" pulumi-language-nodejs \
+    github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs \
+    "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$LANGHOST_SDK_VERSION" write_langhost
+  LANG_BIN=$BUILT
+fi
+
+# pulumi and the language host side by side: the CLI finds the host next to itself.
+ln -sfn "$PULUMI_BIN" "$BIN/pulumi"
+ln -sfn "$LANG_BIN" "$BIN/pulumi-language-nodejs"
+
+PULUMI_HOME_DIR="${PULUMI_HOME:-$HOME/.pulumi}"
+plugin_installed() { # kind name version
+  [[ -d "$PULUMI_HOME_DIR/plugins/$1-$2-v$3" && ! -e "$PULUMI_HOME_DIR/plugins/$1-$2-v$3.partial" ]]
+}
+
+# provider NAME VERSION BUILD-ARGS... : reuse an installed or ambient plugin, else build; install.
+provider() {
+  local name=$1 version=$2; shift 2
+  local binary="pulumi-resource-$name" bin=""
+  if [[ $REUSE == 1 ]] && plugin_installed resource "$name" "$version" && [[ ! -f "$PULUMI_HOME_DIR/plugins/resource-$name-v$version/.pgtopo" ]]; then
+    log "plugin $name $version already installed in $PULUMI_HOME_DIR (not ours): reusing"
+    TIMINGS+=("$binary: reused installed plugin"); return 0
+  fi
+  if [[ $REUSE == 1 ]] && command -v "$binary" >/dev/null 2>&1 && ! ours "$(command -v "$binary")"; then
+    log "using $binary from PATH: $(command -v "$binary") (the engine prefers PATH plugins)"
+    TIMINGS+=("$binary: reused from PATH"); return 0
+  fi
+  build "$name" "$version" "$binary" "$@"
+  bin=$BUILT
+  ln -sfn "$bin" "$PLUGIN_BIN/$binary"
+  local dest="$PULUMI_HOME_DIR/plugins/resource-$name-v$version/$binary"
+  if [[ -f "$dest" ]] && cmp -s "$bin" "$dest"; then
+    log "plugin $name $version already installed in $PULUMI_HOME_DIR"
+  else
+    local t
+    t=$(now)
+    "$BIN/pulumi" plugin install resource "$name" "$version" --file "$bin" --reinstall >&2
+    touch "$PULUMI_HOME_DIR/plugins/resource-$name-v$version/.pgtopo"
+    TIMINGS+=("plugin install $name $version: $(( $(now) - t ))s")
+  fi
+}
+
+provider command "$COMMAND_VERSION" . "-X main.Version=$COMMAND_VERSION" write_command
+provider docker "$DOCKER_VERSION" . "-X main.Version=$DOCKER_VERSION" write_docker
+
+# ---- env file ----------------------------------------------------------------
+ENV_FILE="$CACHE_ROOT/env.sh"
+cat > "$ENV_FILE" <<EOF
+# Generated by pgtopo toolchain/setup.sh. Source it: . "$ENV_FILE"
+export PATH="$BIN:\${PATH}"
+# Provider plugins as binaries; prepend to PATH when using a PULUMI_HOME that
+# setup.sh did not install them into (the engine then warns "using ... from \$PATH").
+export PGTOPO_PLUGIN_BIN="$PLUGIN_BIN"
+export PULUMI_SKIP_UPDATE_CHECK=true
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+EOF
+
+for t in "${TIMINGS[@]}"; do log "  $t"; done
+log "total: $(( $(now) - T0 ))s; $("$BIN/pulumi" version) in $BIN; plugins in $PULUMI_HOME_DIR/plugins"
+log "env file: $ENV_FILE"
+echo "export PATH=\"$BIN:\$PATH\""
