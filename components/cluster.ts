@@ -4,9 +4,11 @@ import type { ClusterConfig } from "../config/schema";
 import { renderSettings } from "../planning/settings";
 import { nodesSummary, topologyMermaid, type TopologyPlan } from "../planning/topology";
 import * as command from "@pulumi/command";
+import * as path from "path";
+import type { TransitionRequest } from "../ops/converge-primary";
 import { removeStackVolumesCommand } from "./commands";
 import { NodeImage } from "./image";
-import { STACK_LABEL, stackNames } from "./naming";
+import { STACK_LABEL, stackNames, type StackNames } from "./naming";
 import { PostgresNode } from "./node";
 import { GeneratedPassword } from "./password";
 
@@ -87,6 +89,25 @@ export class PostgresCluster extends pulumi.ComponentResource {
             );
         }
 
+        // Settles who is primary before any standby is (re-)pointed: a no-op while the
+        // configured primary already is the only one; a switchover or failover when
+        // pgtopo:primary names another node (ops/converge-primary.ts).
+        const nodes = [...created.values()];
+        const promotion = new command.local.Command(
+            `${name}-promotion`,
+            {
+                create: "node --import tsx scripts/converge-primary.ts",
+                dir: PROJECT_ROOT,
+                environment: {
+                    PGTOPO_TRANSITION: JSON.stringify(transitionRequest(config, plan, names)),
+                    PGTOPO_SUPERUSER_PASSWORD: superuserPassword.value,
+                },
+                triggers: [plan.primary],
+            },
+            { parent: this, dependsOn: nodes.map((n) => n.container) },
+        );
+        for (const node of nodes) node.finish([promotion]);
+
         this.primary = plan.primary;
         this.nodes = nodesSummary(plan);
         this.topology = topologyMermaid(plan);
@@ -109,4 +130,24 @@ export class PostgresCluster extends pulumi.ComponentResource {
             connectionStrings: this.connectionStrings,
         });
     }
+}
+
+/** The project root: the promotion command runs scripts/converge-primary.ts from there. */
+const PROJECT_ROOT = path.join(__dirname, "..");
+
+function transitionRequest(config: ClusterConfig, plan: TopologyPlan, names: StackNames): TransitionRequest {
+    return {
+        target: plan.primary,
+        maxLagOnFailover: config.maxLagOnFailover,
+        image: names.image(config.postgresVersion),
+        network: names.network,
+        nodes: plan.nodes.map((n) => ({
+            name: n.name,
+            port: n.port,
+            container: names.container(n.name),
+            volume: names.volume(n.name),
+            upstream: n.upstream,
+            slot: n.slotName,
+        })),
+    };
 }

@@ -47,8 +47,6 @@ export class PostgresNode extends pulumi.ComponentResource {
     readonly name: string;
     readonly containerName: string;
     readonly container: docker.Container;
-    /** Done once the node runs with the planned settings and follows its planned upstream. */
-    readonly ready: pulumi.Resource;
 
     constructor(name: string, args: PostgresNodeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pgtopo:index:Node", name, {}, opts);
@@ -110,8 +108,28 @@ export class PostgresNode extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: [this.container] },
         );
-        this.ready = standby ? this.follow(name, args, [configured, standby.slot]) : configured;
+        this.configured = configured;
+        this.standby = standby;
+        this.resourceName = name;
+        this.args = args;
+    }
+
+    private readonly configured: pulumi.Resource;
+    private readonly standby?: { slot: command.local.Command };
+    private readonly resourceName: string;
+    private readonly args: PostgresNodeArgs;
+
+    /**
+     * Completes the node once the cluster has settled who is primary: a standby is
+     * (re-)pointed at its upstream only after that, since a node that was primary a
+     * moment ago cannot follow anyone until it has been fenced and demoted.
+     */
+    finish(after: pulumi.Resource[]): pulumi.Resource {
+        const ready = this.standby
+            ? this.follow(this.resourceName, this.args, [this.configured, this.standby.slot, ...after])
+            : this.configured;
         this.registerOutputs({ containerName: this.containerName });
+        return ready;
     }
 
     /**

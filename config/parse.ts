@@ -8,7 +8,7 @@ export const CONFIG_NAMESPACE = "pgtopo";
  * Keys whose value is YAML structure or a boolean: Pulumi hands every value over as
  * text, JSON for structures. Other keys stay text, so `postgresVersion: "15"` is "15".
  */
-const JSON_KEYS = new Set(["nodes", "synchronous", "parameters", "deleteDataOnRemove"]);
+const JSON_KEYS = new Set(["nodes", "synchronous", "parameters", "deleteDataOnRemove", "maxLagOnFailover"]);
 
 /**
  * Turns Pulumi's flat `namespace:key -> string` map (as returned by

@@ -95,6 +95,11 @@ export const clusterConfigSchema = z.strictObject({
             { error: "must be a map of PostgreSQL settings to values" },
         )
         .default({}),
+    maxLagOnFailover: z
+        .number({ error: "must be a whole number of bytes, 0 or more" })
+        .int({ error: "must be a whole number of bytes, 0 or more" })
+        .min(0, { error: "must be a whole number of bytes, 0 or more" })
+        .default(1024 * 1024),
     deleteDataOnRemove: z.boolean({ error: "must be true or false" }).default(false),
     baseImage: z
         .string({ error: "must be a Docker image reference" })

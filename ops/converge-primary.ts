@@ -1,0 +1,167 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { Client } from "pg";
+import { lsnToBytes } from "../planning/lsn";
+import { describeTransition, planTransition, type Transition } from "../planning/transition";
+import { observeCluster, type NodeEndpoint } from "./observe";
+
+const run = promisify(execFile);
+
+/** One node as the promotion step needs it: where it runs and whom it should follow. */
+export interface TransitionNode {
+    readonly name: string;
+    readonly port: number;
+    readonly container: string;
+    readonly volume: string;
+    /** Planned upstream and slot once the transition is done; absent for the target. */
+    readonly upstream?: string;
+    readonly slot?: string;
+}
+
+/** What the Command hands over (as JSON in PGTOPO_TRANSITION); the password comes separately. */
+export interface TransitionRequest {
+    readonly target: string;
+    readonly maxLagOnFailover: number;
+    readonly image: string;
+    readonly network: string;
+    readonly nodes: readonly TransitionNode[];
+}
+
+type Log = (line: string) => void;
+
+const docker = async (...args: string[]) => (await run("docker", args, { maxBuffer: 8 << 20 })).stdout.trim();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Makes the configured node the only primary and every fenced node a standby again.
+ * Each step first looks at what is there, so running this again after an interruption
+ * (or after success) continues from where things are instead of repeating work.
+ */
+export async function convergePrimary(
+    request: TransitionRequest,
+    superuserPassword: string,
+    log: Log,
+): Promise<Transition> {
+    const byName = new Map(request.nodes.map((n) => [n.name, n]));
+    const url = (n: TransitionNode) =>
+        `postgresql://postgres:${encodeURIComponent(superuserPassword)}@127.0.0.1:${n.port}/postgres`;
+    const endpoints: NodeEndpoint[] = request.nodes.map((n) => ({ name: n.name, container: n.container, url: url(n) }));
+
+    const sql = async <T = Record<string, unknown>>(node: TransitionNode, text: string): Promise<T[]> => {
+        const client = new Client({ connectionString: url(node), connectionTimeoutMillis: 5000 });
+        await client.connect();
+        try {
+            return (await client.query(text)).rows as T[];
+        } finally {
+            await client.end();
+        }
+    };
+
+    /** A one-shot container on a node's volume, on the cluster network; secrets via the environment. */
+    const oneShot = (node: TransitionNode, script: string, ...args: string[]) =>
+        docker(
+            "run", "--rm", "--network", request.network,
+            "-v", `${node.volume}:/var/lib/postgresql/data`,
+            "-e", `PGTOPO_NODE=${node.name}`, "-e", "PGTOPO_SUPERUSER_PASSWORD",
+            "--entrypoint", script, request.image, ...args,
+        ); // prettier-ignore
+
+    const waitUntil = async (what: string, seconds: number, check: () => Promise<boolean>): Promise<boolean> => {
+        for (const end = Date.now() + seconds * 1000; Date.now() < end; await sleep(500)) {
+            if (await check().catch(() => false)) return true;
+        }
+        log(`${what}: not within ${seconds}s`);
+        return false;
+    };
+
+    const streamingFrom = (node: TransitionNode, upstream: string) =>
+        waitUntil(`${node.name} streaming from ${upstream}`, 30, async () => {
+            const [row] = await sql<{ s: string }>(
+                node,
+                "SELECT status || '@' || sender_host AS s FROM pg_stat_wal_receiver",
+            );
+            return row?.s === `streaming@${upstream}`;
+        });
+
+    const stop = async (node: TransitionNode) => {
+        const state = await docker("container", "inspect", "-f", "{{.State.Running}}", node.container).catch(
+            () => "missing",
+        );
+        if (state === "true") {
+            log(`fencing ${node.name}: stopping it cleanly`);
+            await docker("stop", "-t", "60", node.container);
+        }
+        return state !== "missing";
+    };
+
+    /** Stopped node -> standby of its planned upstream, rewound when it cannot follow as it is. */
+    const rejoin = async (node: TransitionNode) => {
+        if (!node.upstream || !node.slot) throw new Error(`${node.name} has no planned upstream to rejoin`);
+        const upstream = byName.get(node.upstream)!;
+        if (!(await stop(node))) {
+            log(`${node.name} has no container; it rejoins when 'pulumi up' recreates it`);
+            return;
+        }
+        await docker("exec", upstream.container, "pgtopo-slot", "create", node.slot);
+        log(await oneShot(node, "pgtopo-demote", upstream.name, node.slot));
+        await docker("start", node.container);
+        if (await streamingFrom(node, upstream.name)) {
+            log(`${node.name} rejoined as a standby of ${upstream.name} without a rewind`);
+            return;
+        }
+        log(`${node.name} cannot follow ${upstream.name} as it is (its WAL went past the fork): rewinding`);
+        await docker("stop", "-t", "60", node.container);
+        log(await oneShot(node, "pgtopo-rewind", request.target, upstream.name, node.slot));
+        await docker("start", node.container);
+        if (!(await streamingFrom(node, upstream.name))) {
+            throw new Error(
+                `${node.name} does not stream from ${upstream.name} even after pg_rewind; it needs a new clone`,
+            );
+        }
+        log(`${node.name} rejoined as a standby of ${upstream.name} after pg_rewind`);
+    };
+
+    const promote = async (target: TransitionNode) => {
+        log(`promoting ${target.name}`);
+        const [row] = await sql<{ ok: boolean }>(target, "SELECT pg_promote(wait => true, wait_seconds => 60) AS ok");
+        if (!row?.ok) throw new Error(`${target.name} did not finish promotion within 60s`);
+        log(`${target.name} is the primary`);
+    };
+
+    const observed = await observeCluster(endpoints);
+    const transition = planTransition(request.target, observed, { maxLagOnFailover: request.maxLagOnFailover });
+    log(describeTransition(transition));
+    const target = byName.get(request.target)!;
+
+    switch (transition.kind) {
+        case "refused":
+            throw new Error(transition.reason);
+        case "none":
+            break;
+        case "switchover": {
+            const from = byName.get(transition.from)!;
+            await stop(from);
+            const finalLsn = await oneShot(from, "pgtopo-checkpoint-lsn");
+            log(`${from.name} stopped at ${finalLsn}; waiting for ${target.name} to receive it`);
+            const caughtUp = await waitUntil(`${target.name} receiving ${finalLsn}`, 60, async () => {
+                const [row] = await sql<{ lsn: string }>(target, "SELECT pg_last_wal_receive_lsn()::text AS lsn");
+                return !!row?.lsn && lsnToBytes(row.lsn) > lsnToBytes(finalLsn);
+            });
+            if (!caughtUp) {
+                // Give the cluster its primary back rather than lose the tail of its WAL.
+                await docker("start", from.container);
+                throw new Error(
+                    `switchover aborted: ${target.name} did not receive ${from.name}'s last WAL (${finalLsn}); ${from.name} was restarted as primary and nothing else changed`,
+                );
+            }
+            await promote(target);
+            break;
+        }
+        case "failover":
+            for (const name of transition.fence) await stop(byName.get(name)!);
+            await promote(target);
+            break;
+    }
+    for (const name of transition.fence) await rejoin(byName.get(name)!);
+    return transition;
+}

@@ -1,0 +1,21 @@
+/**
+ * Run by the cluster's promotion Command on every `pulumi up` that changes the primary
+ * (or the nodes): makes the configured node the only primary. Input comes from the
+ * environment: PGTOPO_TRANSITION (JSON, see ops/converge-primary.ts) and
+ * PGTOPO_SUPERUSER_PASSWORD (a secret, so never on a command line or in a log).
+ */
+import { convergePrimary, type TransitionRequest } from "../ops/converge-primary";
+
+const log = (line: string) => console.log(`pgtopo: ${line}`);
+
+async function main(): Promise<void> {
+    const request = JSON.parse(process.env.PGTOPO_TRANSITION ?? "") as TransitionRequest;
+    const password = process.env.PGTOPO_SUPERUSER_PASSWORD;
+    if (!password) throw new Error("PGTOPO_SUPERUSER_PASSWORD is not set");
+    await convergePrimary(request, password, log);
+}
+
+main().catch((err: Error) => {
+    console.error(`pgtopo: ${err.message}`);
+    process.exitCode = 1;
+});

@@ -1,0 +1,84 @@
+import { describe, expect, it } from "vitest";
+import type { NodeObservation } from "../../ops/observe";
+import { describeTransition, planTransition } from "../../planning/transition";
+
+const node = (name: string, change: Partial<NodeObservation> = {}): NodeObservation => ({
+    name,
+    container: "running",
+    reachable: true,
+    inRecovery: true,
+    walLsn: "0/5000000",
+    slots: [],
+    replicas: [],
+    ...change,
+});
+const primary = (name: string, lsn = "0/5000000") => node(name, { inRecovery: false, walLsn: lsn });
+const lost = (name: string) =>
+    node(name, { container: "stopped", reachable: false, inRecovery: undefined, error: "container stopped" });
+const options = { maxLagOnFailover: 1024 * 1024 };
+
+describe("planTransition", () => {
+    it("does nothing when the configured primary is the only writer", () => {
+        expect(planTransition("a", [primary("a"), node("b")], options)).toEqual({
+            kind: "none",
+            primary: "a",
+            fence: [],
+        });
+    });
+
+    it("fences a second writer next to the configured primary", () => {
+        expect(planTransition("a", [primary("a"), primary("b")], options)).toEqual({
+            kind: "none",
+            primary: "a",
+            fence: ["b"],
+        });
+    });
+
+    it("plans a switchover when the old primary answers", () => {
+        const t = planTransition("b", [primary("a"), node("b"), node("c")], options);
+        expect(t).toEqual({ kind: "switchover", from: "a", to: "b", fence: ["a"] });
+        expect(describeTransition(t)).toMatch(/^switchover: a will be fenced \(stopped cleanly\), b promoted/);
+    });
+
+    it("plans a failover when no node accepts writes, fencing the lost one", () => {
+        expect(planTransition("b", [lost("a"), node("b"), node("c")], options)).toEqual({
+            kind: "failover",
+            to: "b",
+            fence: ["a"],
+        });
+    });
+
+    it("refuses a failover to a standby far behind another, saying how far and how to override", () => {
+        const t = planTransition(
+            "b",
+            [lost("a"), node("b", { walLsn: "0/1000000" }), node("c", { walLsn: "0/5000000" })],
+            options,
+        );
+        expect(t).toEqual({
+            kind: "refused",
+            reason:
+                'pgtopo:primary: "b" is 67108864 bytes behind "c"; promoting it would lose the transactions only "c" has. ' +
+                'Name "c" as primary, or set pgtopo:maxLagOnFailover to at least 67108864 to promote "b" anyway (now 1048576)',
+        });
+    });
+
+    it("promotes a lagging standby when the bound allows it", () => {
+        const t = planTransition(
+            "b",
+            [lost("a"), node("b", { walLsn: "0/1000000" }), node("c", { walLsn: "0/5000000" })],
+            { maxLagOnFailover: 100 * 1024 * 1024 },
+        );
+        expect(t.kind).toBe("failover");
+    });
+
+    it("refuses to promote a node that does not answer", () => {
+        expect(planTransition("b", [primary("a"), lost("b")], options)).toEqual({
+            kind: "refused",
+            reason: 'pgtopo:primary: "b" cannot be promoted: it does not answer (container stopped); name a node that runs',
+        });
+    });
+
+    it("finishes an interrupted switchover: old primary fenced, target not yet promoted", () => {
+        expect(planTransition("b", [lost("a"), node("b"), node("c")], options).kind).toBe("failover");
+    });
+});
