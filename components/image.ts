@@ -1,5 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "crypto";
+import * as fs from "fs";
 import * as path from "path";
 
 export interface NodeImageArgs {
@@ -15,8 +17,35 @@ export interface NodeImageArgs {
 export const NODE_IMAGE_CONTEXT = path.join(__dirname, "..", "images", "postgres");
 
 /**
- * The one image every node runs. Built locally and never pushed; the provider hashes
- * the build context, so an unchanged context means no rebuild and no container change.
+ * A digest of every file in the build context (path, mode, content), so that the image
+ * is rebuilt exactly when something in it changed, and never otherwise.
+ */
+export function contextDigest(dir: string): string {
+    const hash = createHash("sha256");
+    const walk = (rel: string) => {
+        for (const entry of fs
+            .readdirSync(path.join(dir, rel), { withFileTypes: true })
+            .sort((a, b) => (a.name < b.name ? -1 : 1))) {
+            const relPath = path.posix.join(rel, entry.name);
+            if (entry.isDirectory()) {
+                walk(relPath);
+                continue;
+            }
+            const full = path.join(dir, relPath);
+            hash.update(`${relPath}\0${fs.statSync(full).mode & 0o777}\0`);
+            hash.update(fs.readFileSync(full));
+            hash.update("\0");
+        }
+    };
+    walk("");
+    return hash.digest("hex");
+}
+
+/**
+ * The one image every node runs, built locally by the Docker engine and never pushed.
+ * It is @pulumi/docker's RemoteImage with a `build` block (the bridged docker_image
+ * resource), which the offline toolchain's docker plugin provides; `keepLocally`
+ * leaves it in place on destroy, since every stack of this machine shares it.
  */
 export class NodeImage extends pulumi.ComponentResource {
     readonly imageName: pulumi.Output<string>;
@@ -25,24 +54,26 @@ export class NodeImage extends pulumi.ComponentResource {
 
     constructor(name: string, args: NodeImageArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pgtopo:index:NodeImage", name, {}, opts);
-        const image = new docker.Image(
+        const buildArgs = { PG_MAJOR: args.postgresVersion, BASE_IMAGE: args.baseImage };
+        const image = new docker.RemoteImage(
             `${name}-build`,
             {
-                imageName: args.imageName,
-                skipPush: true,
+                name: args.imageName,
+                keepLocally: true,
                 build: {
                     context: NODE_IMAGE_CONTEXT,
-                    dockerfile: path.join(NODE_IMAGE_CONTEXT, "Dockerfile"),
-                    args: { PG_MAJOR: args.postgresVersion, BASE_IMAGE: args.baseImage },
+                    dockerfile: "Dockerfile",
+                    buildArgs,
                     // The classic builder needs no BuildKit frontend image, which an
                     // offline engine could not pull.
-                    builderVersion: "BuilderV1",
+                    version: "1",
                 },
+                triggers: { context: contextDigest(NODE_IMAGE_CONTEXT), ...buildArgs },
             },
             { parent: this },
         );
-        this.imageName = image.imageName;
-        this.imageId = image.repoDigest;
+        this.imageName = image.name;
+        this.imageId = image.imageId;
         this.registerOutputs({ imageName: this.imageName, imageId: this.imageId });
     }
 }

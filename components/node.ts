@@ -92,7 +92,8 @@ export class PostgresNode extends pulumi.ComponentResource {
                     tests: ["CMD", "pg_isready", "-q", "-h", "/var/run/postgresql"],
                     interval: "1s",
                     timeout: "5s",
-                    startPeriod: "120s",
+                    // Written as Go formats durations, so that the provider reads back the same text.
+                    startPeriod: "2m0s",
                     retries: 3,
                 },
                 wait: true,

@@ -417,9 +417,12 @@ else
   LANG_BIN=$BUILT
 fi
 
-# pulumi and the language host side by side: the CLI finds the host next to itself.
-ln -sfn "$PULUMI_BIN" "$BIN/pulumi"
-ln -sfn "$LANG_BIN" "$BIN/pulumi-language-nodejs"
+# pulumi and the language host side by side: the CLI looks for the host next to its
+# own (resolved) executable, so hard-link both into $BIN (symlink if that fails; the
+# CLI then still finds the host on PATH but prints a "using ... from $PATH" warning).
+link_bin() { rm -f "$2"; ln "$1" "$2" 2>/dev/null || ln -s "$1" "$2"; }
+link_bin "$PULUMI_BIN" "$BIN/pulumi"
+link_bin "$LANG_BIN" "$BIN/pulumi-language-nodejs"
 
 PULUMI_HOME_DIR="${PULUMI_HOME:-$HOME/.pulumi}"
 plugin_installed() { # kind name version

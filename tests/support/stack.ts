@@ -84,6 +84,13 @@ export class TestStack {
         return result;
     }
 
+    /** Where the local file backend keeps this stack's state. */
+    stateFile(): string {
+        const backend = process.env.PULUMI_BACKEND_URL ?? "";
+        if (!backend.startsWith("file://")) throw new Error(`not a file backend: ${backend}`);
+        return path.join(backend.slice("file://".length), ".pulumi", "stacks", "pgtopo", `${this.name}.json`);
+    }
+
     container(node: string): string {
         return `pgtopo-${this.name}-${node}`;
     }

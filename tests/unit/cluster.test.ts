@@ -19,7 +19,7 @@ beforeAll(async () => {
                 recorded.push({ type: args.type, name: args.name, inputs: args.inputs });
                 const state: Record<string, unknown> = { ...args.inputs };
                 if (args.type === "command:local:Command") state.stdout = `${GENERATED}\n`;
-                if (args.type === "docker:index/image:Image") state.repoDigest = "sha256:feedbeef";
+                if (args.type === "docker:index/remoteImage:RemoteImage") state.imageId = "sha256:feedbeef";
                 return { id: `${args.name}-id`, state };
             },
             call(args) {
@@ -72,11 +72,12 @@ describe("PostgresCluster resource graph", () => {
         await settled();
     });
 
-    it("builds one image from the Debian base without pushing it", () => {
-        const image = find("docker:index/image:Image", "pgtopo-image-build");
-        expect(image.inputs.skipPush).toBe(true);
-        expect(image.inputs.imageName).toBe("pgtopo/postgres:15");
-        expect(image.inputs.build.args).toEqual({ PG_MAJOR: "15", BASE_IMAGE: "pgtopo/debian:bookworm" });
+    it("builds one image from the Debian base, locally, kept across stacks", () => {
+        const image = find("docker:index/remoteImage:RemoteImage", "pgtopo-image-build");
+        expect(image.inputs.name).toBe("pgtopo/postgres:15");
+        expect(image.inputs.keepLocally).toBe(true);
+        expect(image.inputs.build.buildArgs).toEqual({ PG_MAJOR: "15", BASE_IMAGE: "pgtopo/debian:bookworm" });
+        expect(image.inputs.triggers.context).toMatch(/^[0-9a-f]{64}$/);
     });
 
     it("gives every node a named volume and publishes its port on loopback only", () => {
