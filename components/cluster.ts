@@ -4,11 +4,10 @@ import type { ClusterConfig } from "../config/schema";
 import { renderSettings } from "../planning/settings";
 import { nodesSummary, topologyMermaid, type TopologyPlan } from "../planning/topology";
 import * as command from "@pulumi/command";
-import * as path from "path";
 import type { TransitionRequest } from "../ops/converge-primary";
 import { removeStackVolumesCommand } from "./commands";
 import { NodeImage } from "./image";
-import { STACK_LABEL, stackNames, type StackNames } from "./naming";
+import { PROJECT_ROOT, STACK_LABEL, stackNames, type StackNames } from "./naming";
 import { PostgresNode } from "./node";
 import { GeneratedPassword } from "./password";
 
@@ -131,9 +130,6 @@ export class PostgresCluster extends pulumi.ComponentResource {
         });
     }
 }
-
-/** The project root: the promotion command runs scripts/converge-primary.ts from there. */
-const PROJECT_ROOT = path.join(__dirname, "..");
 
 function transitionRequest(config: ClusterConfig, plan: TopologyPlan, names: StackNames): TransitionRequest {
     return {

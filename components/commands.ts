@@ -52,34 +52,16 @@ export function dropSlotCommand(upstreamContainer: string, slot: string): string
 }
 
 /**
- * Applies pgtopo.conf to a running node (PGTOPO_SETTINGS comes from the environment).
- * When a changed setting needs a restart the node says so (exit 3) and the container
- * is restarted here, then waited for until PostgreSQL accepts connections again.
+ * Applies pgtopo.conf to a running node, restarting it when a changed setting needs
+ * that (scripts/node-configure.sh; PGTOPO_SETTINGS comes from the environment).
  */
 export function configureCommand(container: string): string {
-    return [
-        `rc=0; docker exec -e PGTOPO_SETTINGS ${container} pgtopo-configure || rc=$?`,
-        `if [ "$rc" = 3 ]; then`,
-        `  echo "restarting ${container} for settings that need it"`,
-        `  docker restart ${container} >/dev/null`,
-        waitHealthy(container),
-        `elif [ "$rc" != 0 ]; then exit "$rc"; fi`,
-    ].join("\n");
+    return `bash scripts/node-configure.sh ${container}`;
 }
 
 /** Re-points a standby (reload, no restart, no clone); a no-op when it already follows. */
 export function followCommand(container: string, upstream: string, slot: string): string {
     return `docker exec ${container} pgtopo-follow ${upstream} ${slot}`;
-}
-
-function waitHealthy(container: string): string {
-    return [
-        `  for i in $(seq 1 240); do`,
-        `    [ "$(docker inspect -f '{{.State.Health.Status}}' ${container})" = healthy ] && exit 0`,
-        `    sleep 0.5`,
-        `  done`,
-        `  echo "${container} not healthy 120s after restart" >&2; exit 1`,
-    ].join("\n");
 }
 
 /**

@@ -12,6 +12,11 @@ export interface StackNames {
     readonly bootstrapContainer: (node: string) => string;
 }
 
+import * as path from "path";
+
+/** The project root: Commands run the repository's scripts/ from there. */
+export const PROJECT_ROOT = path.join(__dirname, "..");
+
 export const STACK_LABEL = "pgtopo.stack";
 export const NODE_LABEL = "pgtopo.node";
 

@@ -10,7 +10,7 @@ import {
     followCommand,
     VOLUME_MOUNT_PATH,
 } from "./commands";
-import { NODE_LABEL, STACK_LABEL, type StackNames } from "./naming";
+import { NODE_LABEL, PROJECT_ROOT, STACK_LABEL, type StackNames } from "./naming";
 
 export interface PostgresNodeArgs {
     readonly stack: string;
@@ -105,6 +105,7 @@ export class PostgresNode extends pulumi.ComponentResource {
             `${name}-settings`,
             {
                 create: configureCommand(this.containerName),
+                dir: PROJECT_ROOT,
                 environment: { PGTOPO_SETTINGS: args.settings },
             },
             { parent: this, dependsOn: [this.container] },

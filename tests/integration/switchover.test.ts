@@ -1,0 +1,150 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { docker } from "../support/docker";
+import { query } from "../support/postgres";
+import { freePorts, TestStack, type ClusterSpec } from "../support/stack";
+import { RecordingWriter } from "../support/writer";
+
+/**
+ * Issue 4's acceptance: changing pgtopo:primary moves the primary, planned (old primary
+ * healthy) or not (old primary killed), with no committed write lost, every standby
+ * following, and the old primary back as a read-only standby.
+ */
+describe("switchover and failover by changing pgtopo:primary", () => {
+    let stack: TestStack;
+    let urls: Record<string, string>;
+    let spec: ClusterSpec;
+    const WAIT = { timeout: 60_000, interval: 250 };
+    const all = ["pg-1", "pg-2", "pg-3"];
+
+    const setPrimary = async (primary: string, upstreams: Record<string, string | undefined> = {}) => {
+        spec = {
+            ...spec,
+            primary,
+            nodes: spec.nodes.map((n) => ({ name: n.name, port: n.port, upstream: upstreams[n.name] })),
+        };
+        await stack.configure(spec);
+    };
+
+    async function role(node: string): Promise<{ standby: boolean; upstream: string | null }> {
+        const [row] = await query<{ standby: boolean; upstream: string | null }>(
+            urls[node],
+            "SELECT pg_is_in_recovery() AS standby, (SELECT sender_host FROM pg_stat_wal_receiver WHERE status = 'streaming') AS upstream",
+        );
+        return row;
+    }
+
+    async function expectLayout(primary: string, upstreams: Record<string, string>): Promise<void> {
+        expect(await role(primary)).toEqual({ standby: false, upstream: null });
+        for (const [node, upstream] of Object.entries(upstreams)) {
+            await vi.waitFor(async () => expect(await role(node), node).toEqual({ standby: true, upstream }), WAIT);
+            await expect(query(urls[node], "INSERT INTO ids VALUES (-1)"), node).rejects.toThrow(
+                /read-only transaction/,
+            );
+        }
+    }
+
+    async function expectEveryId(ids: number[]): Promise<void> {
+        for (const node of all) {
+            await vi.waitFor(async () => {
+                const rows = await query<{ id: number }>(urls[node], "SELECT id FROM ids WHERE id = ANY($1::int[])", [
+                    ids,
+                ]);
+                expect(rows.length, `committed ids on ${node}`).toBe(ids.length);
+            }, WAIT);
+        }
+    }
+
+    beforeAll(async () => {
+        const ports = await freePorts(3);
+        stack = await TestStack.create("sw");
+        spec = {
+            primary: "pg-1",
+            nodes: [
+                { name: "pg-1", port: ports[0] },
+                { name: "pg-2", port: ports[1] },
+                { name: "pg-3", port: ports[2], upstream: "pg-2" },
+            ],
+        };
+        await stack.configure(spec);
+        await stack.timedUp("1 + 2 layout, cold");
+        urls = await stack.connectionStrings();
+        await query(urls["pg-1"], "CREATE TABLE ids (id int PRIMARY KEY)");
+    });
+
+    afterAll(async () => {
+        if (stack) await stack.dispose();
+    });
+
+    it("switches over A -> B -> A under continuous writes without losing a committed write", async () => {
+        const writer = new RecordingWriter(urls, "ids").start();
+        await vi.waitFor(() => expect(writer.committed.length).toBeGreaterThan(20), WAIT);
+
+        await setPrimary("pg-2", { "pg-3": "pg-2" });
+        const toB = await stack.timedUp("switchover pg-1 -> pg-2");
+        expect(toB.outputs.primary.value).toBe("pg-2");
+        expect(stack.log.join("")).toContain("switchover: pg-1 will be fenced");
+        await vi.waitFor(() => expect(writer.committed.length).toBeGreaterThan(40), WAIT);
+        await expectLayout("pg-2", { "pg-1": "pg-2", "pg-3": "pg-2" });
+
+        await setPrimary("pg-1", { "pg-3": "pg-2" });
+        await stack.timedUp("switchover pg-2 -> pg-1");
+        const before = writer.committed.length;
+        await vi.waitFor(() => expect(writer.committed.length).toBeGreaterThan(before + 20), WAIT);
+        await writer.stop();
+        console.log(`[timing] longest write gap seen by the client over two switchovers: ${writer.maxGapMs} ms`);
+
+        await expectLayout("pg-1", { "pg-2": "pg-1", "pg-3": "pg-2" });
+        await expectEveryId(writer.committed);
+    });
+
+    it("switches over to a cascaded standby (pg-1 -> pg-2 -> pg-3, promote pg-3)", async () => {
+        await setPrimary("pg-3");
+        await stack.timedUp("switchover to cascaded pg-3");
+        await expectLayout("pg-3", { "pg-1": "pg-3", "pg-2": "pg-3" });
+        await query(urls["pg-3"], "INSERT INTO ids VALUES (100000)");
+        await expectEveryId([100000]);
+    });
+
+    it("fails over when the primary is killed, and the old primary comes back read-only, following", async () => {
+        await query(urls["pg-3"], "INSERT INTO ids VALUES (200000)");
+        await expectEveryId([200000]);
+        await docker("kill", stack.container("pg-3"));
+
+        await setPrimary("pg-1");
+        await stack.timedUp("failover to pg-1 after docker kill of pg-3");
+        expect(stack.log.join("")).toContain("failover: no node accepts writes; pg-1 will be promoted");
+        await expectLayout("pg-1", { "pg-2": "pg-1", "pg-3": "pg-1" });
+
+        // Seed 000, checks 4 and 5: writes on the new primary reach every standby.
+        await query(urls["pg-1"], "INSERT INTO ids VALUES (300000)");
+        await expectEveryId([200000, 300000]);
+
+        // The old primary's container started again (a restart): still a standby.
+        await docker("restart", stack.container("pg-3"));
+        await expectLayout("pg-1", { "pg-3": "pg-1" });
+    });
+
+    it("refuses a failover to a standby far behind another, and changes nothing", async () => {
+        // Cut pg-3 off from WAL, write more than maxLagOnFailover, lose the primary.
+        await query(urls["pg-3"], "ALTER SYSTEM SET primary_conninfo = ''");
+        await query(urls["pg-3"], "SELECT pg_reload_conf()");
+        await vi.waitFor(async () => expect((await role("pg-3")).upstream).toBeNull(), WAIT);
+        await query(urls["pg-1"], "INSERT INTO ids SELECT g FROM generate_series(400000, 460000) g");
+        await docker("stop", stack.container("pg-1"));
+
+        await setPrimary("pg-3");
+        await expect(stack.up()).rejects.toThrow(/pgtopo:primary: "pg-3" is \d+ bytes behind "pg-2"/);
+        expect((await role("pg-3")).standby).toBe(true);
+        expect((await role("pg-2")).standby).toBe(true);
+
+        // The one that has every transaction can be promoted.
+        await setPrimary("pg-2");
+        await stack.timedUp("failover to the most advanced standby pg-2");
+        await expectLayout("pg-2", { "pg-1": "pg-2", "pg-3": "pg-2" });
+        const [{ n }] = await query<{ n: number }>(
+            urls["pg-3"],
+            "SELECT count(*)::int AS n FROM ids WHERE id >= 400000",
+        );
+        expect(n).toBe(60001);
+    });
+});
