@@ -26,3 +26,5 @@ export const primary = cluster.primary;
 export const nodes = cluster.nodes;
 export const topology = cluster.topology;
 export const connectionStrings = cluster.connectionStrings;
+export const settingsApplied = cluster.settingsApplied;
+export const lastTransition = cluster.lastTransition;

@@ -4,7 +4,7 @@ import type { ClusterConfig } from "../config/schema";
 import { renderSettings } from "../planning/settings";
 import { nodesSummary, topologyMermaid, type TopologyPlan } from "../planning/topology";
 import * as command from "@pulumi/command";
-import type { TransitionRequest } from "../ops/converge-primary";
+import { previewTransition, type TransitionRequest } from "../ops/converge-primary";
 import { removeStackVolumesCommand } from "./commands";
 import { NodeImage } from "./image";
 import { PROJECT_ROOT, STACK_LABEL, stackNames, type StackNames } from "./naming";
@@ -29,6 +29,10 @@ export class PostgresCluster extends pulumi.ComponentResource {
     readonly nodes: ReturnType<typeof nodesSummary>;
     readonly topology: string;
     readonly connectionStrings: pulumi.Output<Record<string, string>>;
+    /** Per node, what applying the settings did (reload, or restart and for which settings). */
+    readonly settingsApplied: pulumi.Output<Record<string, string>>;
+    /** What the promotion step did on the last change of primary, in plain words. */
+    readonly lastTransition: pulumi.Output<string>;
 
     constructor(name: string, args: PostgresClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pgtopo:index:Cluster", name, {}, opts);
@@ -92,13 +96,14 @@ export class PostgresCluster extends pulumi.ComponentResource {
         // configured primary already is the only one; a switchover or failover when
         // pgtopo:primary names another node (ops/converge-primary.ts).
         const nodes = [...created.values()];
+        const request = transitionRequest(config, plan, names);
         const promotion = new command.local.Command(
             `${name}-promotion`,
             {
                 create: "node --import tsx scripts/converge-primary.ts",
                 dir: PROJECT_ROOT,
                 environment: {
-                    PGTOPO_TRANSITION: JSON.stringify(transitionRequest(config, plan, names)),
+                    PGTOPO_TRANSITION: JSON.stringify(request),
                     PGTOPO_SUPERUSER_PASSWORD: superuserPassword.value,
                 },
                 triggers: [plan.primary],
@@ -106,6 +111,21 @@ export class PostgresCluster extends pulumi.ComponentResource {
             { parent: this, dependsOn: nodes.map((n) => n.container) },
         );
         for (const node of nodes) node.finish([promotion]);
+
+        // `pulumi preview` says which node will be promoted, fenced, rewound, before
+        // anything is done; `up` prints the same line from the promotion command.
+        const previewed = pulumi.runtime.isDryRun()
+            ? superuserPassword.value.apply(async (password) => {
+                  const line = password ? await previewTransition(request, password).catch(() => undefined) : undefined;
+                  if (line) await pulumi.log.info(`pgtopo: ${line}`, this);
+                  return line ?? "";
+              })
+            : undefined;
+
+        this.settingsApplied = pulumi
+            .all(nodes.map((n) => n.settingsReport.apply((report) => [n.name, report.trim()] as const)))
+            .apply((entries) => Object.fromEntries(entries));
+        this.lastTransition = promotion.stdout.apply((out) => out.trim());
 
         this.primary = plan.primary;
         this.nodes = nodesSummary(plan);
@@ -123,10 +143,13 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 ),
         );
         this.registerOutputs({
+            ...(previewed ? { previewed } : {}),
             primary: this.primary,
             nodes: this.nodes,
             topology: this.topology,
             connectionStrings: this.connectionStrings,
+            settingsApplied: this.settingsApplied,
+            lastTransition: this.lastTransition,
         });
     }
 }

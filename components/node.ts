@@ -111,11 +111,14 @@ export class PostgresNode extends pulumi.ComponentResource {
             { parent: this, dependsOn: [this.container] },
         );
         this.configured = configured;
+        this.settingsReport = configured.stdout;
         this.standby = standby;
         this.resourceName = name;
         this.args = args;
     }
 
+    /** What the last settings change did on this node: reloaded, or restarted and why. */
+    readonly settingsReport: pulumi.Output<string>;
     private readonly configured: pulumi.Resource;
     private readonly standby?: { slot: command.local.Command };
     private readonly resourceName: string;

@@ -29,6 +29,26 @@ export interface TransitionRequest {
 
 type Log = (line: string) => void;
 
+const endpointsOf = (request: TransitionRequest, superuserPassword: string): NodeEndpoint[] =>
+    request.nodes.map((n) => ({
+        name: n.name,
+        container: n.container,
+        url: `postgresql://postgres:${encodeURIComponent(superuserPassword)}@127.0.0.1:${n.port}/postgres`,
+    }));
+
+/**
+ * What convergePrimary would do now, in plain words, without doing it: for `pulumi
+ * preview`. Undefined for a stack whose nodes do not exist yet (nothing to move).
+ */
+export async function previewTransition(
+    request: TransitionRequest,
+    superuserPassword: string,
+): Promise<string | undefined> {
+    const observed = await observeCluster(endpointsOf(request, superuserPassword));
+    if (observed.every((o) => o.container === "missing")) return undefined;
+    return describeTransition(planTransition(request.target, observed, { maxLagOnFailover: request.maxLagOnFailover }));
+}
+
 const docker = async (...args: string[]) => (await run("docker", args, { maxBuffer: 8 << 20 })).stdout.trim();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -43,9 +63,8 @@ export async function convergePrimary(
     log: Log,
 ): Promise<Transition> {
     const byName = new Map(request.nodes.map((n) => [n.name, n]));
-    const url = (n: TransitionNode) =>
-        `postgresql://postgres:${encodeURIComponent(superuserPassword)}@127.0.0.1:${n.port}/postgres`;
-    const endpoints: NodeEndpoint[] = request.nodes.map((n) => ({ name: n.name, container: n.container, url: url(n) }));
+    const endpoints = endpointsOf(request, superuserPassword);
+    const url = (n: TransitionNode) => endpoints.find((e) => e.name === n.name)!.url;
 
     const sql = async <T = Record<string, unknown>>(node: TransitionNode, text: string): Promise<T[]> => {
         const client = new Client({ connectionString: url(node), connectionTimeoutMillis: 5000 });

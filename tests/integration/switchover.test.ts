@@ -80,9 +80,12 @@ describe("switchover and failover by changing pgtopo:primary", () => {
         await vi.waitFor(() => expect(writer.committed.length).toBeGreaterThan(20), WAIT);
 
         await setPrimary("pg-2", { "pg-3": "pg-2" });
+        const preview = await stack.stack.preview({ color: "never" });
+        expect(preview.stdout).toContain("pgtopo: switchover: pg-1 will be fenced (stopped cleanly), pg-2 promoted");
         const toB = await stack.timedUp("switchover pg-1 -> pg-2");
         expect(toB.outputs.primary.value).toBe("pg-2");
-        expect(stack.log.join("")).toContain("switchover: pg-1 will be fenced");
+        expect(toB.outputs.lastTransition.value).toContain("switchover: pg-1 will be fenced");
+        expect(toB.outputs.lastTransition.value).toContain("pg-1 rejoined as a standby of pg-2");
         await vi.waitFor(() => expect(writer.committed.length).toBeGreaterThan(40), WAIT);
         await expectLayout("pg-2", { "pg-1": "pg-2", "pg-3": "pg-2" });
 
@@ -111,8 +114,10 @@ describe("switchover and failover by changing pgtopo:primary", () => {
         await docker("kill", stack.container("pg-3"));
 
         await setPrimary("pg-1");
-        await stack.timedUp("failover to pg-1 after docker kill of pg-3");
-        expect(stack.log.join("")).toContain("failover: no node accepts writes; pg-1 will be promoted");
+        const failover = await stack.timedUp("failover to pg-1 after docker kill of pg-3");
+        expect(failover.outputs.lastTransition.value).toContain(
+            "failover: no node accepts writes; pg-1 will be promoted",
+        );
         await expectLayout("pg-1", { "pg-2": "pg-1", "pg-3": "pg-1" });
 
         // Seed 000, checks 4 and 5: writes on the new primary reach every standby.

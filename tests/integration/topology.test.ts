@@ -193,8 +193,11 @@ describe("any topology from config", () => {
         spec.parameters = { work_mem: "8MB", shared_buffers: "64MB" };
         await stack.configure(spec);
         const result = await stack.timedUp("parameters: one reload, one restart");
-        const log = stack.log.join("");
-        expect(log).toContain("restart needed for: shared_buffers");
+        const applied = result.outputs.settingsApplied.value as Record<string, string>;
+        for (const node of ["pg-1", "pg-2", "pg-3", "pg-4"]) {
+            expect(applied[node], node).toContain("restart needed for: shared_buffers");
+            expect(applied[node], node).toContain("restarting");
+        }
         expect(result.summary.result).toBe("succeeded");
         for (const node of ["pg-1", "pg-2", "pg-3", "pg-4"]) {
             const [row] = await query(

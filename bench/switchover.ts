@@ -1,0 +1,81 @@
+/**
+ * Switchover under a steady write load: how long clients cannot write (last commit on
+ * the old primary to first commit on the new one, as a client sees it) and how long
+ * the whole `pulumi up` takes. Baseline, in the same run and on the same cluster: the
+ * tutorials' way by hand, `docker stop` the primary then `pg_promote()` the standby
+ * (which, unlike pgtopo, leaves the old primary down and nothing re-pointed: pgtopo's
+ * next `up` then rejoins it, which the bench also relies on to reset between runs).
+ *
+ *   npm run bench:switchover [-- --runs 3]
+ */
+import { parseArgs } from "node:util";
+import { docker } from "../tests/support/docker";
+import { query } from "../tests/support/postgres";
+import { freePorts, TestStack } from "../tests/support/stack";
+import { RecordingWriter } from "../tests/support/writer";
+import { printTable } from "./stats";
+
+async function main(): Promise<void> {
+    const { values } = parseArgs({ options: { runs: { type: "string", default: "3" } } });
+    const runs = Number(values.runs);
+    const ports = await freePorts(2);
+    const stack = await TestStack.create("bench-sw");
+    const nodes = [
+        { name: "pg-1", port: ports[0] },
+        { name: "pg-2", port: ports[1] },
+    ];
+    const windows: number[] = [];
+    const upTimes: number[] = [];
+    const manualWindows: number[] = [];
+    try {
+        await stack.configure({ primary: "pg-1", nodes });
+        await stack.up();
+        const urls = await stack.connectionStrings();
+        await query(urls["pg-1"], "CREATE TABLE bench_ids (id int PRIMARY KEY)");
+        const writer = new RecordingWriter(urls, "bench_ids", 3600).start();
+        /** Lets 50 more commits through: the gap of a switchover is complete only after writes resume. */
+        const fiftyMoreCommits = async () => {
+            const n = writer.committed.length;
+            while (writer.committed.length < n + 50) await new Promise((r) => setTimeout(r, 50));
+        };
+
+        for (let i = 0; i < runs; i++) {
+            // pgtopo: pg-1 -> pg-2
+            await fiftyMoreCommits();
+            writer.maxGapMs = 0;
+            await stack.configure({ primary: "pg-2", nodes });
+            const started = performance.now();
+            await stack.up();
+            upTimes.push((performance.now() - started) / 1000);
+            await fiftyMoreCommits();
+            windows.push(writer.maxGapMs);
+
+            // by hand: pg-2 -> pg-1 (stop, promote), then pgtopo's up rejoins pg-2.
+            writer.maxGapMs = 0;
+            await docker("stop", stack.container("pg-2"));
+            await query(urls["pg-1"], "SELECT pg_promote(wait => true)");
+            await fiftyMoreCommits();
+            manualWindows.push(writer.maxGapMs);
+            await stack.configure({ primary: "pg-1", nodes });
+            await stack.up();
+        }
+        await writer.stop();
+        const lost = writer.committed.length - (await query(urls["pg-1"], "SELECT id FROM bench_ids")).length;
+        const manual = { label: "write gap, by hand (stop + pg_promote)", unit: "ms", values: manualWindows };
+        printTable(`switchover under load, ${runs} runs (pgtopo ${windows.length}, by hand ${manualWindows.length})`, [
+            manual,
+            { label: "write gap, pgtopo switchover", unit: "ms", values: windows, baseline: manual },
+            { label: "pulumi up, pgtopo switchover", unit: "s", values: upTimes },
+        ]);
+        console.log(
+            `committed ids recorded by the client: ${writer.committed.length}; missing on the final primary: ${lost}`,
+        );
+    } finally {
+        await stack.dispose();
+    }
+}
+
+main().catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+});
