@@ -25,6 +25,9 @@ use_local_pulumi_backend() {
     fi
     mkdir -p "$PGTOPO_HOME/state"
     export PULUMI_SKIP_UPDATE_CHECK=true
+    # The program is type-checked by `tsc --noEmit` in the test command; compiling it
+    # without a second check on every `pulumi up` saves seconds per run.
+    export PULUMI_NODEJS_TRANSPILE_ONLY=${PULUMI_NODEJS_TRANSPILE_ONLY:-true}
     export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=${PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION:-true}
 }
 

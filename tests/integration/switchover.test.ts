@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { docker } from "../support/docker";
+import { docker, killMatching } from "../support/docker";
 import { query } from "../support/postgres";
 import { freePorts, TestStack, type ClusterSpec } from "../support/stack";
 import { RecordingWriter } from "../support/writer";
@@ -98,6 +98,34 @@ describe("switchover and failover by changing pgtopo:primary", () => {
 
         await expectLayout("pg-1", { "pg-2": "pg-1", "pg-3": "pg-2" });
         await expectEveryId(writer.committed);
+    });
+
+    it("finishes a switchover interrupted mid-way (orchestrator and CLI killed) on the next up", async () => {
+        await setPrimary("pg-2", { "pg-3": "pg-2" });
+        const interrupted = stack.up().then(
+            () => "finished",
+            () => "failed",
+        );
+        // The moment the old primary is fenced (stopped), kill everything that drives the switchover.
+        await vi.waitFor(
+            async () =>
+                expect(await docker("container", "inspect", "-f", "{{.State.Running}}", stack.container("pg-1"))).toBe(
+                    "false",
+                ),
+            { timeout: 120_000, interval: 50 },
+        );
+        await killMatching("scripts/converge-primary.ts");
+        await killMatching(`pulumi.* up .*--stack ${stack.name}`);
+        expect(await interrupted).toBe("failed");
+
+        await stack.timedUp("finish the interrupted switchover");
+        await expectLayout("pg-2", { "pg-1": "pg-2", "pg-3": "pg-2" });
+        await query(urls["pg-2"], "INSERT INTO ids VALUES (50000)");
+        await expectEveryId([50000]);
+
+        await setPrimary("pg-1", { "pg-3": "pg-2" });
+        await stack.up();
+        await expectLayout("pg-1", { "pg-2": "pg-1", "pg-3": "pg-2" });
     });
 
     it("switches over to a cascaded standby (pg-1 -> pg-2 -> pg-3, promote pg-3)", async () => {

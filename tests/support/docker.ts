@@ -21,3 +21,8 @@ export async function objectsOfStack(
         networks: lines(await docker("network", "ls", "--filter", filter, "--format", "{{.Name}}")),
     };
 }
+
+/** SIGKILLs every process whose command line contains `pattern` (a crash, not a shutdown). */
+export async function killMatching(pattern: string): Promise<void> {
+    await run("pkill", ["-9", "-f", pattern]).catch(() => undefined); // exit 1: nothing matched
+}
