@@ -117,6 +117,8 @@ describe("switchover and failover by changing pgtopo:primary", () => {
         await killMatching("scripts/converge-primary.ts");
         await killMatching(`pulumi.* up .*--stack ${stack.name}`);
         expect(await interrupted).toBe("failed");
+        // A killed CLI leaves the state lock behind; clearing it is the user's call (`pulumi cancel`).
+        await stack.stack.cancel();
 
         await stack.timedUp("finish the interrupted switchover");
         await expectLayout("pg-2", { "pg-1": "pg-2", "pg-3": "pg-2" });
