@@ -1,8 +1,29 @@
+import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { docker, objectsOfStack } from "../support/docker";
 import { query } from "../support/postgres";
-import { freePorts, TestStack } from "../support/stack";
+import { freePorts, PROJECT_DIR, TestStack } from "../support/stack";
+
+const execFileAsync = promisify(execFile);
+
+/** Runs `npm run status`'s script for a stack; its exit code is part of its contract. */
+async function status(stackName: string, ...args: string[]): Promise<{ code: number; stdout: string }> {
+    try {
+        const { stdout } = await execFileAsync(
+            "node",
+            ["--import", "tsx", "scripts/status.ts", "--stack", stackName, ...args],
+            {
+                cwd: PROJECT_DIR,
+            },
+        );
+        return { code: 0, stdout };
+    } catch (err) {
+        const e = err as { code: number; stdout: string };
+        return { code: e.code, stdout: e.stdout };
+    }
+}
 
 /**
  * Issue 2's acceptance: a primary and a streaming standby from config, the checks of
@@ -131,6 +152,51 @@ describe("a primary and one standby", () => {
         const again = await stack.up();
         const changes = Object.entries(again.summary.resourceChanges ?? {}).filter(([op]) => op !== "same");
         expect(changes).toEqual([]);
+    });
+
+    it("status: exit 0, every node healthy, as a table and as JSON", async () => {
+        const table = await status(stack.name);
+        expect(table.code).toBe(0);
+        expect(table.stdout).toMatch(/│ pg-2 +│ standby +│ pg-1 +│ streaming +│ 1 +│/);
+        expect(table.stdout).toContain("healthy: everything runs as configured");
+        const json = await status(stack.name, "--json");
+        expect(json.code).toBe(0);
+        const report = JSON.parse(json.stdout);
+        expect(report.healthy).toBe(true);
+        expect(
+            report.nodes.map((n: { name: string; state: string; slotActive: boolean | null }) => [
+                n.name,
+                n.state,
+                n.slotActive,
+            ]),
+        ).toEqual([
+            ["pg-1", "primary", null],
+            ["pg-2", "streaming", true],
+        ]);
+        const mermaid = await status(stack.name, "--format", "mermaid");
+        expect(mermaid.stdout).toContain("n_pg_1 -->|pgtopo_pg_2| n_pg_2");
+    });
+
+    it("status: exit 1 on a deliberately broken cluster, naming every difference", async () => {
+        await query(urls["pg-2"], "ALTER SYSTEM SET primary_conninfo = ''");
+        await query(urls["pg-2"], "SELECT pg_reload_conf()");
+        await query(urls["pg-1"], "SELECT pg_create_physical_replication_slot('forgotten')");
+        await vi.waitFor(
+            async () => {
+                const broken = await status(stack.name, "--json");
+                expect(broken.code).toBe(1);
+                expect(JSON.parse(broken.stdout).differences).toEqual([
+                    "pg-2 should stream from pg-1 but is not streaming",
+                    "slot forgotten on pg-1 has no consumer in the config",
+                    "slot pgtopo_pg_2 on pg-1 is not in use",
+                ]);
+            },
+            { timeout: 30_000, interval: 500 },
+        );
+        const table = await status(stack.name);
+        expect(table.code).toBe(1);
+        expect(table.stdout).toContain("NOT healthy: 3 difference(s) from the config");
+        expect(table.stdout).toMatch(/│ pg-2 +│ standby +│ pg-1 +│ not streaming/);
     });
 
     it("leaves no container, volume or network behind after destroy", async () => {
