@@ -99,7 +99,14 @@ export class PostgresNode extends pulumi.ComponentResource {
                 wait: true,
                 waitTimeout: 180,
             },
-            { parent: this, dependsOn: [bootstrap], additionalSecretOutputs: ["envs"] },
+            {
+                parent: this,
+                dependsOn: [bootstrap],
+                additionalSecretOutputs: ["envs"],
+                // The container has a fixed name, so a replacement (new image, new port)
+                // must remove the old one first. The data stays in the volume.
+                deleteBeforeReplace: true,
+            },
         );
         const configured = new command.local.Command(
             `${name}-settings`,

@@ -209,6 +209,22 @@ describe("any topology from config", () => {
         await expectEveryStandbyHasAllRows(["pg-2", "pg-3", "pg-4"]);
     });
 
+    it("replaces a container (new port) without losing its data or its place in the topology", async () => {
+        const [before] = await query(urls["pg-4"], "SELECT count(*)::int AS n FROM topo_check");
+        spec.nodes = spec.nodes.map((n) => (n.name === "pg-4" ? { ...n, port: ports[5] } : n));
+        await stack.configure(spec);
+        const result = await stack.timedUp("replace pg-4's container (port change)");
+        expect(result.summary.resourceChanges?.replace).toBeGreaterThan(0);
+        urls = await stack.connectionStrings();
+        expect(urls["pg-4"]).toContain(`:${ports[5]}/`);
+        const [after] = await query(urls["pg-4"], "SELECT count(*)::int AS n FROM topo_check");
+        expect(after.n).toBe(before.n);
+        await query(urls["pg-1"], "INSERT INTO topo_check VALUES (7000, 1)");
+        expectedRows += 1;
+        await expectEveryStandbyHasAllRows(["pg-4"]);
+        expect(await slotsOn("pg-1")).toMatchObject({ pgtopo_pg_4: true });
+    });
+
     it("takes everything away on destroy, kept volumes included", async () => {
         await stack.destroy();
         expect(await objectsOfStack(stack.name)).toEqual({ containers: [], volumes: [], networks: [] });

@@ -32,6 +32,8 @@ export class RecordingWriter {
     private async connectToWritable(): Promise<Client | undefined> {
         for (const url of Object.values(this.urls)) {
             const client = new Client({ connectionString: url, connectionTimeoutMillis: 1000 });
+            // A fenced primary ends idle connections too; the next query notices and reconnects.
+            client.on("error", () => undefined);
             try {
                 await client.connect();
                 const { rows } = await client.query("SELECT pg_is_in_recovery() AS r");
