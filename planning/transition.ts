@@ -38,7 +38,12 @@ export function planTransition(
     const writers = others.filter(writable).map((o) => o.name);
     const down = others.filter((o) => !o.reachable).map((o) => o.name);
 
-    if (targetSeen && writable(targetSeen)) return { kind: "none", primary: target, fence: writers };
+    if (targetSeen && writable(targetSeen)) {
+        // Nothing to move, but a node whose container is stopped (say an old primary
+        // stopped by hand) comes back as a standby, never as a second primary.
+        const stopped = others.filter((o) => o.container === "stopped").map((o) => o.name);
+        return { kind: "none", primary: target, fence: [...writers, ...stopped] };
+    }
     if (!targetSeen || !targetSeen.reachable) {
         return {
             kind: "refused",
@@ -73,7 +78,7 @@ export function describeTransition(t: Transition): string {
     switch (t.kind) {
         case "none":
             return t.fence.length > 0
-                ? `${t.primary} stays primary; ${t.fence.join(", ")} also accept${t.fence.length === 1 ? "s" : ""} writes and will be fenced and rejoined as standbys`
+                ? `${t.primary} stays primary; ${t.fence.join(", ")} will be fenced if running and (re)started as standbys`
                 : `${t.primary} stays primary`;
         case "switchover":
             return `switchover: ${t.from} will be fenced (stopped cleanly), ${t.to} promoted once it has all of ${t.from}'s WAL, ${t.fence.join(", ")} rejoined as standbys (rewound if needed); standbys whose upstream changes are re-pointed without a re-clone`;

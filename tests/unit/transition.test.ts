@@ -34,6 +34,12 @@ describe("planTransition", () => {
         });
     });
 
+    it("brings a stopped node back as a standby when nothing else is to move", () => {
+        const t = planTransition("a", [primary("a"), lost("b"), node("c")], options);
+        expect(t).toEqual({ kind: "none", primary: "a", fence: ["b"] });
+        expect(describeTransition(t)).toBe("a stays primary; b will be fenced if running and (re)started as standbys");
+    });
+
     it("plans a switchover when the old primary answers", () => {
         const t = planTransition("b", [primary("a"), node("b"), node("c")], options);
         expect(t).toEqual({ kind: "switchover", from: "a", to: "b", fence: ["a"] });
