@@ -18,7 +18,7 @@ if [ "$action" = down ]; then
 fi
 
 ports=("$3" "$4" "$5")
-password=$(LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32)
+password=$(head -c 600 /dev/urandom | LC_ALL=C tr -dc 'A-Za-z0-9' | head -c 32)
 docker network create "$name" >/dev/null
 run_pg() { # container volume port command...
     local c=$1 v=$2 p=$3

@@ -74,6 +74,6 @@ export function removeStackVolumesCommand(stackLabel: string): string {
 }
 
 /** 32 letters and digits from the kernel's CSPRNG; the node scripts accept exactly that alphabet. */
-export const GENERATE_PASSWORD_COMMAND = "LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32";
+export const GENERATE_PASSWORD_COMMAND = "head -c 600 /dev/urandom | LC_ALL=C tr -dc 'A-Za-z0-9' | head -c 32";
 
 export const VOLUME_MOUNT_PATH = VOLUME_MOUNT;

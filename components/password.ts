@@ -16,7 +16,9 @@ export class GeneratedPassword extends pulumi.ComponentResource {
         const generator = new command.local.Command(
             `${name}-generator`,
             { create: GENERATE_PASSWORD_COMMAND, logging: "none" },
-            { parent: this, additionalSecretOutputs: ["stdout"] },
+            // Generated once: a later change to how passwords are made must not make a
+            // new one for a running cluster, whose roles still have the old.
+            { parent: this, additionalSecretOutputs: ["stdout"], ignoreChanges: ["create"] },
         );
         this.value = pulumi.secret(generator.stdout.apply((s) => s.trim()));
         this.registerOutputs({ value: this.value });

@@ -19,7 +19,8 @@ use_local_pulumi_backend() {
     if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
         local file="$PGTOPO_HOME/passphrase"
         if [ ! -s "$file" ]; then
-            (umask 077 && LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 40 >"$file")
+            # A finite read of the kernel's CSPRNG: `tr </dev/urandom | head` dies of SIGPIPE under pipefail.
+            (umask 077 && head -c 600 /dev/urandom | LC_ALL=C tr -dc 'A-Za-z0-9' | head -c 40 >"$file")
         fi
         export PULUMI_CONFIG_PASSPHRASE_FILE=$file
     fi

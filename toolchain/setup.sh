@@ -420,7 +420,10 @@ fi
 # pulumi and the language host side by side: the CLI looks for the host next to its
 # own (resolved) executable, so hard-link both into $BIN (symlink if that fails; the
 # CLI then still finds the host on PATH but prints a "using ... from $PATH" warning).
-link_bin() { rm -f "$2"; ln "$1" "$2" 2>/dev/null || ln -s "$1" "$2"; }
+link_bin() { # hard-link our own builds; symlink a reused binary (it may be upgraded in place)
+  rm -f "$2"
+  if ours "$1"; then ln "$1" "$2" 2>/dev/null || ln -s "$1" "$2"; else ln -s "$1" "$2"; fi
+}
 link_bin "$PULUMI_BIN" "$BIN/pulumi"
 link_bin "$LANG_BIN" "$BIN/pulumi-language-nodejs"
 
