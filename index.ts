@@ -1,30 +1,35 @@
 import * as pulumi from "@pulumi/pulumi";
-import { PostgresCluster } from "./components";
+import { PostgresCluster, stackNames } from "./components";
 import { ConfigError, parseClusterConfig, rawConfigFromPulumi } from "./config";
-import { planTopology, type TopologyPlan } from "./planning/topology";
-import type { ClusterConfig } from "./config";
+import { portProblems } from "./config/ports";
+import { planTopology } from "./planning/topology";
 
 /**
- * The pgtopo program: read the `pgtopo:` stack config, check it completely, and only
- * then declare any resource. A bad config stops here, before anything is changed.
+ * The pgtopo program: read the `pgtopo:` stack config, check it completely (shape,
+ * topology, ports free on 127.0.0.1), and only then declare any resource. A bad config
+ * stops here, before anything is changed.
  */
-function loadPlan(): { config: ClusterConfig; plan: TopologyPlan } {
+export = async () => {
+    const stack = pulumi.getStack();
+    let cluster: PostgresCluster;
     try {
         const config = parseClusterConfig(rawConfigFromPulumi(pulumi.runtime.allConfig()));
-        return { config, plan: planTopology(config) };
+        const plan = planTopology(config);
+        const taken = await portProblems(config.nodes, stackNames(stack).container);
+        if (taken.length > 0) throw new ConfigError(taken);
+        cluster = new PostgresCluster("pgtopo", { stack, config, plan });
     } catch (err) {
         // RunError prints the message alone, without a stack trace that would bury it.
         if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
         throw err;
     }
-}
-
-const { config, plan } = loadPlan();
-const cluster = new PostgresCluster("pgtopo", { stack: pulumi.getStack(), config, plan });
-
-export const primary = cluster.primary;
-export const nodes = cluster.nodes;
-export const topology = cluster.topology;
-export const connectionStrings = cluster.connectionStrings;
-export const settingsApplied = cluster.settingsApplied;
-export const lastTransition = cluster.lastTransition;
+    return {
+        primary: cluster.primary,
+        nodes: cluster.nodes,
+        topology: cluster.topology,
+        connectionStrings: cluster.connectionStrings,
+        settingsApplied: cluster.settingsApplied,
+        lastTransition: cluster.lastTransition,
+        timelines: cluster.timelines,
+    };
+};

@@ -31,6 +31,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
     readonly connectionStrings: pulumi.Output<Record<string, string>>;
     /** Per node, what applying the settings did (reload, or restart and for which settings). */
     readonly settingsApplied: pulumi.Output<Record<string, string>>;
+    /** Each node's timeline after the last change pgtopo made (a promotion starts a new one). */
+    readonly timelines: pulumi.Output<Record<string, number | null>>;
     /** What the promotion step did on the last change of primary, in plain words. */
     readonly lastTransition: pulumi.Output<string>;
 
@@ -110,7 +112,27 @@ export class PostgresCluster extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: nodes.map((n) => n.container) },
         );
-        for (const node of nodes) node.finish([promotion]);
+        const ready = nodes.map((node) => node.finish([promotion]));
+
+        // Once every standby follows its upstream: each node's role and timeline as
+        // they are then. Re-runs exactly when the promotion step does (same inputs).
+        const report = new command.local.Command(
+            `${name}-report`,
+            {
+                create: "node --import tsx scripts/report-nodes.ts",
+                dir: PROJECT_ROOT,
+                environment: {
+                    PGTOPO_TRANSITION: JSON.stringify(request),
+                    PGTOPO_SUPERUSER_PASSWORD: superuserPassword.value,
+                },
+                triggers: [plan.primary],
+            },
+            { parent: this, dependsOn: ready },
+        );
+        this.timelines = report.stdout.apply((out) => {
+            const parsed = out.trim() ? (JSON.parse(out) as Record<string, { timeline: number | null }>) : {};
+            return Object.fromEntries(Object.entries(parsed).map(([node, r]) => [node, r.timeline]));
+        });
 
         // `pulumi preview` says which node will be promoted, fenced, rewound, before
         // anything is done; `up` prints the same line from the promotion command.
@@ -150,6 +172,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             connectionStrings: this.connectionStrings,
             settingsApplied: this.settingsApplied,
             lastTransition: this.lastTransition,
+            timelines: this.timelines,
         });
     }
 }

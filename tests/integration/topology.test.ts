@@ -1,3 +1,4 @@
+import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { docker, objectsOfStack } from "../support/docker";
 import { query } from "../support/postgres";
@@ -147,6 +148,23 @@ describe("any topology from config", () => {
         await expect(stack.up()).rejects.toThrow(/pgtopo:nodes\[3\] \(pg-5\)\.upstream: "pg-4" is not a node/);
         expect((await objectsOfStack(stack.name)).containers).toHaveLength(5);
         await stack.configure(spec);
+    });
+
+    it("refuses a port that another process holds, before changing anything", async () => {
+        const holder = createServer();
+        await new Promise<void>((resolve) => holder.listen(ports[5], "127.0.0.1", resolve));
+        try {
+            const moved = { ...spec, nodes: spec.nodes.map((n) => (n.name === "pg-2" ? { ...n, port: ports[5] } : n)) };
+            await stack.configure(moved);
+            await expect(stack.up()).rejects.toThrow(
+                `pgtopo:nodes[1] (pg-2).port: ${ports[5]} is already in use on 127.0.0.1 by another process; choose a free port`,
+            );
+            const [row] = await query(urls["pg-2"], "SELECT pg_is_in_recovery() AS standby");
+            expect(row.standby).toBe(true);
+        } finally {
+            await new Promise((resolve) => holder.close(resolve));
+            await stack.configure(spec);
+        }
     });
 
     it("shrinks: a removed node's container goes, its slot is dropped, its volume is kept", async () => {
