@@ -37,7 +37,10 @@ ensure_node_modules() {
     if [ -f "$stamp" ] && cmp -s "$PGTOPO_ROOT/package-lock.json" "$stamp"; then return; fi
     say "installing npm dependencies"
     # --ignore-scripts: provider packages would try to download their plugin binaries.
-    (cd "$PGTOPO_ROOT" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    # `npm install` honours the lockfile like `npm ci` but, unlike it, accepts optional
+    # platform packages that a registry mirror does not serve (rollup's non-Linux
+    # builds, say), which the lockfile then cannot list.
+    (cd "$PGTOPO_ROOT" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error)
     cp "$PGTOPO_ROOT/package-lock.json" "$stamp"
 }
 
