@@ -17,7 +17,10 @@ export interface Row {
 }
 
 export function printTable(title: string, rows: readonly Row[]): void {
-    const table = new Table({ head: ["measure", "runs", "min", "median", "max", "vs baseline"], style: { head: [], border: [] } });
+    const table = new Table({
+        head: ["measure", "runs", "min", "median", "max", "vs baseline"],
+        style: { head: [], border: [] },
+    });
     for (const row of rows) {
         const s = summarize(row.values);
         const ratio = row.baseline ? (s.median / summarize(row.baseline.values).median).toFixed(2) + "x" : "baseline";
