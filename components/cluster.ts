@@ -129,10 +129,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: ready },
         );
-        this.timelines = report.stdout.apply((out) => {
-            const parsed = out.trim() ? (JSON.parse(out) as Record<string, { timeline: number | null }>) : {};
-            return Object.fromEntries(Object.entries(parsed).map(([node, r]) => [node, r.timeline]));
-        });
+        this.timelines = report.stdout.apply(parseTimelines);
 
         // `pulumi preview` says which node will be promoted, fenced, rewound, before
         // anything is done; `up` prints the same line from the promotion command.
@@ -192,4 +189,18 @@ function transitionRequest(config: ClusterConfig, plan: TopologyPlan, names: Sta
             slot: n.slotName,
         })),
     };
+}
+
+/**
+ * The report's last line is its JSON; anything else (empty during a preview, noise from
+ * a tool) means "unknown", never a failed program.
+ */
+export function parseTimelines(stdout: string): Record<string, number | null> {
+    const last = stdout.trim().split("\n").pop() ?? "";
+    try {
+        const parsed = JSON.parse(last) as Record<string, { timeline: number | null }>;
+        return Object.fromEntries(Object.entries(parsed).map(([node, r]) => [node, r.timeline ?? null]));
+    } catch {
+        return {};
+    }
 }

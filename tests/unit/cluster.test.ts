@@ -18,7 +18,14 @@ beforeAll(async () => {
             newResource(args) {
                 recorded.push({ type: args.type, name: args.name, inputs: args.inputs });
                 const state: Record<string, unknown> = { ...args.inputs };
-                if (args.type === "command:local:Command") state.stdout = `${GENERATED}\n`;
+                if (args.type === "command:local:Command") {
+                    state.stdout = args.name.endsWith("-report")
+                        ? JSON.stringify({
+                              "pg-1": { timeline: 1, role: "primary" },
+                              "pg-2": { timeline: 1, role: "standby" },
+                          })
+                        : `${GENERATED}\n`;
+                }
                 if (args.type === "docker:index/remoteImage:RemoteImage") state.imageId = "sha256:feedbeef";
                 return { id: `${args.name}-id`, state };
             },
@@ -134,6 +141,13 @@ describe("PostgresCluster resource graph", () => {
         const generator = find("command:local:Command", "pgtopo-superuser-password-generator");
         expect(generator.inputs.logging).toBe("none");
         expect(generator.inputs.create).toContain("/dev/urandom");
+    });
+
+    it("reads each node's timeline from the report's last line, and nothing from noise", async () => {
+        const { parseTimelines } = await import("../../components/cluster");
+        expect(parseTimelines('warning: x\n{"pg-1":{"timeline":2,"role":"primary"}}\n')).toEqual({ "pg-1": 2 });
+        expect(parseTimelines("")).toEqual({});
+        expect(parseTimelines("not json")).toEqual({});
     });
 
     it("outputs a loopback connection string per node", () => {
