@@ -64,8 +64,13 @@ export async function observeNode(endpoint: NodeEndpoint): Promise<NodeObservati
                        CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn()::text
                             ELSE pg_current_wal_lsn()::text END AS wal_lsn,
                        pg_last_wal_replay_lsn()::text AS replay_lsn,
-                       COALESCE((SELECT received_tli FROM pg_stat_wal_receiver),
-                                (SELECT timeline_id FROM pg_control_checkpoint())) AS timeline,
+                       -- A new primary's checkpoint still names the old timeline until its first
+                       -- checkpoint; the WAL it writes now is named after the current one.
+                       CASE WHEN pg_is_in_recovery()
+                            THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver),
+                                          (SELECT timeline_id FROM pg_control_checkpoint()))
+                            ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int
+                       END AS timeline,
                        (SELECT sender_host FROM pg_stat_wal_receiver) AS upstream_host,
                        (SELECT status FROM pg_stat_wal_receiver) AS receiver_status`)
         ).rows;
