@@ -98,16 +98,18 @@ export class PostgresCluster extends pulumi.ComponentResource {
         // configured primary already is the only one; a switchover or failover when
         // pgtopo:primary names another node (ops/converge-primary.ts).
         const nodes = [...created.values()];
-        const request = transitionRequest(config, plan, names);
+        const request = transitionRequest(stack, config, plan, names);
+        // What the cluster-level scripts (scripts/converge-primary.ts, report-nodes.ts) read.
+        const clusterScriptEnv = {
+            PGTOPO_TRANSITION: JSON.stringify(request),
+            PGTOPO_SUPERUSER_PASSWORD: superuserPassword.value,
+        };
         const promotion = new command.local.Command(
             `${name}-promotion`,
             {
                 create: "node --import tsx scripts/converge-primary.ts",
                 dir: PROJECT_ROOT,
-                environment: {
-                    PGTOPO_TRANSITION: JSON.stringify(request),
-                    PGTOPO_SUPERUSER_PASSWORD: superuserPassword.value,
-                },
+                environment: clusterScriptEnv,
                 triggers: [plan.primary],
             },
             { parent: this, dependsOn: nodes.map((n) => n.container) },
@@ -121,10 +123,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             {
                 create: "node --import tsx scripts/report-nodes.ts",
                 dir: PROJECT_ROOT,
-                environment: {
-                    PGTOPO_TRANSITION: JSON.stringify(request),
-                    PGTOPO_SUPERUSER_PASSWORD: superuserPassword.value,
-                },
+                environment: clusterScriptEnv,
                 triggers: [plan.primary],
             },
             { parent: this, dependsOn: ready },
@@ -174,8 +173,14 @@ export class PostgresCluster extends pulumi.ComponentResource {
     }
 }
 
-function transitionRequest(config: ClusterConfig, plan: TopologyPlan, names: StackNames): TransitionRequest {
+function transitionRequest(
+    stack: string,
+    config: ClusterConfig,
+    plan: TopologyPlan,
+    names: StackNames,
+): TransitionRequest {
     return {
+        stackLabel: `${STACK_LABEL}=${stack}`,
         target: plan.primary,
         maxLagOnFailover: config.maxLagOnFailover,
         image: names.image(config.postgresVersion),

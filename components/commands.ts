@@ -15,6 +15,8 @@ export interface BootstrapCommandArgs {
     readonly image: string;
     /** Names of environment variables forwarded into the container. */
     readonly forwardEnv: readonly string[];
+    /** `pgtopo.stack=NAME`, so the stack's janitor finds a leftover of a killed run. */
+    readonly stackLabel: string;
 }
 
 /**
@@ -26,7 +28,7 @@ export function bootstrapCommand(args: BootstrapCommandArgs): string {
     const env = args.forwardEnv.map((name) => `-e ${name}`).join(" ");
     return [
         `docker rm -f ${args.containerName} >/dev/null 2>&1 || true`,
-        `docker run --rm --name ${args.containerName} --network ${args.network}` +
+        `docker run --rm --name ${args.containerName} --label ${args.stackLabel} --network ${args.network}` +
             ` -v ${args.volume}:${VOLUME_MOUNT} ${env} --entrypoint ${args.script} ${args.image}`,
     ].join("\n");
 }
@@ -70,7 +72,12 @@ export function followCommand(container: string, upstream: string, slot: string)
  * that `pulumi destroy` leaves nothing of the stack behind.
  */
 export function removeStackVolumesCommand(stackLabel: string): string {
-    return `docker volume ls -q --filter label=${stackLabel} | xargs -r docker volume rm`;
+    return [
+        // Every node container is gone by now; a labelled one left is a one-shot container
+        // of an interrupted run, and it would keep its volume from being removed.
+        `docker ps -aq --filter label=${stackLabel} | xargs -r docker rm -f >/dev/null`,
+        `docker volume ls -q --filter label=${stackLabel} | xargs -r docker volume rm`,
+    ].join("\n");
 }
 
 /** 32 letters and digits from the kernel's CSPRNG; the node scripts accept exactly that alphabet. */

@@ -169,6 +169,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                     network: names.network,
                     volume: names.volume(node.name),
                     image: "$PGTOPO_IMAGE",
+                    stackLabel: `${STACK_LABEL}=${args.stack}`,
                     forwardEnv: [
                         "PGTOPO_NODE",
                         "PGTOPO_SUPERUSER_PASSWORD",
@@ -219,6 +220,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                     network: names.network,
                     volume: names.volume(node.name),
                     image: "$PGTOPO_IMAGE",
+                    stackLabel: `${STACK_LABEL}=${args.stack}`,
                     forwardEnv: ["PGTOPO_NODE", "PGTOPO_UPSTREAM", "PGTOPO_SLOT", "PGTOPO_REPLICATION_PASSWORD"],
                 }),
                 environment: {

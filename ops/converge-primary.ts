@@ -20,6 +20,8 @@ export interface TransitionNode {
 
 /** What the Command hands over (as JSON in PGTOPO_TRANSITION); the password comes separately. */
 export interface TransitionRequest {
+    /** The stack's label (pgtopo.stack=NAME), put on every one-shot container. */
+    readonly stackLabel: string;
     readonly target: string;
     readonly maxLagOnFailover: number;
     readonly image: string;
@@ -29,7 +31,8 @@ export interface TransitionRequest {
 
 type Log = (line: string) => void;
 
-const endpointsOf = (request: TransitionRequest, superuserPassword: string): NodeEndpoint[] =>
+/** Where to reach each node of a request, as the superuser, on its published port. */
+export const endpointsOf = (request: TransitionRequest, superuserPassword: string): NodeEndpoint[] =>
     request.nodes.map((n) => ({
         name: n.name,
         container: n.container,
@@ -76,14 +79,21 @@ export async function convergePrimary(
         }
     };
 
-    /** A one-shot container on a node's volume, on the cluster network; secrets via the environment. */
-    const oneShot = (node: TransitionNode, script: string, ...args: string[]) =>
-        docker(
-            "run", "--rm", "--network", request.network,
+    /**
+     * A one-shot container on a node's volume, on the cluster network; secrets via the
+     * environment. Named after the node, so that one left behind by a killed run (created
+     * but never started, it would hold the volume) is removed by the next.
+     */
+    const oneShot = async (node: TransitionNode, script: string, ...args: string[]) => {
+        const name = `${node.container}-oneshot`;
+        await docker("rm", "-f", name).catch(() => undefined);
+        return docker(
+            "run", "--rm", "--name", name, "--label", request.stackLabel, "--network", request.network,
             "-v", `${node.volume}:/var/lib/postgresql/data`,
             "-e", `PGTOPO_NODE=${node.name}`, "-e", "PGTOPO_SUPERUSER_PASSWORD",
             "--entrypoint", script, request.image, ...args,
         ); // prettier-ignore
+    };
 
     const waitUntil = async (what: string, seconds: number, check: () => Promise<boolean>): Promise<boolean> => {
         for (const end = Date.now() + seconds * 1000; Date.now() < end; await sleep(500)) {

@@ -5,18 +5,11 @@
  * Input: PGTOPO_TRANSITION and PGTOPO_SUPERUSER_PASSWORD, as for converge-primary.ts.
  */
 import { observeCluster } from "../ops/observe";
-import type { TransitionRequest } from "../ops/converge-primary";
+import { endpointsOf, type TransitionRequest } from "../ops/converge-primary";
 
 async function main(): Promise<void> {
     const request = JSON.parse(process.env.PGTOPO_TRANSITION ?? "") as TransitionRequest;
-    const password = encodeURIComponent(process.env.PGTOPO_SUPERUSER_PASSWORD ?? "");
-    const observed = await observeCluster(
-        request.nodes.map((n) => ({
-            name: n.name,
-            container: n.container,
-            url: `postgresql://postgres:${password}@127.0.0.1:${n.port}/postgres`,
-        })),
-    );
+    const observed = await observeCluster(endpointsOf(request, process.env.PGTOPO_SUPERUSER_PASSWORD ?? ""));
     const report = Object.fromEntries(
         observed.map((o) => [
             o.name,

@@ -127,6 +127,19 @@ describe("PostgresCluster resource graph", () => {
         expect(slot.inputs.delete).toContain("docker exec pgtopo-unit-pg-2 pgtopo-slot drop pgtopo_pg_3");
     });
 
+    it("on destroy, removes the stack's leftover one-shot containers, then its volumes (kept ones too)", () => {
+        const janitor = find("command:local:Command", "pgtopo-data-janitor");
+        expect(janitor.inputs.delete).toBe(
+            [
+                "docker ps -aq --filter label=pgtopo.stack=unit | xargs -r docker rm -f >/dev/null",
+                "docker volume ls -q --filter label=pgtopo.stack=unit | xargs -r docker volume rm",
+            ].join("\n"),
+        );
+        expect(find("command:local:Command", "pgtopo-pg-2-clone").inputs.create).toContain(
+            "docker run --rm --name pgtopo-unit-pg-2-bootstrap --label pgtopo.stack=unit",
+        );
+    });
+
     it("keeps generated passwords out of every command's text", () => {
         for (const r of recorded.filter((x) => x.type === "command:local:Command")) {
             expect(JSON.stringify([r.inputs.create, r.inputs.delete ?? ""])).not.toContain(GENERATED);
