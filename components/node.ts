@@ -89,7 +89,23 @@ export class PostgresNode extends pulumi.ComponentResource {
                 // A clean shutdown (checkpoint, WAL sent to standbys) before Docker kills it.
                 destroyGraceSeconds: 60,
                 healthcheck: {
-                    tests: ["CMD", "pg_isready", "-q", "-h", "/var/run/postgresql"],
+                    // As postgres over the socket (peer): a check as root would be refused,
+                    // and PostgreSQL would log that refusal every second.
+                    tests: [
+                        "CMD",
+                        "setpriv",
+                        "--reuid=postgres",
+                        "--regid=postgres",
+                        "--clear-groups",
+                        "pg_isready",
+                        "-q",
+                        "-h",
+                        "/var/run/postgresql",
+                        "-U",
+                        "postgres",
+                        "-d",
+                        "postgres",
+                    ],
                     interval: "1s",
                     timeout: "5s",
                     // Written as Go formats durations, so that the provider reads back the same text.

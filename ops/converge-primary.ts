@@ -154,6 +154,9 @@ export async function convergePrimary(
         log(`promoting ${target.name}`);
         const [row] = await sql<{ ok: boolean }>(target, "SELECT pg_promote(wait => true, wait_seconds => 60) AS ok");
         if (!row?.ok) throw new Error(`${target.name} did not finish promotion within 60s`);
+        // Until its first checkpoint, a new primary's control file still names the old
+        // timeline, and pg_rewind (which reads it) would rewind onto the wrong one.
+        await sql(target, "CHECKPOINT");
         log(`${target.name} is the primary`);
     };
 

@@ -70,7 +70,13 @@ export function planTransition(
                 `(now ${options.maxLagOnFailover})`,
         };
     }
-    return { kind: "failover", to: target, fence: down };
+    // Promoting a standby that is behind others (allowed by maxLagOnFailover) leaves
+    // those others with WAL the new timeline does not have: they rejoin like a lost
+    // primary, rewound, instead of being re-pointed as they are.
+    const diverged = others
+        .filter((o) => o.reachable && o.inRecovery && o.walLsn && lagBytes(o.walLsn, targetLsn) > 0)
+        .map((o) => o.name);
+    return { kind: "failover", to: target, fence: [...down, ...diverged] };
 }
 
 /** The plain-words line `pulumi preview` and `up` print before anything is done. */

@@ -72,7 +72,8 @@ describe("switchover and failover by changing pgtopo:primary", () => {
     });
 
     afterAll(async () => {
-        if (stack) await stack.dispose();
+        // PGTOPO_KEEP_STACK=1 leaves the cluster up for a post-mortem of a failure.
+        if (stack && !process.env.PGTOPO_KEEP_STACK) await stack.dispose();
     });
 
     it("switches over A -> B -> A under continuous writes without losing a committed write", async () => {
@@ -183,5 +184,38 @@ describe("switchover and failover by changing pgtopo:primary", () => {
             "SELECT count(*)::int AS n FROM ids WHERE id >= 400000",
         );
         expect(n).toBe(60001);
+    });
+
+    it("when overridden, promotes the lagging standby and rewinds the one that was ahead", async () => {
+        await query(urls["pg-3"], "ALTER SYSTEM SET primary_conninfo = ''");
+        await query(urls["pg-3"], "SELECT pg_reload_conf()");
+        await vi.waitFor(async () => expect((await role("pg-3")).upstream).toBeNull(), WAIT);
+        await query(urls["pg-2"], "INSERT INTO ids SELECT g FROM generate_series(600000, 660000) g");
+        await vi.waitFor(async () => {
+            const [{ n }] = await query<{ n: number }>(
+                urls["pg-1"],
+                "SELECT count(*)::int AS n FROM ids WHERE id >= 600000",
+            );
+            expect(n).toBe(60001);
+        }, WAIT);
+        await docker("stop", stack.container("pg-2"));
+
+        await setPrimary("pg-3");
+        await stack.stack.setConfig("pgtopo:maxLagOnFailover", { value: "1073741824" });
+        const forced = await stack.timedUp("failover to the lagging pg-3, overridden");
+        await stack.stack.removeConfig("pgtopo:maxLagOnFailover");
+        expect(forced.outputs.lastTransition.value).toContain(
+            "failover: no node accepts writes; pg-3 will be promoted",
+        );
+        expect(forced.outputs.lastTransition.value).toContain("pg-1 rejoined as a standby of pg-3 after pg_rewind");
+        await expectLayout("pg-3", { "pg-1": "pg-3", "pg-2": "pg-3" });
+        // What only the others had is gone, as the override said it would be; new writes flow.
+        const [{ n }] = await query<{ n: number }>(
+            urls["pg-1"],
+            "SELECT count(*)::int AS n FROM ids WHERE id >= 600000",
+        );
+        expect(n).toBe(0);
+        await query(urls["pg-3"], "INSERT INTO ids VALUES (700000)");
+        await expectEveryId([700000]);
     });
 });

@@ -74,7 +74,7 @@ describe("planTransition", () => {
             [lost("a"), node("b", { walLsn: "0/1000000" }), node("c", { walLsn: "0/5000000" })],
             { maxLagOnFailover: 100 * 1024 * 1024 },
         );
-        expect(t.kind).toBe("failover");
+        expect(t).toEqual({ kind: "failover", to: "b", fence: ["a", "c"] });
     });
 
     it("refuses to promote a node that does not answer", () => {
