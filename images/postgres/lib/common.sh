@@ -88,7 +88,8 @@ CONF
 write_settings() {
     local dir=$1
     local file="$dir/pgtopo.conf"
-    if [ -f "$file" ] && [ "$(cat "$file")" = "$PGTOPO_SETTINGS" ]; then return 1; fi
+    # Both sides through $(...), which drops trailing newlines alike.
+    if [ -f "$file" ] && [ "$(cat "$file")" = "$(printf '%s' "$PGTOPO_SETTINGS")" ]; then return 1; fi
     install -o postgres -g postgres -m 0600 /dev/null "$file.new"
     printf '%s\n' "$PGTOPO_SETTINGS" >"$file.new"
     mv "$file.new" "$file"
