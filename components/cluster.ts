@@ -99,35 +99,32 @@ export class PostgresCluster extends pulumi.ComponentResource {
         // pgtopo:primary names another node (ops/converge-primary.ts).
         const nodes = [...created.values()];
         const request = transitionRequest(stack, config, plan, names);
-        // What the cluster-level scripts (scripts/converge-primary.ts, report-nodes.ts) read.
-        const clusterScriptEnv = {
-            PGTOPO_TRANSITION: JSON.stringify(request),
-            PGTOPO_SUPERUSER_PASSWORD: superuserPassword.value,
-        };
-        const promotion = new command.local.Command(
-            `${name}-promotion`,
-            {
-                create: "node --import tsx scripts/converge-primary.ts",
-                dir: PROJECT_ROOT,
-                environment: clusterScriptEnv,
-                triggers: [plan.primary],
-            },
-            { parent: this, dependsOn: nodes.map((n) => n.container) },
+        // Both cluster-level scripts read the same inputs and re-run on the same changes:
+        // a new primary (replacement) or a new node list (update re-runs `create`).
+        const clusterScript = (suffix: string, script: string, dependsOn: pulumi.Input<pulumi.Resource>[]) =>
+            new command.local.Command(
+                `${name}-${suffix}`,
+                {
+                    create: `node --import tsx scripts/${script}`,
+                    dir: PROJECT_ROOT,
+                    environment: {
+                        PGTOPO_TRANSITION: JSON.stringify(request),
+                        PGTOPO_SUPERUSER_PASSWORD: superuserPassword.value,
+                    },
+                    triggers: [plan.primary],
+                },
+                { parent: this, dependsOn },
+            );
+        const promotion = clusterScript(
+            "promotion",
+            "converge-primary.ts",
+            nodes.map((n) => n.container),
         );
         const ready = nodes.map((node) => node.finish([promotion]));
 
         // Once every standby follows its upstream: each node's role and timeline as
-        // they are then. Re-runs exactly when the promotion step does (same inputs).
-        const report = new command.local.Command(
-            `${name}-report`,
-            {
-                create: "node --import tsx scripts/report-nodes.ts",
-                dir: PROJECT_ROOT,
-                environment: clusterScriptEnv,
-                triggers: [plan.primary],
-            },
-            { parent: this, dependsOn: ready },
-        );
+        // they are then.
+        const report = clusterScript("report", "report-nodes.ts", ready);
         this.timelines = report.stdout.apply(parseTimelines);
 
         // `pulumi preview` says which node will be promoted, fenced, rewound, before

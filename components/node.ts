@@ -153,9 +153,7 @@ export class PostgresNode extends pulumi.ComponentResource {
      * moment ago cannot follow anyone until it has been fenced and demoted.
      */
     finish(after: pulumi.Resource[]): pulumi.Resource {
-        const ready = this.standby
-            ? this.follow(this.resourceName, this.args, [this.configured, this.standby.slot, ...after])
-            : this.configured;
+        const ready = this.standby ? this.follow([this.configured, this.standby.slot, ...after]) : this.configured;
         this.registerOutputs({ containerName: this.containerName });
         return ready;
     }
@@ -165,10 +163,10 @@ export class PostgresNode extends pulumi.ComponentResource {
      * already did that and this only confirms it streams; when the upstream changes in
      * the config, this re-points it with a reload, no restart and no new clone.
      */
-    private follow(name: string, args: PostgresNodeArgs, after: pulumi.Resource[]): command.local.Command {
-        const { node } = args;
+    private follow(after: pulumi.Resource[]): command.local.Command {
+        const { node } = this.args;
         return new command.local.Command(
-            `${name}-follow`,
+            `${this.resourceName}-follow`,
             { create: followCommand(this.containerName, node.upstream!, node.slotName!) },
             { parent: this, dependsOn: after },
         );
@@ -179,7 +177,7 @@ export class PostgresNode extends pulumi.ComponentResource {
         return new command.local.Command(
             `${name}-initdb`,
             {
-                create: pulumi.interpolate`${bootstrapCommand({
+                create: bootstrapCommand({
                     script: "pgtopo-init",
                     containerName: names.bootstrapContainer(node.name),
                     network: names.network,
@@ -192,7 +190,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                         "PGTOPO_REPLICATION_PASSWORD",
                         "PGTOPO_SETTINGS",
                     ],
-                })}`,
+                }),
                 environment: {
                     PGTOPO_IMAGE: args.imageName,
                     PGTOPO_NODE: node.name,
