@@ -2,7 +2,8 @@
 # The tutorials' way, as a baseline for bench/converge.ts: a primary, a standby and a
 # standby of that standby, made with plain docker commands, initdb and pg_basebackup
 # -R -C -S (seed 000's steps), in the same node image so that image build is out of the
-# comparison. Passwords are generated; nothing uses trust.
+# comparison. Passwords are generated (or taken from PGTOPO_BENCH_PASSWORD, for a bench
+# that logs in as postgres on the published ports); nothing uses trust.
 #   bench/by-hand.sh up NAME PORT1 PORT2 PORT3     bench/by-hand.sh down NAME
 set -euo pipefail
 action=$1
@@ -18,7 +19,7 @@ if [ "$action" = down ]; then
 fi
 
 ports=("$3" "$4" "$5")
-password=$(head -c 600 /dev/urandom | LC_ALL=C tr -dc 'A-Za-z0-9' | head -c 32)
+password=${PGTOPO_BENCH_PASSWORD:-$(head -c 600 /dev/urandom | LC_ALL=C tr -dc 'A-Za-z0-9' | head -c 32)}
 docker network create "$name" >/dev/null
 run_pg() { # container volume port command...
     local c=$1 v=$2 p=$3
@@ -38,7 +39,8 @@ run_pg "$name-a" "$name-a" "${ports[0]}" "
   echo \"host all all samenet scram-sha-256\" >> /var/lib/postgresql/data/pgdata/pg_hba.conf &&
   exec $pgbin/postgres -D /var/lib/postgresql/data/pgdata -c listen_addresses='*'"
 wait_ready "$name-a"
-docker exec "$name-a" psql -q -c "CREATE ROLE replicator REPLICATION LOGIN PASSWORD '$password'"
+docker exec "$name-a" psql -q -c "CREATE ROLE replicator REPLICATION LOGIN PASSWORD '$password'" \
+    -c "ALTER ROLE postgres PASSWORD '$password'"
 
 # standby b of a, and standby c of b (the cascade), each cloned with its own slot.
 clone_and_start() { # node upstream port

@@ -8,6 +8,13 @@ export function summarize(values: readonly number[]): { min: number; median: num
     return { min: sorted[0], median, max: sorted[sorted.length - 1] };
 }
 
+/** Nearest-rank percentile (p in 0..100) of a series; NaN for an empty one. */
+export function percentile(values: readonly number[], p: number): number {
+    if (values.length === 0) return NaN;
+    const sorted = [...values].sort((a, b) => a - b);
+    return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
 export interface Row {
     readonly label: string;
     readonly unit: string;
@@ -23,7 +30,10 @@ export function printTable(title: string, rows: readonly Row[]): void {
     });
     for (const row of rows) {
         const s = summarize(row.values);
-        const ratio = row.baseline ? (s.median / summarize(row.baseline.values).median).toFixed(2) + "x" : "baseline";
+        const base = row.baseline ? summarize(row.baseline.values).median : undefined;
+        // A ratio against a zero baseline says nothing: the absolute figures do.
+        const ratio =
+            base === undefined ? "baseline" : base === 0 ? "n/a (baseline 0)" : `${(s.median / base).toFixed(2)}x`;
         const f = (v: number) => `${v.toFixed(row.unit === "ms" ? 0 : 1)} ${row.unit}`;
         table.push([row.label, row.values.length, f(s.min), f(s.median), f(s.max), ratio]);
     }

@@ -110,6 +110,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
                     environment: {
                         PGTOPO_TRANSITION: JSON.stringify(request),
                         PGTOPO_SUPERUSER_PASSWORD: superuserPassword.value,
+                        // For a node that has to be re-cloned when pg_rewind cannot rejoin it.
+                        PGTOPO_REPLICATION_PASSWORD: replicationPassword.value,
                     },
                     triggers: [plan.primary],
                 },

@@ -150,7 +150,7 @@ export class PostgresNode extends pulumi.ComponentResource {
     /**
      * Completes the node once the cluster has settled who is primary: a standby is
      * (re-)pointed at its upstream only after that, since a node that was primary a
-     * moment ago cannot follow anyone until it has been fenced and demoted.
+     * moment ago cannot follow anyone until it has been fenced and made a standby.
      */
     finish(after: pulumi.Resource[]): pulumi.Resource {
         const ready = this.standby ? this.follow([this.configured, this.standby.slot, ...after]) : this.configured;

@@ -54,6 +54,8 @@ export async function previewTransition(
 
 const docker = async (...args: string[]) => (await run("docker", args, { maxBuffer: 8 << 20 })).stdout.trim();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The end of a failed one-shot's stderr: enough to say why, not a whole log. */
+const lastLines = (text: string, count = 4) => text.trim().split("\n").slice(-count).join("\n");
 
 /**
  * Makes the configured node the only primary and every fenced node a standby again.
@@ -81,16 +83,18 @@ export async function convergePrimary(
 
     /**
      * A one-shot container on a node's volume, on the cluster network; secrets via the
-     * environment. Named after the node, so that one left behind by a killed run (created
-     * but never started, it would hold the volume) is removed by the next.
+     * environment (names only here: docker copies the values from this process). Named
+     * after the node, so that one left behind by a killed run (created but never
+     * started, it would hold the volume) is removed by the next.
      */
-    const oneShot = async (node: TransitionNode, script: string, ...args: string[]) => {
+    const oneShot = async (node: TransitionNode, script: string, args: string[] = [], env: string[] = []) => {
         const name = `${node.container}-oneshot`;
         await docker("rm", "-f", name).catch(() => undefined);
         return docker(
             "run", "--rm", "--name", name, "--label", request.stackLabel, "--network", request.network,
             "-v", `${node.volume}:/var/lib/postgresql/data`,
             "-e", `PGTOPO_NODE=${node.name}`, "-e", "PGTOPO_SUPERUSER_PASSWORD",
+            ...env.flatMap((e) => ["-e", e]),
             "--entrypoint", script, request.image, ...args,
         ); // prettier-ignore
     };
@@ -123,7 +127,12 @@ export async function convergePrimary(
         return state !== "missing";
     };
 
-    /** Stopped node -> standby of its planned upstream, rewound when it cannot follow as it is. */
+    /**
+     * Stopped node -> standby of its planned upstream. pg_rewind decides whether its WAL
+     * went past the fork and rewinds it if so; when it cannot (WAL gone, unrelated
+     * history) or the node still does not stream, the data directory is set aside in its
+     * volume (never deleted) and the node is cloned afresh. Every path is reported.
+     */
     const rejoin = async (node: TransitionNode) => {
         if (!node.upstream || !node.slot) throw new Error(`${node.name} has no planned upstream to rejoin`);
         const upstream = byName.get(node.upstream)!;
@@ -132,22 +141,40 @@ export async function convergePrimary(
             return;
         }
         await docker("exec", upstream.container, "pgtopo-slot", "create", node.slot);
-        log(await oneShot(node, "pgtopo-demote", upstream.name, node.slot));
-        await docker("start", node.container);
-        if (await streamingFrom(node, upstream.name)) {
-            log(`${node.name} rejoined as a standby of ${upstream.name} without a rewind`);
-            return;
+        const rewind = await oneShot(node, "pgtopo-rewind", [request.target, upstream.name, node.slot]).then(
+            (out) => ({ ok: true, out }),
+            (err: { stderr?: string; message: string }) => ({ ok: false, out: lastLines(err.stderr ?? err.message) }),
+        );
+        log(rewind.out);
+        if (rewind.ok) {
+            await docker("start", node.container);
+            const how = rewind.out.includes("no rewind needed") ? "without a rewind" : "after pg_rewind";
+            if (await streamingFrom(node, upstream.name)) {
+                log(`${node.name} rejoined as a standby of ${upstream.name} ${how}`);
+                return;
+            }
+            await docker("stop", "-t", "60", node.container);
         }
-        log(`${node.name} cannot follow ${upstream.name} as it is (its WAL went past the fork): rewinding`);
-        await docker("stop", "-t", "60", node.container);
-        log(await oneShot(node, "pgtopo-rewind", request.target, upstream.name, node.slot));
+        await reclone(node, upstream);
+    };
+
+    const reclone = async (node: TransitionNode, upstream: TransitionNode) => {
+        log(`${node.name} cannot rejoin ${upstream.name} with its own data: cloning it afresh`);
+        const kept = await oneShot(node, "pgtopo-set-aside");
+        if (kept) log(`${node.name}'s diverged data is kept at ${kept} in volume ${node.volume}; remove it when done`);
+        const cloneEnv = [
+            `PGTOPO_UPSTREAM=${upstream.name}`,
+            `PGTOPO_SLOT=${node.slot}`,
+            "PGTOPO_REPLICATION_PASSWORD",
+        ];
+        log(await oneShot(node, "pgtopo-clone", [], cloneEnv));
         await docker("start", node.container);
         if (!(await streamingFrom(node, upstream.name))) {
             throw new Error(
-                `${node.name} does not stream from ${upstream.name} even after pg_rewind; it needs a new clone`,
+                `${node.name} was re-cloned from ${upstream.name} but does not stream from it; see its log`,
             );
         }
-        log(`${node.name} rejoined as a standby of ${upstream.name} after pg_rewind`);
+        log(`${node.name} rejoined as a standby of ${upstream.name}, re-cloned`);
     };
 
     const promote = async (target: TransitionNode) => {

@@ -218,4 +218,40 @@ describe("switchover and failover by changing pgtopo:primary", () => {
         await query(urls["pg-3"], "INSERT INTO ids VALUES (700000)");
         await expectEveryId([700000]);
     });
+
+    it("re-clones an old primary that pg_rewind cannot rejoin, keeping its diverged data aside", async () => {
+        await query(urls["pg-3"], "INSERT INTO ids VALUES (800000)");
+        await expectEveryId([800000]);
+        await docker("kill", stack.container("pg-3"));
+        // Its WAL lost while it was down: crash recovery, and so pg_rewind, cannot run.
+        const image = await docker("inspect", "-f", "{{.Config.Image}}", stack.container("pg-3"));
+        const volume = await docker("inspect", "-f", "{{range .Mounts}}{{.Name}}{{end}}", stack.container("pg-3"));
+        await docker(
+            "run", "--rm", "--network", "none", "-v", `${volume}:/var/lib/postgresql/data`, "--entrypoint", "sh",
+            image, "-c", 'find "$PGDATA/pg_wal" -maxdepth 1 -type f -name "0*" -delete',
+        ); // prettier-ignore
+
+        await setPrimary("pg-1");
+        const failover = await stack.timedUp("failover to pg-1; pg-3 cannot be rewound, re-cloned");
+        const said = failover.outputs.lastTransition.value as string;
+        console.log(`[transition]\n${said}`);
+        expect(said).toContain("pg-3 cannot rejoin pg-1 with its own data: cloning it afresh");
+        expect(said).toMatch(
+            /pg-3's diverged data is kept at \/var\/lib\/postgresql\/data\/pgdata\.diverged-\d{8}T\d{6}Z/,
+        );
+        expect(said).toContain("pg-3 rejoined as a standby of pg-1, re-cloned");
+        await expectLayout("pg-1", { "pg-2": "pg-1", "pg-3": "pg-1" });
+
+        // Nothing was deleted: the diverged directory is still in the volume, whole.
+        const kept = await docker(
+            "exec",
+            stack.container("pg-3"),
+            "sh",
+            "-c",
+            "ls -d /var/lib/postgresql/data/pgdata.diverged-*/PG_VERSION",
+        );
+        expect(kept.split("\n")).toHaveLength(1);
+        await query(urls["pg-1"], "INSERT INTO ids VALUES (900000)");
+        await expectEveryId([800000, 900000]);
+    });
 });

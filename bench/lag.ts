@@ -1,0 +1,272 @@
+/**
+ * Replication lag under a steady pgbench write load: pgtopo's cluster against the
+ * tutorials' hand-made one (bench/by-hand.sh), same shape (a primary, a standby and a
+ * standby of that standby), same image, same load, in the same run.
+ *
+ * Both clusters are up for the whole bench; the load goes to one at a time, alternating,
+ * so that each run of one sits next to a run of the other. During a load run every
+ * standby is sampled every --interval ms:
+ *  - bytes: the primary's current WAL position minus the standby's replayed one, read in
+ *    the same instant (for the cascaded standby: its lag behind the primary, both hops);
+ *  - time: replay_lag as its upstream's pg_stat_replication reports it (one hop).
+ * Each run gives a p50 and a p99 per standby; the tables show min, median and max of
+ * those over the runs, and pgtopo's median against the hand-made one's.
+ *
+ *   npm run bench:lag [-- --runs 3] [--seconds 20] [--rate 300] [--clients 4] [--scale 10]
+ */
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import * as path from "node:path";
+import { parseArgs, promisify } from "node:util";
+import { Client } from "pg";
+import { lagBytes } from "../planning/lsn";
+import { freePorts, TestStack } from "../tests/support/stack";
+import { percentile, printTable, type Row } from "./stats";
+
+const run = promisify(execFile);
+const BY_HAND = path.join(__dirname, "by-hand.sh");
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The two standbys of either cluster, by their place in the layout. */
+const ROLES = ["standby", "cascaded standby"] as const;
+type Role = (typeof ROLES)[number];
+
+interface Standby {
+    readonly role: Role;
+    /** How it names itself to its upstream (pg_stat_replication.application_name). */
+    readonly applicationName: string;
+    readonly self: Client;
+    readonly upstream: Client;
+}
+
+/** One cluster as the bench drives it: where the load goes and whom to sample. */
+interface Cluster {
+    readonly label: string;
+    readonly primaryContainer: string;
+    readonly primary: Client;
+    readonly standbys: readonly Standby[];
+}
+
+interface Percentiles {
+    p50Bytes: number;
+    p99Bytes: number;
+    p50Ms: number;
+    p99Ms: number;
+}
+
+interface LoadRun {
+    tps: number;
+    perStandby: Map<Role, Percentiles>;
+}
+
+async function connect(url: string): Promise<Client> {
+    const client = new Client({ connectionString: url });
+    await client.connect();
+    return client;
+}
+
+/** pgbench in the primary's container, over its Unix socket (peer auth as postgres). */
+async function pgbench(container: string, ...args: string[]): Promise<string> {
+    const argv = ["exec", "-u", "postgres", container, "pgbench", "-h", "/var/run/postgresql", ...args, "postgres"];
+    return (await run("docker", argv, { maxBuffer: 16 << 20 })).stdout;
+}
+
+/** Every standby's lag in one instant: all queries sent together. */
+async function sample(cluster: Cluster): Promise<{ role: Role; bytes: number; seconds: number | null }[]> {
+    const [primary, replayed, reported] = await Promise.all([
+        cluster.primary.query<{ lsn: string }>("SELECT pg_current_wal_lsn()::text AS lsn"),
+        Promise.all(
+            cluster.standbys.map((s) => s.self.query<{ lsn: string }>("SELECT pg_last_wal_replay_lsn()::text AS lsn")),
+        ),
+        Promise.all(
+            cluster.standbys.map((s) =>
+                s.upstream.query<{ seconds: number | null }>(
+                    `SELECT EXTRACT(epoch FROM replay_lag)::float8 AS seconds
+                     FROM pg_stat_replication WHERE application_name = $1`,
+                    [s.applicationName],
+                ),
+            ),
+        ),
+    ]);
+    return cluster.standbys.map((s, i) => ({
+        role: s.role,
+        bytes: Math.max(0, lagBytes(primary.rows[0].lsn, replayed[i].rows[0].lsn)),
+        seconds: reported[i].rows[0]?.seconds ?? null,
+    }));
+}
+
+/** One load run on one cluster: pgbench for `seconds`, sampling all along. */
+async function loadRun(cluster: Cluster, options: LoadOptions): Promise<LoadRun> {
+    const samples = new Map<Role, { bytes: number[]; ms: number[] }>(ROLES.map((r) => [r, { bytes: [], ms: [] }]));
+    let loading = true;
+    const load = pgbench(
+        cluster.primaryContainer,
+        "-n", "-c", String(options.clients), "-j", "2", "-T", String(options.seconds), "-R", String(options.rate),
+    ).finally(() => (loading = false)); // prettier-ignore
+    // The first second is connection set-up; sample the steady state after it.
+    await sleep(1000);
+    while (loading) {
+        for (const s of await sample(cluster)) {
+            const series = samples.get(s.role)!;
+            series.bytes.push(s.bytes);
+            // replay_lag is NULL until the first reply after a quiet spell: not a sample.
+            if (s.seconds !== null) series.ms.push(s.seconds * 1000);
+        }
+        await sleep(options.interval);
+    }
+    const output = await load;
+    const tps = Number(/tps = ([\d.]+)/.exec(output)?.[1] ?? NaN);
+    const perStandby = new Map<Role, Percentiles>();
+    for (const [role, { bytes, ms }] of samples) {
+        perStandby.set(role, {
+            p50Bytes: percentile(bytes, 50),
+            p99Bytes: percentile(bytes, 99),
+            p50Ms: percentile(ms, 50),
+            p99Ms: percentile(ms, 99),
+        });
+    }
+    return { tps, perStandby };
+}
+
+interface LoadOptions {
+    readonly seconds: number;
+    readonly rate: number;
+    readonly clients: number;
+    readonly interval: number;
+}
+
+async function pgtopoCluster(ports: number[]): Promise<{ cluster: Cluster; dispose: () => Promise<void> }> {
+    const stack = await TestStack.create("bench-lag");
+    const dispose = () => stack.dispose();
+    try {
+        await stack.configure({
+            primary: "pg-1",
+            nodes: [
+                { name: "pg-1", port: ports[0] },
+                { name: "pg-2", port: ports[1] },
+                { name: "pg-3", port: ports[2], upstream: "pg-2" },
+            ],
+        });
+        await stack.up();
+        const urls = await stack.connectionStrings();
+        const [c1, c2, c3] = await Promise.all(["pg-1", "pg-2", "pg-3"].map((n) => connect(urls[n])));
+        return {
+            cluster: {
+                label: "pgtopo",
+                primaryContainer: stack.container("pg-1"),
+                primary: c1,
+                standbys: [
+                    { role: "standby", applicationName: "pg-2", self: c2, upstream: c1 },
+                    { role: "cascaded standby", applicationName: "pg-3", self: c3, upstream: c2 },
+                ],
+            },
+            dispose: async () => {
+                await Promise.all([c1, c2, c3].map((c) => c.end()));
+                await dispose();
+            },
+        };
+    } catch (err) {
+        await dispose();
+        throw err;
+    }
+}
+
+async function handMadeCluster(ports: number[]): Promise<{ cluster: Cluster; dispose: () => Promise<void> }> {
+    const name = `pgtopo-bench-lag-${randomBytes(3).toString("hex")}`;
+    const password = randomBytes(24).toString("hex");
+    const dispose = async () => void (await run("bash", [BY_HAND, "down", name]));
+    try {
+        await run("bash", [BY_HAND, "up", name, ...ports.map(String)], {
+            env: { ...process.env, PGTOPO_BENCH_PASSWORD: password },
+        });
+        const url = (port: number) => `postgresql://postgres:${password}@127.0.0.1:${port}/postgres`;
+        const [a, b, c] = await Promise.all(ports.map((p) => connect(url(p))));
+        return {
+            cluster: {
+                label: "by hand",
+                primaryContainer: `${name}-a`,
+                primary: a,
+                // pg_basebackup -R leaves application_name unset: libpq's "walreceiver".
+                standbys: [
+                    { role: "standby", applicationName: "walreceiver", self: b, upstream: a },
+                    { role: "cascaded standby", applicationName: "walreceiver", self: c, upstream: b },
+                ],
+            },
+            dispose: async () => {
+                await Promise.all([a, b, c].map((client) => client.end()));
+                await dispose();
+            },
+        };
+    } catch (err) {
+        await dispose();
+        throw err;
+    }
+}
+
+async function main(): Promise<void> {
+    const { values } = parseArgs({
+        options: {
+            runs: { type: "string", default: "3" },
+            seconds: { type: "string", default: "20" },
+            rate: { type: "string", default: "300" },
+            clients: { type: "string", default: "4" },
+            scale: { type: "string", default: "10" },
+            interval: { type: "string", default: "50" },
+        },
+    });
+    const runs = Number(values.runs);
+    const options: LoadOptions = {
+        seconds: Number(values.seconds),
+        rate: Number(values.rate),
+        clients: Number(values.clients),
+        interval: Number(values.interval),
+    };
+    const ports = await freePorts(6);
+    const made = [await handMadeCluster(ports.slice(0, 3))];
+    try {
+        made.push(await pgtopoCluster(ports.slice(3, 6)));
+        const [hand, pgtopo] = made.map((m) => m.cluster);
+        for (const cluster of [hand, pgtopo]) {
+            await pgbench(cluster.primaryContainer, "-i", "-q", "-s", values.scale);
+        }
+
+        const results = new Map<Cluster, LoadRun[]>([
+            [hand, []],
+            [pgtopo, []],
+        ]);
+        for (let i = 0; i < runs; i++) {
+            for (const cluster of [hand, pgtopo]) {
+                const result = await loadRun(cluster, options);
+                results.get(cluster)!.push(result);
+                console.log(`run ${i + 1}/${runs} ${cluster.label}: ${result.tps.toFixed(0)} tps`);
+            }
+        }
+
+        const series = (cluster: Cluster, pick: (r: LoadRun) => number) => results.get(cluster)!.map(pick);
+        const pair = (measure: string, unit: string, pick: (r: LoadRun) => number): Row[] => {
+            const baseline: Row = { label: `by hand: ${measure}`, unit, values: series(hand, pick) };
+            return [baseline, { label: `pgtopo: ${measure}`, unit, values: series(pgtopo, pick), baseline }];
+        };
+        const load = `pgbench -c ${options.clients} -R ${options.rate} for ${options.seconds} s, scale ${values.scale}`;
+        printTable(
+            `achieved write load (${load}), ${runs} runs each`,
+            pair("tps", "tps", (r) => r.tps),
+        );
+        for (const role of ROLES) {
+            const at = (r: LoadRun) => r.perStandby.get(role)!;
+            printTable(`replay lag of the ${role} under ${load}; p50/p99 per run, ${runs} runs each`, [
+                ...pair("p50 bytes behind the primary", "KiB", (r) => at(r).p50Bytes / 1024),
+                ...pair("p99 bytes behind the primary", "KiB", (r) => at(r).p99Bytes / 1024),
+                ...pair("p50 replay_lag", "ms", (r) => at(r).p50Ms),
+                ...pair("p99 replay_lag", "ms", (r) => at(r).p99Ms),
+            ]);
+        }
+    } finally {
+        for (const m of made) await m.dispose();
+    }
+}
+
+main().catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+});
