@@ -12,7 +12,7 @@
  * Each run gives a p50 and a p99 per standby; the tables show min, median and max of
  * those over the runs, and pgtopo's median against the hand-made one's.
  *
- *   npm run bench:lag [-- --runs 3] [--seconds 20] [--rate 300] [--clients 4] [--scale 10]
+ *   npm run bench:lag [-- --runs 3] [--seconds 20] [--rate 300 (0: unthrottled)] [--clients 4] [--scale 10]
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -99,9 +99,11 @@ async function sample(cluster: Cluster): Promise<{ role: Role; bytes: number; se
 async function loadRun(cluster: Cluster, options: LoadOptions): Promise<LoadRun> {
     const samples = new Map<Role, { bytes: number[]; ms: number[] }>(ROLES.map((r) => [r, { bytes: [], ms: [] }]));
     let loading = true;
+    // --rate 0: as fast as the machine goes (pgbench without -R).
+    const rate = options.rate > 0 ? ["-R", String(options.rate)] : [];
     const load = pgbench(
         cluster.primaryContainer,
-        "-n", "-c", String(options.clients), "-j", "2", "-T", String(options.seconds), "-R", String(options.rate),
+        "-n", "-c", String(options.clients), "-j", "2", "-T", String(options.seconds), ...rate,
     ).finally(() => (loading = false)); // prettier-ignore
     // The first second is connection set-up; sample the steady state after it.
     await sleep(1000);
@@ -243,11 +245,12 @@ async function main(): Promise<void> {
         }
 
         const series = (cluster: Cluster, pick: (r: LoadRun) => number) => results.get(cluster)!.map(pick);
-        const pair = (measure: string, unit: string, pick: (r: LoadRun) => number): Row[] => {
-            const baseline: Row = { label: `by hand: ${measure}`, unit, values: series(hand, pick) };
-            return [baseline, { label: `pgtopo: ${measure}`, unit, values: series(pgtopo, pick), baseline }];
+        const pair = (measure: string, unit: string, pick: (r: LoadRun) => number, decimals?: number): Row[] => {
+            const baseline: Row = { label: `by hand: ${measure}`, unit, decimals, values: series(hand, pick) };
+            return [baseline, { label: `pgtopo: ${measure}`, unit, decimals, values: series(pgtopo, pick), baseline }];
         };
-        const load = `pgbench -c ${options.clients} -R ${options.rate} for ${options.seconds} s, scale ${values.scale}`;
+        const limit = options.rate > 0 ? `-R ${options.rate}` : "unthrottled";
+        const load = `pgbench -c ${options.clients} ${limit} for ${options.seconds} s, scale ${values.scale}`;
         printTable(
             `achieved write load (${load}), ${runs} runs each`,
             pair("tps", "tps", (r) => r.tps),
@@ -255,10 +258,10 @@ async function main(): Promise<void> {
         for (const role of ROLES) {
             const at = (r: LoadRun) => r.perStandby.get(role)!;
             printTable(`replay lag of the ${role} under ${load}; p50/p99 per run, ${runs} runs each`, [
-                ...pair("p50 bytes behind the primary", "KiB", (r) => at(r).p50Bytes / 1024),
-                ...pair("p99 bytes behind the primary", "KiB", (r) => at(r).p99Bytes / 1024),
-                ...pair("p50 replay_lag", "ms", (r) => at(r).p50Ms),
-                ...pair("p99 replay_lag", "ms", (r) => at(r).p99Ms),
+                ...pair("p50 bytes behind the primary", "B", (r) => at(r).p50Bytes),
+                ...pair("p99 bytes behind the primary", "B", (r) => at(r).p99Bytes),
+                ...pair("p50 replay_lag", "ms", (r) => at(r).p50Ms, 1),
+                ...pair("p99 replay_lag", "ms", (r) => at(r).p99Ms, 1),
             ]);
         }
     } finally {

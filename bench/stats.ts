@@ -19,6 +19,8 @@ export interface Row {
     readonly label: string;
     readonly unit: string;
     readonly values: readonly number[];
+    /** Decimals shown; default 0 for ms and B, 1 otherwise. */
+    readonly decimals?: number;
     /** The baseline row this one is compared with (ratio of medians). */
     readonly baseline?: Row;
 }
@@ -34,7 +36,8 @@ export function printTable(title: string, rows: readonly Row[]): void {
         // A ratio against a zero baseline says nothing: the absolute figures do.
         const ratio =
             base === undefined ? "baseline" : base === 0 ? "n/a (baseline 0)" : `${(s.median / base).toFixed(2)}x`;
-        const f = (v: number) => `${v.toFixed(row.unit === "ms" ? 0 : 1)} ${row.unit}`;
+        const decimals = row.decimals ?? (row.unit === "ms" || row.unit === "B" ? 0 : 1);
+        const f = (v: number) => `${v.toFixed(decimals)} ${row.unit}`;
         table.push([row.label, row.values.length, f(s.min), f(s.median), f(s.max), ratio]);
     }
     console.log(`\n${title}\n${table.toString()}`);

@@ -22,6 +22,8 @@ export interface NodeObservation {
     readonly receiverStatus?: string;
     /** Replication slots on this node. */
     readonly slots: readonly { readonly name: string; readonly active: boolean }[];
+    /** Data directories set aside in this node's volume when it had to be re-cloned. */
+    readonly keptData?: readonly string[];
     /** Standbys streaming from this node, as its walsenders report them. */
     readonly replicas: readonly {
         readonly name: string;
@@ -76,6 +78,12 @@ export async function observeNode(endpoint: NodeEndpoint): Promise<NodeObservati
         ).rows;
         const slots = (await client.query("SELECT slot_name AS name, active FROM pg_replication_slots ORDER BY 1"))
             .rows;
+        // Superusers may list directories outside the data directory; the volume is its parent.
+        const keptData = (
+            await client.query<{ name: string }>(
+                "SELECT name FROM pg_ls_dir('/var/lib/postgresql/data') AS name WHERE name LIKE 'pgdata.diverged-%' ORDER BY 1",
+            )
+        ).rows.map((r) => r.name);
         const replicas = (
             await client.query(`
                 SELECT application_name AS name, state, sync_state AS "syncState",
@@ -92,6 +100,7 @@ export async function observeNode(endpoint: NodeEndpoint): Promise<NodeObservati
             upstreamHost: state.upstream_host ?? undefined,
             receiverStatus: state.receiver_status ?? undefined,
             slots,
+            keptData,
             replicas,
         };
     } catch (err) {

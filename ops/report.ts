@@ -39,5 +39,6 @@ export function renderStatus(status: ClusterStatus, tree: string): string {
     const verdict = status.healthy
         ? "healthy: everything runs as configured"
         : `NOT healthy: ${status.differences.length} difference(s) from the config:\n${status.differences.map((d) => `  - ${d}`).join("\n")}`;
-    return `${table.toString()}\n\n${tree}\n\n${verdict}\n`;
+    const notices = status.notices.map((n) => `note: ${n}\n`).join("");
+    return `${table.toString()}\n\n${tree}\n\n${verdict}\n${notices}`;
 }

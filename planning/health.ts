@@ -30,6 +30,8 @@ export interface ClusterStatus {
     readonly nodes: readonly NodeStatus[];
     /** One sentence per way the running cluster differs from the config. */
     readonly differences: readonly string[];
+    /** Things worth knowing that do not make the cluster unhealthy (kept diverged data). */
+    readonly notices: readonly string[];
 }
 
 /** A standby this far behind its primary is "catching up" rather than "streaming". */
@@ -117,8 +119,14 @@ export function assessCluster(
     const primaries = nodes.filter((n) => n.role === "primary").map((n) => n.name);
     if (primaries.length > 1) differences.push(`more than one node accepts writes: ${primaries.join(", ")}`);
 
+    // A re-clone keeps the diverged data directory; it takes disk until someone decides.
+    const notices = observed.flatMap((o) =>
+        (o.keptData ?? []).map(
+            (dir) => `${o.name} keeps a diverged data directory from a re-clone: ${dir} (remove it when done)`,
+        ),
+    );
     const unique = [...new Set(differences)];
-    return { healthy: unique.length === 0, primary, nodes, differences: unique };
+    return { healthy: unique.length === 0, primary, nodes, differences: unique, notices };
 }
 
 /** The topology as an indented tree, upstreams above their standbys. */

@@ -87,9 +87,9 @@ export function describeTransition(t: Transition): string {
                 ? `${t.primary} stays primary; ${t.fence.join(", ")} will be fenced if running and (re)started as standbys`
                 : `${t.primary} stays primary`;
         case "switchover":
-            return `switchover: ${t.from} will be fenced (stopped cleanly), ${t.to} promoted once it has all of ${t.from}'s WAL, ${t.fence.join(", ")} rejoined as standbys (rewound if needed); standbys whose upstream changes are re-pointed without a re-clone`;
+            return `switchover: ${t.from} will be fenced (stopped cleanly), ${t.to} promoted once it has all of ${t.from}'s WAL, ${t.fence.join(", ")} rejoined as standbys (rewound if needed, re-cloned if that cannot be done, with their data kept aside); standbys whose upstream changes are re-pointed without a re-clone`;
         case "failover":
-            return `failover: no node accepts writes; ${t.to} will be promoted${t.fence.length > 0 ? `, ${t.fence.join(", ")} fenced and rejoined as standbys (rewound if needed)` : ""}; standbys whose upstream changes are re-pointed without a re-clone`;
+            return `failover: no node accepts writes; ${t.to} will be promoted${t.fence.length > 0 ? `, ${t.fence.join(", ")} fenced and rejoined as standbys (rewound if needed, re-cloned if that cannot be done, with their data kept aside)` : ""}; standbys whose upstream changes are re-pointed without a re-clone`;
         case "refused":
             return `refused: ${t.reason}`;
     }

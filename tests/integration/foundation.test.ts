@@ -1,29 +1,9 @@
-import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { docker, objectsOfStack } from "../support/docker";
 import { query } from "../support/postgres";
-import { freePorts, PROJECT_DIR, TestStack } from "../support/stack";
-
-const execFileAsync = promisify(execFile);
-
-/** Runs `npm run status`'s script for a stack; its exit code is part of its contract. */
-async function status(stackName: string, ...args: string[]): Promise<{ code: number; stdout: string }> {
-    try {
-        const { stdout } = await execFileAsync(
-            "node",
-            ["--import", "tsx", "scripts/status.ts", "--stack", stackName, ...args],
-            {
-                cwd: PROJECT_DIR,
-            },
-        );
-        return { code: 0, stdout };
-    } catch (err) {
-        const e = err as { code: number; stdout: string };
-        return { code: e.code, stdout: e.stdout };
-    }
-}
+import { freePorts, TestStack } from "../support/stack";
+import { status } from "../support/status";
 
 /**
  * Issue 2's acceptance: a primary and a streaming standby from config, the checks of

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { docker, killMatching } from "../support/docker";
 import { query } from "../support/postgres";
 import { freePorts, TestStack, type ClusterSpec } from "../support/stack";
+import { status } from "../support/status";
 import { RecordingWriter } from "../support/writer";
 
 /**
@@ -251,6 +252,14 @@ describe("switchover and failover by changing pgtopo:primary", () => {
             "ls -d /var/lib/postgresql/data/pgdata.diverged-*/PG_VERSION",
         );
         expect(kept.split("\n")).toHaveLength(1);
+        // ... and `npm run status` says so, without calling the cluster unhealthy.
+        await vi.waitFor(async () => {
+            const report = await status(stack.name);
+            expect(report.stdout).toMatch(
+                /note: pg-3 keeps a diverged data directory from a re-clone: pgdata\.diverged-/,
+            );
+            expect(report.code).toBe(0);
+        }, WAIT);
         await query(urls["pg-1"], "INSERT INTO ids VALUES (900000)");
         await expectEveryId([800000, 900000]);
     });

@@ -67,6 +67,16 @@ describe("assessCluster", () => {
         expect(status.nodes[2].lagSeconds).toBe(0);
     });
 
+    it("notes a diverged data directory kept by a re-clone without calling the cluster unhealthy", () => {
+        const observed = replace(healthy(), "pg-2", { keptData: ["pgdata.diverged-20261122T001500Z"] });
+        const status = assessCluster(desired, "pg-1", observed);
+        expect(status.healthy).toBe(true);
+        expect(status.notices).toEqual([
+            "pg-2 keeps a diverged data directory from a re-clone: pgdata.diverged-20261122T001500Z (remove it when done)",
+        ]);
+        expect(assessCluster(desired, "pg-1", healthy()).notices).toEqual([]);
+    });
+
     it("names a standby that accepts writes", () => {
         const status = assessCluster(desired, "pg-1", replace(healthy(), "pg-2", { inRecovery: false }));
         expect(status.healthy).toBe(false);
