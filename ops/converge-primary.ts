@@ -54,8 +54,12 @@ export async function previewTransition(
 
 const docker = async (...args: string[]) => (await run("docker", args, { maxBuffer: 8 << 20 })).stdout.trim();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** The end of a failed one-shot's stderr: enough to say why, not a whole log. */
-const lastLines = (text: string, count = 4) => text.trim().split("\n").slice(-count).join("\n");
+/** Why a one-shot failed: the last few error lines of its stderr, not a whole server log. */
+const whyFailed = (text: string, count = 4) => {
+    const lines = text.trim().split("\n");
+    const errors = lines.filter((l) => /error|detail|PANIC|FATAL/.test(l));
+    return (errors.length > 0 ? errors : lines).slice(-count).join("\n");
+};
 
 /**
  * Makes the configured node the only primary and every fenced node a standby again.
@@ -143,7 +147,7 @@ export async function convergePrimary(
         await docker("exec", upstream.container, "pgtopo-slot", "create", node.slot);
         const rewind = await oneShot(node, "pgtopo-rewind", [request.target, upstream.name, node.slot]).then(
             (out) => ({ ok: true, out }),
-            (err: { stderr?: string; message: string }) => ({ ok: false, out: lastLines(err.stderr ?? err.message) }),
+            (err: { stderr?: string; message: string }) => ({ ok: false, out: whyFailed(err.stderr ?? err.message) }),
         );
         log(rewind.out);
         if (rewind.ok) {

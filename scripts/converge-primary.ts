@@ -7,7 +7,14 @@
  */
 import { convergePrimary, type TransitionRequest } from "../ops/converge-primary";
 
-const log = (line: string) => console.log(`pgtopo: ${line}`);
+// Lines from the node scripts already say "pgtopo[node]:"; everything else gets "pgtopo:".
+const log = (text: string) =>
+    console.log(
+        text
+            .split("\n")
+            .map((line) => (line.startsWith("pgtopo[") ? line : `pgtopo: ${line}`))
+            .join("\n"),
+    );
 
 async function main(): Promise<void> {
     const request = JSON.parse(process.env.PGTOPO_TRANSITION ?? "") as TransitionRequest;
