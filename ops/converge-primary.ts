@@ -53,6 +53,11 @@ export async function previewTransition(
 }
 
 const docker = async (...args: string[]) => (await run("docker", args, { maxBuffer: 8 << 20 })).stdout.trim();
+const exists = (kind: "volume" | "container", name: string) =>
+    docker(kind, "inspect", name).then(
+        () => true,
+        () => false,
+    );
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Why a one-shot failed: the last few error lines of its stderr, not a whole server log. */
 const whyFailed = (text: string, count = 4) => {
@@ -136,12 +141,16 @@ export async function convergePrimary(
      * went past the fork and rewinds it if so; when it cannot (WAL gone, unrelated
      * history) or the node still does not stream, the data directory is set aside in its
      * volume (never deleted) and the node is cloned afresh. Every path is reported.
+     * All of it works on the volume, so a node whose container was removed is fenced all
+     * the same: whenever its container is recreated, it starts as a standby.
      */
     const rejoin = async (node: TransitionNode) => {
         if (!node.upstream || !node.slot) throw new Error(`${node.name} has no planned upstream to rejoin`);
         const upstream = byName.get(node.upstream)!;
-        if (!(await stop(node))) {
-            log(`${node.name} has no container; it rejoins when 'pulumi up' recreates it`);
+        const hasContainer = await stop(node);
+        // `docker run -v` would create a missing volume: look first.
+        if (!(await exists("volume", node.volume))) {
+            log(`${node.name} has no volume ${node.volume}: no data that could come back as a primary`);
             return;
         }
         await docker("exec", upstream.container, "pgtopo-slot", "create", node.slot);
@@ -150,19 +159,26 @@ export async function convergePrimary(
             (err: { stderr?: string; message: string }) => ({ ok: false, out: whyFailed(err.stderr ?? err.message) }),
         );
         log(rewind.out);
+        const how = rewind.out.includes("no rewind needed") ? "without a rewind" : "after pg_rewind";
+        if (rewind.ok && !hasContainer) return awaitContainer(node, upstream, how);
         if (rewind.ok) {
             await docker("start", node.container);
-            const how = rewind.out.includes("no rewind needed") ? "without a rewind" : "after pg_rewind";
             if (await streamingFrom(node, upstream.name)) {
                 log(`${node.name} rejoined as a standby of ${upstream.name} ${how}`);
                 return;
             }
             await docker("stop", "-t", "60", node.container);
         }
-        await reclone(node, upstream);
+        await reclone(node, upstream, hasContainer);
     };
 
-    const reclone = async (node: TransitionNode, upstream: TransitionNode) => {
+    const awaitContainer = (node: TransitionNode, upstream: TransitionNode, how: string) =>
+        log(
+            `${node.name} has no container; its data is now a standby's of ${upstream.name} (${how}), ` +
+                `so it streams from there once 'pulumi up --refresh' recreates the container`,
+        );
+
+    const reclone = async (node: TransitionNode, upstream: TransitionNode, hasContainer: boolean) => {
         log(`${node.name} cannot rejoin ${upstream.name} with its own data: cloning it afresh`);
         const kept = await oneShot(node, "pgtopo-set-aside");
         if (kept) log(`${node.name}'s diverged data is kept at ${kept} in volume ${node.volume}; remove it when done`);
@@ -172,6 +188,7 @@ export async function convergePrimary(
             "PGTOPO_REPLICATION_PASSWORD",
         ];
         log(await oneShot(node, "pgtopo-clone", [], cloneEnv));
+        if (!hasContainer) return awaitContainer(node, upstream, "re-cloned");
         await docker("start", node.container);
         if (!(await streamingFrom(node, upstream.name))) {
             throw new Error(

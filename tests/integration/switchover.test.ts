@@ -263,4 +263,28 @@ describe("switchover and failover by changing pgtopo:primary", () => {
         await query(urls["pg-1"], "INSERT INTO ids VALUES (900000)");
         await expectEveryId([800000, 900000]);
     });
+
+    it("fences a primary whose container was removed, so that recreating it brings back a standby", async () => {
+        await query(urls["pg-1"], "INSERT INTO ids VALUES (1000000)");
+        await expectEveryId([1000000]);
+        await docker("rm", "-f", stack.container("pg-1"));
+
+        // Pulumi still believes in the container (no refresh): the failover happens, the
+        // volume is fenced, and the up stops at the missing container, saying what to do.
+        await setPrimary("pg-2");
+        await expect(stack.up()).rejects.toThrow(/pgtopo-sw-\w+-pg-1 does not exist .*'pulumi up --refresh'/);
+        await expectLayout("pg-2", { "pg-3": "pg-2" });
+        const image = await docker("inspect", "-f", "{{.Config.Image}}", stack.container("pg-2"));
+        const fenced = await docker(
+            "run", "--rm", "--network", "none", "-v", `pgtopo-${stack.name}-pg-1-data:/var/lib/postgresql/data`,
+            "--entrypoint", "sh", image, "-c", 'test -e "$PGDATA/standby.signal" && echo fenced',
+        ); // prettier-ignore
+        expect(fenced).toBe("fenced");
+
+        // Recreated on the same volume: a standby of the new primary, never a second primary.
+        await stack.up({ refresh: true });
+        await expectLayout("pg-2", { "pg-1": "pg-2", "pg-3": "pg-2" });
+        await query(urls["pg-2"], "INSERT INTO ids VALUES (1100000)");
+        await expectEveryId([1000000, 1100000]);
+    });
 });

@@ -71,8 +71,9 @@ export class TestStack {
         });
     }
 
-    async up(): Promise<UpResult> {
-        return this.stack.up({ onOutput: (line) => this.log.push(line), color: "never" });
+    /** `pulumi up`; with refresh, Pulumi first reads back what Docker really has. */
+    async up(options: { refresh?: boolean } = {}): Promise<UpResult> {
+        return this.stack.up({ onOutput: (line) => this.log.push(line), color: "never", ...options });
     }
 
     /** `up`, timed: the figures go to the test output for the closing notes. */
