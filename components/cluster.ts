@@ -120,7 +120,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const promotion = clusterScript(
             "promotion",
             "converge-primary.ts",
-            nodes.map((n) => n.container),
+            nodes.map((n) => n.ready),
         );
         const ready = nodes.map((node) => node.finish([promotion]));
 

@@ -5,6 +5,7 @@ import type { PlannedNode } from "../planning/topology";
 import {
     bootstrapCommand,
     configureCommand,
+    readyCommand,
     createSlotCommand,
     dropSlotCommand,
     followCommand,
@@ -47,6 +48,8 @@ export class PostgresNode extends pulumi.ComponentResource {
     readonly name: string;
     readonly containerName: string;
     readonly container: docker.Container;
+    /** Done once PostgreSQL in the container accepts connections. */
+    readonly ready: command.local.Command;
 
     constructor(name: string, args: PostgresNodeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pgtopo:index:Node", name, {}, opts);
@@ -106,14 +109,14 @@ export class PostgresNode extends pulumi.ComponentResource {
                         "-d",
                         "postgres",
                     ],
-                    interval: "1s",
+                    // For `docker ps` and operators; pgtopo itself waits through the
+                    // `-ready` command below, which notices readiness within 0.1 s.
+                    interval: "5s",
                     timeout: "5s",
                     // Written as Go formats durations, so that the provider reads back the same text.
                     startPeriod: "2m0s",
                     retries: 3,
                 },
-                wait: true,
-                waitTimeout: 180,
             },
             {
                 parent: this,
@@ -124,6 +127,13 @@ export class PostgresNode extends pulumi.ComponentResource {
                 deleteBeforeReplace: true,
             },
         );
+        // Everything that needs the server waits on this, not on the container: it runs
+        // again whenever the container is replaced (a new ID).
+        this.ready = new command.local.Command(
+            `${name}-ready`,
+            { create: readyCommand(this.containerName), dir: PROJECT_ROOT, triggers: [this.container.id] },
+            { parent: this, dependsOn: [this.container] },
+        );
         const configured = new command.local.Command(
             `${name}-settings`,
             {
@@ -131,7 +141,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                 dir: PROJECT_ROOT,
                 environment: { PGTOPO_SETTINGS: args.settings },
             },
-            { parent: this, dependsOn: [this.container] },
+            { parent: this, dependsOn: [this.ready] },
         );
         this.configured = configured;
         this.settingsReport = configured.stdout;
@@ -223,7 +233,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                 delete: dropSlotCommand(upstream.containerName, node.slotName),
                 triggers: [node.upstream],
             },
-            { parent: this, dependsOn: [upstream.container] },
+            { parent: this, dependsOn: [upstream.ready] },
         );
         const clone = new command.local.Command(
             `${name}-clone`,
@@ -245,7 +255,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                     PGTOPO_REPLICATION_PASSWORD: args.replicationPassword,
                 },
             },
-            { parent: this, dependsOn: [volume, slot, upstream.container], ignoreChanges: ["create", "environment"] },
+            { parent: this, dependsOn: [volume, slot, upstream.ready], ignoreChanges: ["create", "environment"] },
         );
         return { slot, clone };
     }

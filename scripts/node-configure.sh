@@ -11,11 +11,6 @@ docker exec -e PGTOPO_SETTINGS "$container" pgtopo-configure || rc=$?
 if [ "$rc" = 3 ]; then
     echo "restarting $container for the settings that need it"
     docker restart "$container" >/dev/null
-    for _ in $(seq 1 240); do
-        [ "$(docker inspect -f '{{.State.Health.Status}}' "$container")" = healthy ] && exit 0
-        sleep 0.5
-    done
-    echo "$container is not healthy 120s after its restart" >&2
-    exit 1
+    exec bash "$(dirname "$0")/node-ready.sh" "$container" 120
 fi
 exit "$rc"

@@ -103,7 +103,11 @@ describe("PostgresCluster resource graph", () => {
                 containerPath: "/var/lib/postgresql/data",
             });
             expect(container.inputs.networksAdvanced).toEqual([{ name: "pgtopo-unit-net", aliases: [node] }]);
-            expect(container.inputs.wait).toBe(true);
+            // Readiness is the -ready command's job (0.1 s polling), not the provider's 1 s one.
+            expect(container.inputs.wait).toBeUndefined();
+            expect(find("command:local:Command", `pgtopo-${node}-ready`).inputs.create).toBe(
+                `bash scripts/node-ready.sh pgtopo-unit-${node}`,
+            );
         }
     });
 

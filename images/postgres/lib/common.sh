@@ -99,9 +99,9 @@ psql_local() { run_as_postgres psql -X -q -At -v ON_ERROR_STOP=1 -d postgres "$@
 
 wait_for_server() {
     local host=$1 seconds=${2:-120}
-    for ((i = 0; i < seconds; i++)); do
+    for ((i = 0; i < seconds * 5; i++)); do
         if pg_isready -q -h "$host" -p 5432; then return 0; fi
-        sleep 1
+        sleep 0.2
     done
     die "$host did not accept connections within ${seconds}s"
 }
