@@ -30,12 +30,19 @@ export function printTable(title: string, rows: readonly Row[]): void {
         head: ["measure", "runs", "min", "median", "max", "vs baseline"],
         style: { head: [], border: [] },
     });
+    const baselines = new Set(rows.map((r) => r.baseline).filter((b) => b !== undefined));
     for (const row of rows) {
         const s = summarize(row.values);
         const base = row.baseline ? summarize(row.baseline.values).median : undefined;
         // A ratio against a zero baseline says nothing: the absolute figures do.
         const ratio =
-            base === undefined ? "baseline" : base === 0 ? "n/a (baseline 0)" : `${(s.median / base).toFixed(2)}x`;
+            base === undefined
+                ? baselines.has(row)
+                    ? "baseline"
+                    : "-"
+                : base === 0
+                  ? "n/a (baseline 0)"
+                  : `${(s.median / base).toFixed(2)}x`;
         const decimals = row.decimals ?? (row.unit === "ms" || row.unit === "B" ? 0 : 1);
         const f = (v: number) => `${v.toFixed(decimals)} ${row.unit}`;
         table.push([row.label, row.values.length, f(s.min), f(s.median), f(s.max), ratio]);

@@ -8,13 +8,17 @@
 import { convergePrimary, type TransitionRequest } from "../ops/converge-primary";
 
 // Lines from the node scripts already say "pgtopo[node]:"; everything else gets "pgtopo:".
-const log = (text: string) =>
+// Each line says when, in seconds since the step began, so a slow step shows itself.
+const started = performance.now();
+const log = (text: string) => {
+    const at = `[+${((performance.now() - started) / 1000).toFixed(1)}s]`;
     console.log(
         text
             .split("\n")
-            .map((line) => (line.startsWith("pgtopo[") ? line : `pgtopo: ${line}`))
+            .map((line) => (line.startsWith("pgtopo[") ? `${at} ${line}` : `${at} pgtopo: ${line}`))
             .join("\n"),
     );
+};
 
 async function main(): Promise<void> {
     const request = JSON.parse(process.env.PGTOPO_TRANSITION ?? "") as TransitionRequest;
