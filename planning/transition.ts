@@ -79,6 +79,10 @@ export function planTransition(
     return { kind: "failover", to: target, fence: [...down, ...diverged] };
 }
 
+const rejoined = (nodes: readonly string[]) =>
+    `rejoined as ${nodes.length === 1 ? "a standby" : "standbys"} ` +
+    "(rewound if needed; re-cloned, with the old data kept aside, if it cannot be rewound)";
+
 /** The plain-words line `pulumi preview` and `up` print before anything is done. */
 export function describeTransition(t: Transition): string {
     switch (t.kind) {
@@ -87,9 +91,9 @@ export function describeTransition(t: Transition): string {
                 ? `${t.primary} stays primary; ${t.fence.join(", ")} will be fenced if running and (re)started as standbys`
                 : `${t.primary} stays primary`;
         case "switchover":
-            return `switchover: ${t.from} will be fenced (stopped cleanly), ${t.to} promoted once it has all of ${t.from}'s WAL, ${t.fence.join(", ")} rejoined as standbys (rewound if needed, re-cloned if that cannot be done, with their data kept aside); standbys whose upstream changes are re-pointed without a re-clone`;
+            return `switchover: ${t.from} will be fenced (stopped cleanly), ${t.to} promoted once it has all of ${t.from}'s WAL, ${t.fence.join(", ")} ${rejoined(t.fence)}; standbys whose upstream changes are re-pointed without a re-clone`;
         case "failover":
-            return `failover: no node accepts writes; ${t.to} will be promoted${t.fence.length > 0 ? `, ${t.fence.join(", ")} fenced and rejoined as standbys (rewound if needed, re-cloned if that cannot be done, with their data kept aside)` : ""}; standbys whose upstream changes are re-pointed without a re-clone`;
+            return `failover: no node accepts writes; ${t.to} will be promoted${t.fence.length > 0 ? `, ${t.fence.join(", ")} fenced and ${rejoined(t.fence)}` : ""}; standbys whose upstream changes are re-pointed without a re-clone`;
         case "refused":
             return `refused: ${t.reason}`;
     }

@@ -47,11 +47,13 @@ describe("planTransition", () => {
     });
 
     it("plans a failover when no node accepts writes, fencing the lost one", () => {
-        expect(planTransition("b", [lost("a"), node("b"), node("c")], options)).toEqual({
-            kind: "failover",
-            to: "b",
-            fence: ["a"],
-        });
+        const t = planTransition("b", [lost("a"), node("b"), node("c")], options);
+        expect(t).toEqual({ kind: "failover", to: "b", fence: ["a"] });
+        expect(describeTransition(t)).toBe(
+            "failover: no node accepts writes; b will be promoted, a fenced and rejoined as a standby " +
+                "(rewound if needed; re-cloned, with the old data kept aside, if it cannot be rewound); " +
+                "standbys whose upstream changes are re-pointed without a re-clone",
+        );
     });
 
     it("refuses a failover to a standby far behind another, saying how far and how to override", () => {
