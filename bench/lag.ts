@@ -13,6 +13,7 @@
  * those over the runs, and pgtopo's median against the hand-made one's.
  *
  *   npm run bench:lag [-- --runs 3] [--seconds 20] [--rate 300 (0: unthrottled)] [--clients 4] [--scale 10]
+ *                     [--pgtopo-parameters '{"hot_standby_feedback": false}']
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -137,7 +138,10 @@ interface LoadOptions {
     readonly interval: number;
 }
 
-async function pgtopoCluster(ports: number[]): Promise<{ cluster: Cluster; dispose: () => Promise<void> }> {
+async function pgtopoCluster(
+    ports: number[],
+    parameters: Record<string, string | number | boolean> | undefined,
+): Promise<{ cluster: Cluster; dispose: () => Promise<void> }> {
     const stack = await TestStack.create("bench-lag");
     const dispose = () => stack.dispose();
     try {
@@ -148,6 +152,7 @@ async function pgtopoCluster(ports: number[]): Promise<{ cluster: Cluster; dispo
                 { name: "pg-2", port: ports[1] },
                 { name: "pg-3", port: ports[2], upstream: "pg-2" },
             ],
+            parameters,
         });
         await stack.up();
         const urls = await stack.connectionStrings();
@@ -214,6 +219,8 @@ async function main(): Promise<void> {
             clients: { type: "string", default: "4" },
             scale: { type: "string", default: "10" },
             interval: { type: "string", default: "50" },
+            // pgtopo:parameters for pgtopo's cluster, as JSON: to see what a default costs.
+            "pgtopo-parameters": { type: "string" },
         },
     });
     const runs = Number(values.runs);
@@ -226,7 +233,8 @@ async function main(): Promise<void> {
     const ports = await freePorts(6);
     const made = [await handMadeCluster(ports.slice(0, 3))];
     try {
-        made.push(await pgtopoCluster(ports.slice(3, 6)));
+        const parameters = values["pgtopo-parameters"] ? JSON.parse(values["pgtopo-parameters"]) : undefined;
+        made.push(await pgtopoCluster(ports.slice(3, 6), parameters));
         const [hand, pgtopo] = made.map((m) => m.cluster);
         for (const cluster of [hand, pgtopo]) {
             await pgbench(cluster.primaryContainer, "-i", "-q", "-s", values.scale);
