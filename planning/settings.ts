@@ -8,7 +8,11 @@ export type SettingValue = string | number | boolean;
  * settings the topology dictates (config/schema.ts MANAGED_PARAMETERS) they may not.
  */
 export const DEFAULT_PARAMETERS: Readonly<Record<string, SettingValue>> = {
-    hot_standby_feedback: true,
+    // Off, PostgreSQL's own default, said out loud. On, a standby's oldest snapshot holds
+    // back vacuum on the primary, and through its slot even while that standby is down:
+    // bloat on the primary, and 29% fewer pgbench writes in bench:lag (docs/benchmarks.md).
+    // Turn it on with pgtopo:parameters when long queries on standbys must not be cancelled.
+    hot_standby_feedback: false,
     // A slot whose standby is gone must not fill the disk: past this much retained WAL
     // the slot is invalidated and that standby needs a new clone instead.
     max_slot_wal_keep_size: "4GB",

@@ -27,6 +27,7 @@ describe("pgtopo.conf", () => {
             "max_replication_slots = 16",
             "max_slot_wal_keep_size = '4GB'",
             "wal_log_hints = on",
+            "hot_standby_feedback = off",
             "synchronous_standby_names = ''",
         ]) {
             expect(text.split("\n")).toContain(line);
