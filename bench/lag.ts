@@ -138,76 +138,94 @@ interface LoadOptions {
     readonly interval: number;
 }
 
+/** A cluster the bench made, and how to take it away again. */
+interface Made {
+    readonly cluster: Cluster;
+    readonly dispose: () => Promise<void>;
+}
+
+/**
+ * Connects to a primary -> standby -> cascaded standby chain; `teardown` removes the
+ * cluster, and runs as well when connecting fails, so that nothing is left behind.
+ */
+async function connectChain(
+    label: string,
+    primaryContainer: string,
+    urls: readonly [string, string, string],
+    applicationNames: readonly [string, string],
+    teardown: () => Promise<void>,
+): Promise<Made> {
+    const clients = await Promise.all(urls.map(connect)).catch(async (err) => {
+        await teardown();
+        throw err;
+    });
+    const [a, b, c] = clients;
+    return {
+        cluster: {
+            label,
+            primaryContainer,
+            primary: a,
+            standbys: [
+                { role: "standby", applicationName: applicationNames[0], self: b, upstream: a },
+                { role: "cascaded standby", applicationName: applicationNames[1], self: c, upstream: b },
+            ],
+        },
+        dispose: async () => {
+            await Promise.all(clients.map((client) => client.end()));
+            await teardown();
+        },
+    };
+}
+
 async function pgtopoCluster(
     ports: number[],
     parameters: Record<string, string | number | boolean> | undefined,
-): Promise<{ cluster: Cluster; dispose: () => Promise<void> }> {
+): Promise<Made> {
     const stack = await TestStack.create("bench-lag");
-    const dispose = () => stack.dispose();
+    const teardown = () => stack.dispose();
+    const nodes = [
+        { name: "pg-1", port: ports[0] },
+        { name: "pg-2", port: ports[1] },
+        { name: "pg-3", port: ports[2], upstream: "pg-2" },
+    ];
     try {
-        await stack.configure({
-            primary: "pg-1",
-            nodes: [
-                { name: "pg-1", port: ports[0] },
-                { name: "pg-2", port: ports[1] },
-                { name: "pg-3", port: ports[2], upstream: "pg-2" },
-            ],
-            parameters,
-        });
+        await stack.configure({ primary: "pg-1", nodes, parameters });
         await stack.up();
-        const urls = await stack.connectionStrings();
-        const [c1, c2, c3] = await Promise.all(["pg-1", "pg-2", "pg-3"].map((n) => connect(urls[n])));
-        return {
-            cluster: {
-                label: "pgtopo",
-                primaryContainer: stack.container("pg-1"),
-                primary: c1,
-                standbys: [
-                    { role: "standby", applicationName: "pg-2", self: c2, upstream: c1 },
-                    { role: "cascaded standby", applicationName: "pg-3", self: c3, upstream: c2 },
-                ],
-            },
-            dispose: async () => {
-                await Promise.all([c1, c2, c3].map((c) => c.end()));
-                await dispose();
-            },
-        };
     } catch (err) {
-        await dispose();
+        await teardown();
         throw err;
     }
+    const urls = await stack.connectionStrings();
+    return connectChain(
+        "pgtopo",
+        stack.container("pg-1"),
+        [urls["pg-1"], urls["pg-2"], urls["pg-3"]],
+        ["pg-2", "pg-3"],
+        teardown,
+    );
 }
 
-async function handMadeCluster(ports: number[]): Promise<{ cluster: Cluster; dispose: () => Promise<void> }> {
+async function handMadeCluster(ports: number[]): Promise<Made> {
     const name = `pgtopo-bench-lag-${randomBytes(3).toString("hex")}`;
     const password = randomBytes(24).toString("hex");
-    const dispose = async () => void (await run("bash", [BY_HAND, "down", name]));
+    const teardown = async () => void (await run("bash", [BY_HAND, "down", name]));
     try {
         await run("bash", [BY_HAND, "up", name, ...ports.map(String)], {
             env: { ...process.env, PGTOPO_BENCH_PASSWORD: password },
         });
-        const url = (port: number) => `postgresql://postgres:${password}@127.0.0.1:${port}/postgres`;
-        const [a, b, c] = await Promise.all(ports.map((p) => connect(url(p))));
-        return {
-            cluster: {
-                label: "by hand",
-                primaryContainer: `${name}-a`,
-                primary: a,
-                // pg_basebackup -R leaves application_name unset: libpq's "walreceiver".
-                standbys: [
-                    { role: "standby", applicationName: "walreceiver", self: b, upstream: a },
-                    { role: "cascaded standby", applicationName: "walreceiver", self: c, upstream: b },
-                ],
-            },
-            dispose: async () => {
-                await Promise.all([a, b, c].map((client) => client.end()));
-                await dispose();
-            },
-        };
     } catch (err) {
-        await dispose();
+        await teardown();
         throw err;
     }
+    const url = (port: number) => `postgresql://postgres:${password}@127.0.0.1:${port}/postgres`;
+    // pg_basebackup -R leaves application_name unset: libpq's "walreceiver".
+    return connectChain(
+        "by hand",
+        `${name}-a`,
+        [url(ports[0]), url(ports[1]), url(ports[2])],
+        ["walreceiver", "walreceiver"],
+        teardown,
+    );
 }
 
 async function main(): Promise<void> {
