@@ -53,15 +53,15 @@ export function dropSlotCommand(upstreamContainer: string, slot: string): string
     ].join("\n");
 }
 
-/**
- * Applies pgtopo.conf to a running node, restarting it when a changed setting needs
- * that (scripts/node-configure.sh; PGTOPO_SETTINGS comes from the environment).
- */
 /** Returns once PostgreSQL in the container accepts connections (scripts/node-ready.sh). */
 export function readyCommand(container: string): string {
     return `bash scripts/node-ready.sh ${container}`;
 }
 
+/**
+ * Applies pgtopo.conf to a running node, restarting it when a changed setting needs
+ * that (scripts/node-configure.sh; PGTOPO_SETTINGS comes from the environment).
+ */
 export function configureCommand(container: string): string {
     return `bash scripts/node-configure.sh ${container}`;
 }

@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { Client } from "pg";
+import { VOLUME_MOUNT_PATH } from "../components/commands";
 import { lsnToBytes } from "../planning/lsn";
 import { describeTransition, planTransition, type Transition } from "../planning/transition";
 import { observeCluster, type NodeEndpoint } from "./observe";
@@ -53,8 +54,8 @@ export async function previewTransition(
 }
 
 const docker = async (...args: string[]) => (await run("docker", args, { maxBuffer: 8 << 20 })).stdout.trim();
-const exists = (kind: "volume" | "container", name: string) =>
-    docker(kind, "inspect", name).then(
+const volumeExists = (name: string) =>
+    docker("volume", "inspect", name).then(
         () => true,
         () => false,
     );
@@ -101,7 +102,7 @@ export async function convergePrimary(
         await docker("rm", "-f", name).catch(() => undefined);
         return docker(
             "run", "--rm", "--name", name, "--label", request.stackLabel, "--network", request.network,
-            "-v", `${node.volume}:/var/lib/postgresql/data`,
+            "-v", `${node.volume}:${VOLUME_MOUNT_PATH}`,
             "-e", `PGTOPO_NODE=${node.name}`, "-e", "PGTOPO_SUPERUSER_PASSWORD",
             ...env.flatMap((e) => ["-e", e]),
             "--entrypoint", script, request.image, ...args,
@@ -149,7 +150,7 @@ export async function convergePrimary(
         const upstream = byName.get(node.upstream)!;
         const hasContainer = await stop(node);
         // `docker run -v` would create a missing volume: look first.
-        if (!(await exists("volume", node.volume))) {
+        if (!(await volumeExists(node.volume))) {
             log(`${node.name} has no volume ${node.volume}: no data that could come back as a primary`);
             return;
         }
@@ -159,9 +160,9 @@ export async function convergePrimary(
             (err: { stderr?: string; message: string }) => ({ ok: false, out: whyFailed(err.stderr ?? err.message) }),
         );
         log(rewind.out);
-        const how = rewind.out.includes("no rewind needed") ? "without a rewind" : "after pg_rewind";
-        if (rewind.ok && !hasContainer) return awaitContainer(node, upstream, how);
         if (rewind.ok) {
+            const how = rewind.out.includes("no rewind needed") ? "without a rewind" : "after pg_rewind";
+            if (!hasContainer) return awaitContainer(node, upstream, how);
             await docker("start", node.container);
             if (await streamingFrom(node, upstream.name)) {
                 log(`${node.name} rejoined as a standby of ${upstream.name} ${how}`);

@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { Client } from "pg";
+import { VOLUME_MOUNT_PATH } from "../components/commands";
 
 const run = promisify(execFile);
 
@@ -81,7 +82,8 @@ export async function observeNode(endpoint: NodeEndpoint): Promise<NodeObservati
         // Superusers may list directories outside the data directory; the volume is its parent.
         const keptData = (
             await client.query<{ name: string }>(
-                "SELECT name FROM pg_ls_dir('/var/lib/postgresql/data') AS name WHERE name LIKE 'pgdata.diverged-%' ORDER BY 1",
+                "SELECT name FROM pg_ls_dir($1) AS name WHERE name LIKE 'pgdata.diverged-%' ORDER BY 1",
+                [VOLUME_MOUNT_PATH],
             )
         ).rows.map((r) => r.name);
         const replicas = (
