@@ -25,6 +25,7 @@ use_local_pulumi_backend() {
         export PULUMI_CONFIG_PASSPHRASE_FILE=$file
     fi
     mkdir -p "$PGTOPO_HOME/state"
+    bash "$PGTOPO_ROOT/scripts/repair-state.sh"
     export PULUMI_SKIP_UPDATE_CHECK=true
     # The program is type-checked by `tsc --noEmit` in the test command; compiling it
     # without a second check on every `pulumi up` saves seconds per run.

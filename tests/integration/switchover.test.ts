@@ -123,8 +123,9 @@ describe("switchover and failover by changing pgtopo:primary", () => {
         await killMatching("scripts/converge-primary.ts");
         await killMatching(`pulumi.* up .*--stack ${stack.name}`);
         expect(await interrupted).toBe("failed");
-        // A killed CLI leaves the state lock behind; clearing it is the user's call (`pulumi cancel`).
-        await stack.stack.cancel();
+        // A killed CLI leaves the state lock behind (and may leave an empty metadata file);
+        // clearing them is the user's call (`scripts/pulumi.sh cancel`).
+        await stack.cancelAfterKill();
 
         await stack.timedUp("finish the interrupted switchover");
         await expectLayout("pg-2", { "pg-1": "pg-2", "pg-3": "pg-2" });
@@ -288,5 +289,35 @@ describe("switchover and failover by changing pgtopo:primary", () => {
         await expectLayout("pg-2", { "pg-1": "pg-2", "pg-3": "pg-2" });
         await query(urls["pg-2"], "INSERT INTO ids VALUES (1100000)");
         await expectEveryId([1000000, 1100000]);
+    });
+
+    it("finishes a re-clone cut off half-way (data moved aside, a partial clone left) on the next up", async () => {
+        await query(urls["pg-2"], "INSERT INTO ids VALUES (1200000)");
+        await expectEveryId([1200000]);
+        // What a run killed during a re-clone leaves: the node stopped, its data directory
+        // already moved aside, and a partial clone in the volume.
+        await docker("stop", stack.container("pg-3"));
+        const image = await docker("inspect", "-f", "{{.Config.Image}}", stack.container("pg-3"));
+        const volume = `pgtopo-${stack.name}-pg-3-data`;
+        const inVolume = (script: string) =>
+            docker(
+                "run", "--rm", "--network", "none", "-v", `${volume}:/var/lib/postgresql/data`,
+                "--entrypoint", "sh", image, "-c", script,
+            ); // prettier-ignore
+        await inVolume('mv "$PGDATA" "$PGDATA.diverged-20000101T000000Z" && mkdir "$PGDATA.partial"');
+
+        await setPrimary("pg-1");
+        const next = await stack.timedUp("switchover to pg-1 while pg-3 is half re-cloned");
+        const said = next.outputs.lastTransition.value as string;
+        console.log(`[transition]\n${said}`);
+        expect(said).toContain("pg-3 cannot rejoin pg-1 with its own data: cloning it afresh");
+        expect(said).toContain("pg-3 rejoined as a standby of pg-1, re-cloned");
+        await expectLayout("pg-1", { "pg-2": "pg-1", "pg-3": "pg-1" });
+        // The partial clone is gone; every directory set aside so far is still there.
+        const left = await inVolume("cd /var/lib/postgresql/data && ls -d pgdata*");
+        expect(left.split("\n")).toEqual(expect.arrayContaining(["pgdata", "pgdata.diverged-20000101T000000Z"]));
+        expect(left).not.toContain("pgdata.partial");
+        await query(urls["pg-1"], "INSERT INTO ids VALUES (1300000)");
+        await expectEveryId([1200000, 1300000]);
     });
 });

@@ -1,7 +1,11 @@
 import { LocalWorkspace, type Stack, type UpResult } from "@pulumi/pulumi/automation";
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import * as path from "node:path";
+import { promisify } from "node:util";
+
+const execFileAsync = promisify(execFile);
 
 export const PROJECT_DIR = path.resolve(__dirname, "..", "..");
 
@@ -83,6 +87,15 @@ export class TestStack {
         const seconds = (performance.now() - started) / 1000;
         console.log(`[timing] ${label}: pulumi up ${seconds.toFixed(1)} s`);
         return result;
+    }
+
+    /**
+     * What a user does after a pulumi CLI was killed (scripts/pulumi.sh cancel): repair
+     * what the kill may have left in the file backend, then clear the stack's lock.
+     */
+    async cancelAfterKill(): Promise<void> {
+        await execFileAsync("bash", [path.join(PROJECT_DIR, "scripts", "repair-state.sh")]);
+        await this.stack.cancel();
     }
 
     /** Where the local file backend keeps this stack's state. */
