@@ -10,6 +10,9 @@ import { RecordingWriter } from "../support/writer";
  * healthy) or not (old primary killed), with no committed write lost, every standby
  * following, and the old primary back as a read-only standby.
  */
+/** The node image every stack builds (components/cluster.ts). */
+const NODE_IMAGE = "pgtopo/postgres:15";
+
 describe("switchover and failover by changing pgtopo:primary", () => {
     let stack: TestStack;
     let urls: Record<string, string>;
@@ -53,6 +56,14 @@ describe("switchover and failover by changing pgtopo:primary", () => {
                 expect(rows.length, `committed ids on ${node}`).toBe(ids.length);
             }, WAIT);
         }
+    }
+
+    /** Runs a shell script on a node's volume (container up or not), in a throwaway container. */
+    async function inVolumeOf(node: string, script: string): Promise<string> {
+        return docker(
+            "run", "--rm", "--network", "none", "-v", `pgtopo-${stack.name}-${node}-data:/var/lib/postgresql/data`,
+            "--entrypoint", "sh", NODE_IMAGE, "-c", script,
+        ); // prettier-ignore
     }
 
     beforeAll(async () => {
@@ -228,12 +239,7 @@ describe("switchover and failover by changing pgtopo:primary", () => {
         await expectEveryId([800000]);
         await docker("kill", stack.container("pg-3"));
         // Its WAL lost while it was down: crash recovery, and so pg_rewind, cannot run.
-        const image = await docker("inspect", "-f", "{{.Config.Image}}", stack.container("pg-3"));
-        const volume = await docker("inspect", "-f", "{{range .Mounts}}{{.Name}}{{end}}", stack.container("pg-3"));
-        await docker(
-            "run", "--rm", "--network", "none", "-v", `${volume}:/var/lib/postgresql/data`, "--entrypoint", "sh",
-            image, "-c", 'find "$PGDATA/pg_wal" -maxdepth 1 -type f -name "0*" -delete',
-        ); // prettier-ignore
+        await inVolumeOf("pg-3", 'find "$PGDATA/pg_wal" -maxdepth 1 -type f -name "0*" -delete');
 
         await setPrimary("pg-1");
         const failover = await stack.timedUp("failover to pg-1; pg-3 cannot be rewound, re-cloned");
@@ -277,12 +283,7 @@ describe("switchover and failover by changing pgtopo:primary", () => {
         await setPrimary("pg-2");
         await expect(stack.up()).rejects.toThrow(/pgtopo-sw-\w+-pg-1 does not exist .*'pulumi up --refresh'/);
         await expectLayout("pg-2", { "pg-3": "pg-2" });
-        const image = await docker("inspect", "-f", "{{.Config.Image}}", stack.container("pg-2"));
-        const fenced = await docker(
-            "run", "--rm", "--network", "none", "-v", `pgtopo-${stack.name}-pg-1-data:/var/lib/postgresql/data`,
-            "--entrypoint", "sh", image, "-c", 'test -e "$PGDATA/standby.signal" && echo fenced',
-        ); // prettier-ignore
-        expect(fenced).toBe("fenced");
+        expect(await inVolumeOf("pg-1", 'test -e "$PGDATA/standby.signal" && echo fenced')).toBe("fenced");
 
         // Recreated on the same volume: a standby of the new primary, never a second primary.
         await stack.up({ refresh: true });
@@ -297,14 +298,7 @@ describe("switchover and failover by changing pgtopo:primary", () => {
         // What a run killed during a re-clone leaves: the node stopped, its data directory
         // already moved aside, and a partial clone in the volume.
         await docker("stop", stack.container("pg-3"));
-        const image = await docker("inspect", "-f", "{{.Config.Image}}", stack.container("pg-3"));
-        const volume = `pgtopo-${stack.name}-pg-3-data`;
-        const inVolume = (script: string) =>
-            docker(
-                "run", "--rm", "--network", "none", "-v", `${volume}:/var/lib/postgresql/data`,
-                "--entrypoint", "sh", image, "-c", script,
-            ); // prettier-ignore
-        await inVolume('mv "$PGDATA" "$PGDATA.diverged-20000101T000000Z" && mkdir "$PGDATA.partial"');
+        await inVolumeOf("pg-3", 'mv "$PGDATA" "$PGDATA.diverged-20000101T000000Z" && mkdir "$PGDATA.partial"');
 
         await setPrimary("pg-1");
         const next = await stack.timedUp("switchover to pg-1 while pg-3 is half re-cloned");
@@ -314,7 +308,7 @@ describe("switchover and failover by changing pgtopo:primary", () => {
         expect(said).toContain("pg-3 rejoined as a standby of pg-1, re-cloned");
         await expectLayout("pg-1", { "pg-2": "pg-1", "pg-3": "pg-1" });
         // The partial clone is gone; every directory set aside so far is still there.
-        const left = await inVolume("cd /var/lib/postgresql/data && ls -d pgdata*");
+        const left = await inVolumeOf("pg-3", "cd /var/lib/postgresql/data && ls -d pgdata*");
         expect(left.split("\n")).toEqual(expect.arrayContaining(["pgdata", "pgdata.diverged-20000101T000000Z"]));
         expect(left).not.toContain("pgdata.partial");
         await query(urls["pg-1"], "INSERT INTO ids VALUES (1300000)");
