@@ -162,7 +162,7 @@ export async function convergePrimary(
         log(rewind.out);
         if (rewind.ok) {
             const how = rewind.out.includes("no rewind needed") ? "without a rewind" : "after pg_rewind";
-            if (!hasContainer) return awaitContainer(node, upstream, how);
+            if (!hasContainer) return reportNoContainer(node, upstream, how);
             await docker("start", node.container);
             if (await streamingFrom(node, upstream.name)) {
                 log(`${node.name} rejoined as a standby of ${upstream.name} ${how}`);
@@ -173,7 +173,8 @@ export async function convergePrimary(
         await reclone(node, upstream, hasContainer);
     };
 
-    const awaitContainer = (node: TransitionNode, upstream: TransitionNode, how: string) =>
+    /** Only says what happened: nothing can be started or waited for without a container. */
+    const reportNoContainer = (node: TransitionNode, upstream: TransitionNode, how: string) =>
         log(
             `${node.name} has no container; its data is now a standby's of ${upstream.name} (${how}), ` +
                 `so it streams from there once 'pulumi up --refresh' recreates the container`,
@@ -189,7 +190,7 @@ export async function convergePrimary(
             "PGTOPO_REPLICATION_PASSWORD",
         ];
         log(await oneShot(node, "pgtopo-clone", [], cloneEnv));
-        if (!hasContainer) return awaitContainer(node, upstream, "re-cloned");
+        if (!hasContainer) return reportNoContainer(node, upstream, "re-cloned");
         await docker("start", node.container);
         if (!(await streamingFrom(node, upstream.name))) {
             throw new Error(
