@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { PostgresCluster, stackNames } from "./components";
 import { ConfigError, parseClusterConfig, rawConfigFromPulumi } from "./config";
 import { portProblems } from "./config/ports";
+import { versionProblems } from "./config/version";
 import { planTopology } from "./planning/topology";
 
 /**
@@ -15,8 +16,12 @@ export = async () => {
     try {
         const config = parseClusterConfig(rawConfigFromPulumi(pulumi.runtime.allConfig()));
         const plan = planTopology(config);
-        const taken = await portProblems(config.nodes, stackNames(stack).container);
-        if (taken.length > 0) throw new ConfigError(taken);
+        // What runs now may rule out a config that is valid on paper: both checks look first.
+        const [taken, upgrade] = await Promise.all([
+            portProblems(config.nodes, stackNames(stack).container),
+            versionProblems(stack, config.postgresVersion),
+        ]);
+        if (taken.length + upgrade.length > 0) throw new ConfigError([...upgrade, ...taken]);
         cluster = new PostgresCluster("pgtopo", { stack, config, plan });
     } catch (err) {
         // RunError prints the message alone, without a stack trace that would bury it.

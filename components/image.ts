@@ -1,15 +1,18 @@
+import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { DEBIAN_RELEASE_OF, defaultBaseImage, type PostgresVersion } from "../config/schema";
+import { PROJECT_ROOT } from "./naming";
 
 export interface NodeImageArgs {
     /** Image name and tag to build, e.g. pgtopo/postgres:15. */
     readonly imageName: string;
     /** PostgreSQL major version installed from the base image's Debian archive. */
-    readonly postgresVersion: string;
-    /** Debian bookworm base; made locally by scripts/setup-docker.sh where nothing can be pulled. */
+    readonly postgresVersion: PostgresVersion;
+    /** The Debian image to build on: pgtopo's own for the version, or one the user names. */
     readonly baseImage: string;
 }
 
@@ -55,6 +58,23 @@ export class NodeImage extends pulumi.ComponentResource {
     constructor(name: string, args: NodeImageArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pgtopo:index:NodeImage", name, {}, opts);
         const buildArgs = { PG_MAJOR: args.postgresVersion, BASE_IMAGE: args.baseImage };
+        const context = contextDigest(NODE_IMAGE_CONTEXT);
+        // pgtopo's own base image cannot be pulled: it is made here (debootstrap + import)
+        // when missing. Also whenever the node image is about to be rebuilt (a new context),
+        // since a base image removed since the last build would fail that build.
+        const release = DEBIAN_RELEASE_OF[args.postgresVersion];
+        const baseImage =
+            args.baseImage === defaultBaseImage(args.postgresVersion)
+                ? new command.local.Command(
+                      `${name}-base`,
+                      {
+                          create: `bash scripts/base-image.sh ${release} ${args.baseImage}`,
+                          dir: PROJECT_ROOT,
+                          triggers: [args.baseImage, context],
+                      },
+                      { parent: this },
+                  )
+                : undefined;
         const image = new docker.RemoteImage(
             `${name}-build`,
             {
@@ -68,9 +88,9 @@ export class NodeImage extends pulumi.ComponentResource {
                     // offline engine could not pull.
                     version: "1",
                 },
-                triggers: { context: contextDigest(NODE_IMAGE_CONTEXT), ...buildArgs },
+                triggers: { context, ...buildArgs },
             },
-            { parent: this },
+            { parent: this, dependsOn: baseImage ? [baseImage] : [] },
         );
         this.imageName = image.name;
         this.imageId = image.imageId;

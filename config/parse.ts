@@ -1,6 +1,6 @@
 import type { z } from "zod";
 import { ConfigError } from "./errors";
-import { clusterConfigSchema, type ClusterConfig } from "./schema";
+import { clusterConfigSchema, defaultBaseImage, type ClusterConfig } from "./schema";
 
 export const CONFIG_NAMESPACE = "pgtopo";
 
@@ -41,7 +41,9 @@ function parseJson(text: string): unknown {
  */
 export function parseClusterConfig(raw: Record<string, unknown>): ClusterConfig {
     const result = clusterConfigSchema.safeParse(raw, { reportInput: true });
-    if (result.success) return result.data;
+    if (result.success) {
+        return { ...result.data, baseImage: result.data.baseImage ?? defaultBaseImage(result.data.postgresVersion) };
+    }
     throw new ConfigError(result.error.issues.map((issue) => describeIssue(issue, raw)));
 }
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import debianReleases from "./debian-releases.json";
 
 /**
  * Node names become Docker container names, network aliases (host names) and, with `-`
@@ -14,10 +15,20 @@ export const NODE_NAME_RULE =
 export const MIN_PORT = 1024;
 export const MAX_PORT = 65535;
 
-/** Debian bookworm ships PostgreSQL 15; newer majors need the PGDG archive in the base image. */
-export const SUPPORTED_POSTGRES_VERSIONS = ["15", "16", "17"] as const;
+/**
+ * The PostgreSQL majors pgtopo runs, each with the Debian release whose own archive ships
+ * it (the only package archive these machines reach): bookworm has 15, trixie has 17.
+ * 16 is in neither, so it is refused rather than failing deep inside an image build.
+ * The JSON file is shared with scripts/lib.sh, which makes the base image before `up`.
+ */
+export const DEBIAN_RELEASE_OF: Readonly<Record<"15" | "17", string>> = debianReleases;
+export type PostgresVersion = keyof typeof DEBIAN_RELEASE_OF;
+export const SUPPORTED_POSTGRES_VERSIONS = Object.keys(DEBIAN_RELEASE_OF) as [PostgresVersion, ...PostgresVersion[]];
 
-export const DEFAULT_BASE_IMAGE = "pgtopo/debian:bookworm";
+/** The base image made locally (scripts/base-image.sh) for a version: pgtopo/debian:<release>. */
+export function defaultBaseImage(version: PostgresVersion): string {
+    return `pgtopo/debian:${DEBIAN_RELEASE_OF[version]}`;
+}
 
 /**
  * Settings pgtopo itself sets from the topology; letting `pgtopo:parameters` override
@@ -63,7 +74,7 @@ const nodeSchema = z.strictObject({
 export const clusterConfigSchema = z.strictObject({
     postgresVersion: z
         .enum(SUPPORTED_POSTGRES_VERSIONS, {
-            error: `must be one of ${SUPPORTED_POSTGRES_VERSIONS.map((v) => `"${v}"`).join(", ")}`,
+            error: `must be one of ${SUPPORTED_POSTGRES_VERSIONS.map((v) => `"${v}" (Debian ${DEBIAN_RELEASE_OF[v]})`).join(", ")}, the majors Debian's archive ships`,
         })
         .default("15"),
     primary: z.string({ error: "is required: the name of the node that must be primary" }),
@@ -101,12 +112,13 @@ export const clusterConfigSchema = z.strictObject({
         .min(0, { error: "must be a whole number of bytes, 0 or more" })
         .default(1024 * 1024),
     deleteDataOnRemove: z.boolean({ error: "must be true or false" }).default(false),
+    /** Default: defaultBaseImage(postgresVersion), filled in by parseClusterConfig. */
     baseImage: z
         .string({ error: "must be a Docker image reference" })
         .min(1, { error: "must be a Docker image reference" })
-        .default(DEFAULT_BASE_IMAGE),
+        .optional(),
 });
 
-export type ClusterConfig = z.infer<typeof clusterConfigSchema>;
+export type ClusterConfig = z.infer<typeof clusterConfigSchema> & { readonly baseImage: string };
 export type NodeConfig = z.infer<typeof nodeSchema>;
 export type SynchronousConfig = NonNullable<ClusterConfig["synchronous"]>;

@@ -12,6 +12,33 @@ mkdir -p "$PGTOPO_HOME"
 
 say() { printf '\033[1mpgtopo:\033[0m %s\n' "$*" >&2; }
 
+as_root_or_explain() {
+    if [ "$(id -u)" != 0 ]; then
+        say "error: $1 needs root. $2"
+        exit 1
+    fi
+}
+
+apt_install() {
+    say "installing $* from Debian's archive"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# wait_saying_alive PID WHAT: waits for a background step, saying every 30 s how long it
+# has taken so far, so that a long step never looks hung. Returns the step's exit status.
+wait_saying_alive() {
+    local pid=$1 what=$2 started=$SECONDS
+    while kill -0 "$pid" 2>/dev/null; do
+        for _ in $(seq 1 30); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 1
+        done
+        if kill -0 "$pid" 2>/dev/null; then say "$what: still running, $((SECONDS - started)) s so far"; fi
+    done
+    wait "$pid"
+}
+
 # The embedded default: a local file backend and a generated passphrase, so nothing
 # needs an account or a server. A user's own PULUMI_BACKEND_URL / passphrase win.
 use_local_pulumi_backend() {
@@ -26,11 +53,46 @@ use_local_pulumi_backend() {
     fi
     mkdir -p "$PGTOPO_HOME/state"
     bash "$PGTOPO_ROOT/scripts/repair-state.sh"
+    # A stack's encryption salt belongs to the backend and passphrase that made the
+    # stack, not to the repository: the state keeps it too, and with this the CLI takes
+    # it from there whenever Pulumi.<stack>.yaml has none (a fresh clone, say).
+    export PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true
+    ignore_local_salt_in_git
     export PULUMI_SKIP_UPDATE_CHECK=true
     # The program is type-checked by `tsc --noEmit` in the test command; compiling it
     # without a second check on every `pulumi up` saves seconds per run.
     export PULUMI_NODEJS_TRANSPILE_ONLY=${PULUMI_NODEJS_TRANSPILE_ONLY:-true}
     export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=${PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION:-true}
+}
+
+# Pulumi writes the stack's `encryptionsalt` into Pulumi.<stack>.yaml whenever it loads
+# the secrets manager. That line is specific to this machine's passphrase (a committed
+# one is exactly what fails for everyone else with "incorrect passphrase"), so the
+# repository never holds it: .gitattributes sends Pulumi.*.yaml through this clean
+# filter, which drops the line, and `git status` / `git diff` only ever show the user's
+# own config changes. Configured in this clone only, and only when it is a git clone.
+ignore_local_salt_in_git() {
+    git -C "$PGTOPO_ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1 || return 0
+    local filter=filter.pulumi-local-salt
+    if [ "$(git -C "$PGTOPO_ROOT" config --get $filter.clean)" != "sed -e /^encryptionsalt:/d" ]; then
+        git -C "$PGTOPO_ROOT" config $filter.clean "sed -e /^encryptionsalt:/d"
+        git -C "$PGTOPO_ROOT" config $filter.smudge cat
+    fi
+}
+
+# A salt left in Pulumi.<stack>.yaml by a stack that this backend does not have (another
+# machine's, or one whose PGTOPO_HOME was removed) cannot open with this passphrase, and
+# creating the stack would fail with "incorrect passphrase". It protects nothing unless
+# the file holds `secure:` values, which would then be unreadable: refuse in that case.
+forget_stale_salt() {
+    local file="$PGTOPO_ROOT/Pulumi.$1.yaml"
+    [ -f "$file" ] && grep -q '^encryptionsalt:' "$file" || return 0
+    if grep -q 'secure:' "$file"; then
+        say "error: Pulumi.$1.yaml holds secrets encrypted for a stack '$1' that this backend ($PULUMI_BACKEND_URL) does not have; set them again with 'scripts/pulumi.sh config set --secret' after removing the encryptionsalt line and the secure: values"
+        exit 1
+    fi
+    say "Pulumi.$1.yaml: dropping the encryptionsalt of a stack '$1' this backend does not have"
+    sed -i -e '/^encryptionsalt:/d' "$file"
 }
 
 ensure_node_modules() {
@@ -55,10 +117,33 @@ ensure_docker() {
     bash "$PGTOPO_ROOT/scripts/setup-docker.sh"
 }
 
+# The base image a stack's postgresVersion builds on (config/schema.ts DEBIAN_RELEASE_OF),
+# made before `pulumi up` so that its minute of debootstrap shows progress here; the
+# program makes it too (quietly) when something runs `pulumi up` without this script.
+ensure_base_image() {
+    local release
+    release=$(node -p "require('$PGTOPO_ROOT/config/debian-releases.json')['${1:-15}'] ?? ''")
+    # An unsupported version is refused by the program's config check, with the allowed values.
+    [ -z "$release" ] || bash "$PGTOPO_ROOT/scripts/base-image.sh" "$release" "pgtopo/debian:$release"
+}
+
+# The README's connect line runs psql on this machine.
+ensure_psql() {
+    command -v psql >/dev/null && return 0
+    if [ "$(id -u)" = 0 ]; then apt_install postgresql-client; else say "note: install postgresql-client to connect with psql"; fi
+}
+
 # Everything `pulumi up` needs on this machine.
 prepare_machine() {
     ensure_node_modules
     ensure_toolchain
     ensure_docker
     use_local_pulumi_backend
+}
+
+# A stack's config value as the stack file says it (empty when unset or no such file).
+stack_config_value() {
+    local file="$PGTOPO_ROOT/Pulumi.$1.yaml" key=$2
+    [ -f "$file" ] || return 0
+    sed -n "s/^  pgtopo:$key: *\"\{0,1\}\([^\"]*\)\"\{0,1\} *\$/\1/p" "$file" | head -n 1
 }

@@ -19,6 +19,10 @@ npx vitest run --config vitest.unit.config.ts --reporter=default --reporter=json
 say "integration tests: toolchain and Docker first"
 ensure_toolchain
 ensure_docker
+# Made up front so that its first debootstrap shows progress; PostgreSQL 17's is made by
+# the test stack's own base-image step, as any stack does.
+ensure_base_image 15
+ensure_psql
 use_local_pulumi_backend
 npx vitest run --config vitest.integration.config.ts --reporter=default --reporter=json \
     --outputFile.json="$results/integration.json" || status=$?

@@ -48,6 +48,26 @@ TIMINGS=()
 log() { printf '[toolchain] %s\n' "$*" >&2; }
 now() { date +%s; }
 
+# Rough build times on 2-core machines with empty Go caches (measured; see README.md),
+# so that a first run says up front how long it will be silent.
+declare -A EXPECTED=([pulumi]="3 to 12 minutes" [pulumi-language-nodejs]="under a minute" [command]="under a minute" [docker]="4 to 13 minutes")
+ANNOUNCED=0
+
+# wait_saying_alive PID WHAT: waits for a background build, printing the elapsed time
+# every 30 s so that a long build never looks hung. Returns the build's exit status.
+wait_saying_alive() {
+  local pid=$1 what=$2 started
+  started=$(now)
+  while kill -0 "$pid" 2>/dev/null; do
+    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      local e=$(( $(now) - started )) t=$(( $(now) - T0 ))
+      log "$what: still building, $((e / 60))m$((e % 60))s so far (toolchain total $((t / 60))m$((t % 60))s)"
+    fi
+  done
+  wait "$pid"
+}
+
 # build NAME VERSION BINARY PKG LDFLAGS WRITER : run WRITER in a fresh wrapper dir
 # (writes go.mod and sources), go build PKG into $TC/NAME-VERSION/bin/BINARY.
 # Sets BUILT to the binary's path.
@@ -60,12 +80,17 @@ build() {
     TIMINGS+=("$name $version: cached"); return 0
   fi
   command -v go >/dev/null || { log "go is required to build $name"; exit 1; }
+  if [[ $ANNOUNCED == 0 ]]; then
+    ANNOUNCED=1
+    log "building the toolchain once for this machine: 7 to 25 minutes on 2 cores in all with empty Go caches (432 s to 1598 s measured); later runs reuse it"
+  fi
   local t
   t=$(now)
   rm -rf "$dir/src" "$dir/.ok"; mkdir -p "$dir/src" "$dir/bin"
   (cd "$dir/src" && "$writer")
-  log "$name $version: building (log: $dir/build.log)"
-  if ! (cd "$dir/src" && go build -trimpath -o "$BUILT" -ldflags "-s -w $ldflags" "$pkg") >"$dir/build.log" 2>&1; then
+  log "$name $version: building, about ${EXPECTED[$name]:-a few minutes} on 2 cores with empty Go caches (log: $dir/build.log)"
+  (cd "$dir/src" && go build -trimpath -o "$BUILT" -ldflags "-s -w $ldflags" "$pkg") >"$dir/build.log" 2>&1 &
+  if ! wait_saying_alive $! "$name $version"; then
     grep -v '^go: downloading' "$dir/build.log" | tail -n 30 >&2
     log "$name $version: BUILD FAILED (full log: $dir/build.log)"; exit 1
   fi

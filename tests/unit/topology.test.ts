@@ -194,7 +194,16 @@ describe("bad configs are refused with one message per problem", () => {
         [
             "an unsupported PostgreSQL version",
             { ...twoNodes, postgresVersion: "9.6" },
-            ['pgtopo:postgresVersion: "9.6" is not allowed; it must be one of "15", "16", "17"'],
+            [
+                'pgtopo:postgresVersion: "9.6" is not allowed; it must be one of "15" (Debian bookworm), "17" (Debian trixie), the majors Debian\'s archive ships',
+            ],
+        ],
+        [
+            "PostgreSQL 16, which no Debian archive pgtopo builds from ships",
+            { ...twoNodes, postgresVersion: "16" },
+            [
+                'pgtopo:postgresVersion: "16" is not allowed; it must be one of "15" (Debian bookworm), "17" (Debian trixie), the majors Debian\'s archive ships',
+            ],
         ],
         [
             "no nodes at all",

@@ -1,0 +1,56 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { NODE_LABEL, STACK_LABEL } from "../components/naming";
+
+const run = promisify(execFile);
+
+/** A container of the stack and the PostgreSQL major its image was built for. */
+export interface RunningMajor {
+    readonly node: string;
+    readonly major: string;
+}
+
+/**
+ * The PostgreSQL major of every existing node container of a stack (running or not), read
+ * from the PG_MAJOR its image sets. No container: an empty list.
+ */
+export async function runningMajors(stack: string): Promise<RunningMajor[]> {
+    const docker = async (...args: string[]) => (await run("docker", args)).stdout.trim();
+    const ids = (
+        await docker("ps", "-aq", "--filter", `label=${STACK_LABEL}=${stack}`, "--filter", `label=${NODE_LABEL}`)
+    )
+        .split("\n")
+        .filter(Boolean);
+    if (ids.length === 0) return [];
+    const format = `{{index .Config.Labels "${NODE_LABEL}"}}|{{range .Config.Env}}{{.}}|{{end}}`;
+    return (await docker("inspect", "--format", format, ...ids))
+        .split("\n")
+        .filter(Boolean)
+        .map((line) => {
+            const [node, ...env] = line.split("|");
+            const major = env.find((e) => e.startsWith("PG_MAJOR="))?.slice("PG_MAJOR=".length) ?? "unknown";
+            return { node, major };
+        });
+}
+
+/**
+ * A stack's nodes keep their major: their data directories were made by it, and the node
+ * image of another major cannot start on them. Changing pgtopo:postgresVersion under
+ * existing nodes would replace every container and leave none that starts, so it is
+ * refused before anything changes. Returns the problem sentence, if any.
+ */
+export async function versionProblems(
+    stack: string,
+    requested: string,
+    majorsOf: (stack: string) => Promise<RunningMajor[]> = runningMajors,
+): Promise<string[]> {
+    const other = (await majorsOf(stack)).filter((c) => c.major !== requested);
+    if (other.length === 0) return [];
+    const majors = [...new Set(other.map((c) => c.major))].sort();
+    const nodes = [...new Set(other.map((c) => c.node))].sort().join(", ");
+    return [
+        `pgtopo:postgresVersion: "${requested}" is not allowed for stack ${stack}: its nodes run PostgreSQL ` +
+            `${majors.join(" and ")} (${nodes}), and major upgrades are not supported yet; allowed: ` +
+            `${majors.map((m) => `"${m}"`).join(", ")}`,
+    ];
+}
