@@ -58,6 +58,7 @@ use_local_pulumi_backend() {
     # it from there whenever Pulumi.<stack>.yaml has none (a fresh clone, say).
     export PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true
     ignore_local_salt_in_git
+    trap refresh_stack_configs_in_git EXIT
     export PULUMI_SKIP_UPDATE_CHECK=true
     # The program is type-checked by `tsc --noEmit` in the test command; compiling it
     # without a second check on every `pulumi up` saves seconds per run.
@@ -78,6 +79,20 @@ ignore_local_salt_in_git() {
         git -C "$PGTOPO_ROOT" config $filter.clean "sed -e /^encryptionsalt:/d"
         git -C "$PGTOPO_ROOT" config $filter.smudge cat
     fi
+}
+
+# Git notices that Pulumi changed a file's size before it looks at the content, so it
+# would list Pulumi.<stack>.yaml as modified though the filtered content is unchanged
+# (`git diff` shows nothing). Re-adding such a file changes no content, it only refreshes
+# the index's stat data; a file with real edits of the user's is left alone.
+refresh_stack_configs_in_git() {
+    git -C "$PGTOPO_ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1 || return 0
+    local file
+    while IFS= read -r file; do
+        if git -C "$PGTOPO_ROOT" diff --quiet -- "$file" 2>/dev/null; then
+            git -C "$PGTOPO_ROOT" add -- "$file" 2>/dev/null || true
+        fi
+    done < <(git -C "$PGTOPO_ROOT" ls-files -- 'Pulumi.*.yaml')
 }
 
 # A salt left in Pulumi.<stack>.yaml by a stack that this backend does not have (another

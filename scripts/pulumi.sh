@@ -5,4 +5,4 @@ source "$(dirname "$0")/lib.sh"
 ensure_toolchain >/dev/null 2>&1 || ensure_toolchain
 use_local_pulumi_backend
 cd "$PGTOPO_ROOT"
-exec pulumi "$@"
+pulumi "$@"
