@@ -112,14 +112,14 @@ describe("a newcomer's first contact, from a fresh clone", () => {
     });
 
     it("the README's psql line connects to the primary", async () => {
-        const readme = readFileSync(path.join(clone, "README.md"), "utf8");
-        // The connect command as printed, its continuation lines joined.
-        const line = readme
-            .match(/^psql "\$\(scripts\/pulumi\.sh stack output connectionStrings[^\n]*(?:\\\n[^\n]*)*/m)?.[0]
-            .replace(/\\\n\s*/g, " ");
-        expect(line).toBeDefined();
+        // The connect command as the README prints it, its continuation lines joined.
+        const lines = readFileSync(path.join(clone, "README.md"), "utf8").split("\n");
+        let at = lines.findIndex((l) => l.startsWith('psql "$(scripts/pulumi.sh stack output connectionStrings'));
+        expect(at).toBeGreaterThanOrEqual(0);
+        let line = lines[at];
+        while (line.endsWith("\\")) line = `${line.slice(0, -1)} ${lines[++at].trim()}`;
         const psql = await run(
-            `${line!.replace("--stack dev", `--stack ${stack}`)} -At -c "SELECT pg_is_in_recovery(), (SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming')"`,
+            `${line.replace("--stack dev", `--stack ${stack}`)} -At -c "SELECT pg_is_in_recovery(), (SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming')"`,
         );
         expectSuccess(psql);
         expect(psql.stdout.trim()).toBe("f|1");
