@@ -24,8 +24,7 @@ export = async () => {
         if (taken.length + upgrade.length > 0) throw new ConfigError([...upgrade, ...taken]);
         cluster = new PostgresCluster("pgtopo", { stack, config, plan });
     } catch (err) {
-        // RunError prints the message alone, without a stack trace that would bury it.
-        if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
+        if (err instanceof ConfigError) throw userError(err.message);
         throw err;
     }
     return {
@@ -38,3 +37,15 @@ export = async () => {
         timelines: cluster.timelines,
     };
 };
+
+/**
+ * An error the user fixes in the config: a RunError, which Pulumi prints as the message
+ * alone, without a stack trace that would bury it. Its stack is set to the message up
+ * front because the SDK still renders it for its trace, and rendering a real one through
+ * source maps took 14 s of CPU here (a refused config took 16 s instead of 1.4 s).
+ */
+function userError(message: string): pulumi.RunError {
+    const error = new pulumi.RunError(message);
+    Object.defineProperty(error, "stack", { value: message });
+    return error;
+}

@@ -20,6 +20,8 @@ export interface ClusterSpec {
     nodes: NodeSpec[];
     synchronous?: { mode?: "any" | "first"; count?: number; standbys: string[] };
     parameters?: Record<string, string | number | boolean>;
+    /** Default: the program's own ("15"). */
+    postgresVersion?: string;
 }
 
 /** Ports the kernel says are free right now on 127.0.0.1. */
@@ -64,7 +66,9 @@ export class TestStack {
         for (const [key, value] of Object.entries(keys)) {
             if (value === undefined) await this.stack.removeConfig(`pgtopo:${key}`);
         }
+        if (spec.postgresVersion === undefined) await this.stack.removeConfig("pgtopo:postgresVersion");
         await this.stack.setAllConfig({
+            ...(spec.postgresVersion ? { "pgtopo:postgresVersion": { value: spec.postgresVersion } } : {}),
             "pgtopo:primary": { value: spec.primary },
             "pgtopo:nodes": { value: JSON.stringify(spec.nodes) },
             ...Object.fromEntries(
