@@ -53,6 +53,11 @@ export function dropSlotCommand(upstreamContainer: string, slot: string): string
     ].join("\n");
 }
 
+/** Returns once Docker knows the network (polled every 0.05 s, for up to a minute). */
+export function networkReadyCommand(network: string): string {
+    return `for i in $(seq 1 1200); do docker network inspect ${network} >/dev/null 2>&1 && exit 0; sleep 0.05; done; echo "network ${network} did not appear" >&2; exit 1`;
+}
+
 /** Returns once PostgreSQL in the container accepts connections (scripts/node-ready.sh). */
 export function readyCommand(container: string): string {
     return `bash scripts/node-ready.sh ${container}`;

@@ -17,7 +17,9 @@ export interface PostgresNodeArgs {
     readonly stack: string;
     readonly names: StackNames;
     readonly node: PlannedNode;
-    readonly networkName: pulumi.Input<string>;
+    readonly networkName: string;
+    /** Done once the network exists: the one-shot containers and the server attach to it. */
+    readonly networkReady: pulumi.Resource;
     /** Tag of the node image, used by the one-shot bootstrap container. */
     readonly imageName: pulumi.Input<string>;
     /** ID of the node image: the long-running container follows it. */
@@ -120,7 +122,7 @@ export class PostgresNode extends pulumi.ComponentResource {
             },
             {
                 parent: this,
-                dependsOn: [bootstrap],
+                dependsOn: [bootstrap, args.networkReady],
                 additionalSecretOutputs: ["envs"],
                 // The container has a fixed name, so a replacement (new image, new port)
                 // must remove the old one first. The data stays in the volume.
@@ -211,7 +213,7 @@ export class PostgresNode extends pulumi.ComponentResource {
             },
             // A bootstrap runs once per volume: later config changes reach the node
             // through the settings and follow commands, never through a new initdb.
-            { parent: this, dependsOn: [volume], ignoreChanges: ["create", "environment"] },
+            { parent: this, dependsOn: [volume, args.networkReady], ignoreChanges: ["create", "environment"] },
         );
     }
 
@@ -255,7 +257,11 @@ export class PostgresNode extends pulumi.ComponentResource {
                     PGTOPO_REPLICATION_PASSWORD: args.replicationPassword,
                 },
             },
-            { parent: this, dependsOn: [volume, slot, upstream.ready], ignoreChanges: ["create", "environment"] },
+            {
+                parent: this,
+                dependsOn: [volume, slot, upstream.ready, args.networkReady],
+                ignoreChanges: ["create", "environment"],
+            },
         );
         return { slot, clone };
     }
