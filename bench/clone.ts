@@ -62,6 +62,7 @@ async function main(): Promise<void> {
             ); // prettier-ignore
             await stack.configure({ primary: "pg-1", nodes: [primary, { name: "pg-2", port: p2 }] });
             pgtopo.push(await seconds(() => stack.up()));
+            console.log(`run ${i + 1}/${runs}: bare ${bare[i].toFixed(1)} s, pgtopo ${pgtopo[i].toFixed(1)} s`);
             const [{ n }] = await query<{ n: number }>(
                 (await stack.connectionStrings())["pg-2"],
                 "SELECT count(*)::int AS n FROM pgbench_accounts",

@@ -56,6 +56,9 @@ async function main(): Promise<void> {
             await query(urls["pg-1"], "SELECT pg_promote(wait => true)");
             await fiftyMoreCommits();
             manualWindows.push(writer.maxGapMs);
+            console.log(
+                `run ${i + 1}/${runs}: write gap pgtopo ${windows[i]} ms (up ${upTimes[i].toFixed(1)} s), by hand ${manualWindows[i]} ms`,
+            );
             await stack.configure({ primary: "pg-1", nodes });
             await stack.up();
         }
