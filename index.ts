@@ -1,8 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import { PostgresCluster, stackNames } from "./components";
+import { convergeRequest } from "./components/cluster";
 import { ConfigError, parseClusterConfig, rawConfigFromPulumi } from "./config";
 import { portProblems } from "./config/ports";
 import { versionProblems } from "./config/version";
+import { surveyStack } from "./ops/survey";
 import { planTopology } from "./planning/topology";
 
 /**
@@ -16,13 +18,16 @@ export = async () => {
     try {
         const config = parseClusterConfig(rawConfigFromPulumi(pulumi.runtime.allConfig()));
         const plan = planTopology(config);
-        // What runs now may rule out a config that is valid on paper: both checks look first.
-        const [taken, upgrade] = await Promise.all([
-            portProblems(config.nodes, stackNames(stack).container),
+        const names = stackNames(stack);
+        // What runs now may rule out a config that is valid on paper: both checks look
+        // first. The survey finds what drifted from the config since the last `up`.
+        const [taken, upgrade, survey] = await Promise.all([
+            portProblems(config.nodes, names.container),
             versionProblems(stack, config.postgresVersion),
+            surveyStack(stack, convergeRequest(stack, config, plan, names)),
         ]);
         if (taken.length + upgrade.length > 0) throw new ConfigError([...upgrade, ...taken]);
-        cluster = new PostgresCluster("pgtopo", { stack, config, plan });
+        cluster = new PostgresCluster("pgtopo", { stack, config, plan, survey });
     } catch (err) {
         if (err instanceof ConfigError) throw userError(err.message);
         throw err;

@@ -4,7 +4,8 @@ import type { ClusterConfig } from "../config/schema";
 import { renderSettings } from "../planning/settings";
 import { nodesSummary, topologyMermaid, type TopologyPlan } from "../planning/topology";
 import * as command from "@pulumi/command";
-import { previewTransition, type TransitionRequest } from "../ops/converge-primary";
+import type { ConvergeRequest } from "../ops/converge";
+import type { StackSurvey } from "../ops/survey";
 import { networkReadyCommand, removeStackVolumesCommand } from "./commands";
 import { NodeImage } from "./image";
 import { PROJECT_ROOT, STACK_LABEL, stackNames, type StackNames } from "./naming";
@@ -17,6 +18,12 @@ export interface PostgresClusterArgs {
     readonly config: ClusterConfig;
     /** The validated topology (planning/topology.ts); the component only realizes it. */
     readonly plan: TopologyPlan;
+    /**
+     * What runs now (ops/survey.ts): the containers' generation labels, and whether the
+     * cluster drifted from the config, which makes the converge step run. Absent (unit
+     * tests under mocks): nothing is known to have drifted.
+     */
+    readonly survey?: StackSurvey;
 }
 
 /**
@@ -98,61 +105,75 @@ export class PostgresCluster extends pulumi.ComponentResource {
                         retainDataOnRemove: !config.deleteDataOnRemove,
                         upstream: node.upstream ? created.get(node.upstream) : undefined,
                         volumeDependsOn: [dataJanitor],
+                        generation: args.survey?.generations[node.name],
                     },
                     { parent: this },
                 ),
             );
         }
 
-        // Settles who is primary before any standby is (re-)pointed: a no-op while the
-        // configured primary already is the only one; a switchover or failover when
-        // pgtopo:primary names another node (ops/converge-primary.ts).
+        // The converge step (ops/converge.ts) settles who is primary, then makes every other
+        // node a standby of its upstream, upstreams first: a no-op while the cluster is as
+        // configured; a switchover or failover when pgtopo:primary names another node; a
+        // repair when what runs drifted from the config.
         const nodes = [...created.values()];
-        const request = transitionRequest(stack, config, plan, names);
-        // Both cluster-level scripts read the same inputs and re-run on the same changes:
-        // a new primary (replacement) or a new node list (update re-runs `create`).
-        const clusterScript = (suffix: string, script: string, dependsOn: pulumi.Input<pulumi.Resource>[]) =>
+        const request = convergeRequest(stack, config, plan, names);
+        const convergence = args.survey?.convergence;
+        // It runs again on a new primary (a replacement), on a new node list (an update
+        // re-runs `create`), and whenever the survey found drift: the second trigger is
+        // then a new value, and otherwise ignored, so that the value a repair left behind
+        // never makes a healthy `up` report a change.
+        const drift = convergence?.drifted ? `drift seen at ${new Date().toISOString()}` : "none";
+        const clusterScript = (
+            suffix: string,
+            script: string,
+            dependsOn: pulumi.Input<pulumi.Resource>[],
+            aliases: string[] = [],
+        ) =>
             new command.local.Command(
                 `${name}-${suffix}`,
                 {
                     create: `node --import tsx scripts/${script}`,
                     dir: PROJECT_ROOT,
                     environment: {
-                        PGTOPO_TRANSITION: JSON.stringify(request),
+                        PGTOPO_REQUEST: JSON.stringify(request),
+                        // For pg_rewind's connection to the primary.
                         PGTOPO_SUPERUSER_PASSWORD: superuserPassword.value,
-                        // For a node that has to be re-cloned when pg_rewind cannot rejoin it.
+                        // For a node that has to be re-cloned.
                         PGTOPO_REPLICATION_PASSWORD: replicationPassword.value,
                     },
-                    triggers: [plan.primary],
+                    triggers: [plan.primary, drift],
                 },
-                { parent: this, dependsOn },
+                {
+                    parent: this,
+                    dependsOn,
+                    ignoreChanges: convergence?.drifted ? [] : ["triggers[1]"],
+                    aliases: aliases.map((alias) => ({ name: `${name}-${alias}` })),
+                },
             );
-        const promotion = clusterScript(
-            "promotion",
-            "converge-primary.ts",
+        const converge = clusterScript(
+            "converge",
+            "converge.ts",
             nodes.map((n) => n.ready),
+            ["promotion"],
         );
-        const ready = nodes.map((node) => node.finish([promotion]));
+        const ready = nodes.map((node) => node.finish([converge]));
 
         // Once every standby follows its upstream: each node's role and timeline as
         // they are then.
         const report = clusterScript("report", "report-nodes.ts", ready);
         this.timelines = report.stdout.apply(parseTimelines);
 
-        // `pulumi preview` says which node will be promoted, fenced, rewound, before
-        // anything is done; `up` prints the same line from the promotion command.
-        const previewed = pulumi.runtime.isDryRun()
-            ? superuserPassword.value.apply(async (password) => {
-                  const line = password ? await previewTransition(request, password).catch(() => undefined) : undefined;
-                  if (line) await pulumi.log.info(`pgtopo: ${line}`, this);
-                  return line ?? "";
-              })
-            : undefined;
+        // `pulumi preview` says what the converge step will do, node by node, before
+        // anything is done; `up` prints the same lines from the step itself.
+        if (pulumi.runtime.isDryRun() && convergence && (convergence.drifted || convergence.lines.length > 1)) {
+            for (const line of convergence.lines) void pulumi.log.info(`pgtopo: ${line}`, this);
+        }
 
         this.settingsApplied = pulumi
             .all(nodes.map((n) => n.settingsReport.apply((report) => [n.name, report.trim()] as const)))
             .apply((entries) => Object.fromEntries(entries));
-        this.lastTransition = promotion.stdout.apply((out) => out.trim());
+        this.lastTransition = converge.stdout.apply((out) => out.trim());
 
         this.primary = plan.primary;
         this.nodes = nodesSummary(plan);
@@ -170,7 +191,6 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 ),
         );
         this.registerOutputs({
-            ...(previewed ? { previewed } : {}),
             primary: this.primary,
             nodes: this.nodes,
             topology: this.topology,
@@ -182,12 +202,12 @@ export class PostgresCluster extends pulumi.ComponentResource {
     }
 }
 
-function transitionRequest(
+export function convergeRequest(
     stack: string,
     config: ClusterConfig,
     plan: TopologyPlan,
     names: StackNames,
-): TransitionRequest {
+): ConvergeRequest {
     return {
         stackLabel: `${STACK_LABEL}=${stack}`,
         target: plan.primary,

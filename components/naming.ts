@@ -19,6 +19,8 @@ export const PROJECT_ROOT = path.join(__dirname, "..");
 
 export const STACK_LABEL = "pgtopo.stack";
 export const NODE_LABEL = "pgtopo.node";
+/** On node containers: which incarnation this is (planning/generation.ts). */
+export const GENERATION_LABEL = "pgtopo.generation";
 
 export function stackNames(stack: string): StackNames {
     const prefix = `pgtopo-${stack}`;

@@ -11,7 +11,7 @@ import {
     followCommand,
     VOLUME_MOUNT_PATH,
 } from "./commands";
-import { NODE_LABEL, PROJECT_ROOT, STACK_LABEL, type StackNames } from "./naming";
+import { GENERATION_LABEL, NODE_LABEL, PROJECT_ROOT, STACK_LABEL, type StackNames } from "./naming";
 
 export interface PostgresNodeArgs {
     readonly stack: string;
@@ -37,6 +37,8 @@ export interface PostgresNodeArgs {
     readonly upstream?: PostgresNode;
     /** Created before this node's volume and removed after it (the stack's data janitor). */
     readonly volumeDependsOn?: pulumi.Resource[];
+    /** The container's generation label (planning/generation.ts); a new one recreates it. */
+    readonly generation?: string;
 }
 
 /**
@@ -62,6 +64,9 @@ export class PostgresNode extends pulumi.ComponentResource {
             { label: STACK_LABEL, value: args.stack },
             { label: NODE_LABEL, value: node.name },
         ];
+        const containerLabels = args.generation
+            ? [...labels, { label: GENERATION_LABEL, value: args.generation }]
+            : labels;
 
         const volume = new docker.Volume(
             `${name}-data`,
@@ -82,7 +87,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                     `PGTOPO_NODE=${node.name}`,
                     pulumi.interpolate`PGTOPO_REPLICATION_PASSWORD=${args.replicationPassword}`,
                 ],
-                labels,
+                labels: containerLabels,
                 networksAdvanced: [{ name: args.networkName, aliases: [node.name] }],
                 // Published on loopback only: the cluster is reachable from this machine,
                 // never from the network it sits on.

@@ -1,17 +1,29 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { Client } from "pg";
 import { VOLUME_MOUNT_PATH } from "../components/commands";
 
 const run = promisify(execFile);
+
+/** A replication slot as its node reports it. */
+export interface SlotObservation {
+    readonly name: string;
+    readonly active: boolean;
+    /** pg_replication_slots.wal_status: "lost" once the WAL the slot needed was removed. */
+    readonly walStatus?: string;
+}
 
 /** What a node's container and server say about themselves right now. */
 export interface NodeObservation {
     readonly name: string;
     readonly container: "running" | "stopped" | "missing";
-    /** Whether PostgreSQL answered a query on its published port. */
+    /** Whether PostgreSQL answered a query in the container. */
     readonly reachable: boolean;
     readonly error?: string;
+    /**
+     * Container stopped: whether its data directory is a standby's (standby.signal), that
+     * is, whether starting it as it is could never bring back a second primary.
+     */
+    readonly dataIsStandby?: boolean;
     readonly inRecovery?: boolean;
     readonly timeline?: number;
     /** Primary: current WAL insert position. Standby: last WAL received. */
@@ -21,9 +33,12 @@ export interface NodeObservation {
     /** Standby: the host its WAL receiver streams from, and the receiver's status. */
     readonly upstreamHost?: string;
     readonly receiverStatus?: string;
+    /** Standby: whom it is told to stream from (primary_conninfo's host) and through which slot. */
+    readonly conninfoHost?: string;
+    readonly slotSetting?: string;
     /** Replication slots on this node. */
-    readonly slots: readonly { readonly name: string; readonly active: boolean }[];
-    /** Data directories set aside in this node's volume when it had to be re-cloned. */
+    readonly slots: readonly SlotObservation[];
+    /** Data directories set aside in this node's volume when it had to be re-cloned or rewound. */
     readonly keptData?: readonly string[];
     /** Standbys streaming from this node, as its walsenders report them. */
     readonly replicas: readonly {
@@ -34,12 +49,40 @@ export interface NodeObservation {
     }[];
 }
 
+/** Where a node runs: its name in the config and its container. */
 export interface NodeEndpoint {
     readonly name: string;
     readonly container: string;
-    /** libpq URI on 127.0.0.1 (the stack's connectionStrings output). */
-    readonly url: string;
 }
+
+/**
+ * One query, one JSON row: everything the status, the drift check and the converge step
+ * need to know about a node. A new primary's checkpoint still names the old timeline until
+ * its first checkpoint; the WAL file it writes now is named after the current one.
+ */
+const OBSERVE_SQL = `
+SELECT json_build_object(
+  'in_recovery', pg_is_in_recovery(),
+  'wal_lsn', CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn()::text ELSE pg_current_wal_lsn()::text END,
+  'replay_lsn', pg_last_wal_replay_lsn()::text,
+  'timeline', CASE WHEN pg_is_in_recovery()
+                   THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver),
+                                 (SELECT timeline_id FROM pg_control_checkpoint()))
+                   ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
+  'upstream_host', (SELECT sender_host FROM pg_stat_wal_receiver),
+  'receiver_status', (SELECT status FROM pg_stat_wal_receiver),
+  'conninfo_host', substring(current_setting('primary_conninfo') FROM 'host=([^ ]+)'),
+  'slot_setting', NULLIF(current_setting('primary_slot_name'), ''),
+  'slots', (SELECT COALESCE(json_agg(json_build_object('name', slot_name, 'active', active, 'walStatus', wal_status)
+                                     ORDER BY slot_name), '[]') FROM pg_replication_slots),
+  'replicas', (SELECT COALESCE(json_agg(json_build_object('name', application_name, 'state', state,
+                                        'syncState', sync_state,
+                                        'replayLagSeconds', EXTRACT(epoch FROM replay_lag)::float8)
+                                        ORDER BY application_name), '[]') FROM pg_stat_replication),
+  -- The volume is the data directory's parent; superusers may list it.
+  'kept', (SELECT COALESCE(json_agg(name ORDER BY name), '[]')
+           FROM pg_ls_dir('${VOLUME_MOUNT_PATH}') AS name WHERE name LIKE 'pgdata.diverged-%')
+)`;
 
 async function containerState(container: string): Promise<NodeObservation["container"]> {
     try {
@@ -50,65 +93,59 @@ async function containerState(container: string): Promise<NodeObservation["conta
     }
 }
 
+/** Whether a stopped container's data directory carries standby.signal (read from its volume). */
+async function stoppedAsStandby(container: string): Promise<boolean> {
+    return run("docker", ["cp", `${container}:${VOLUME_MOUNT_PATH}/pgdata/standby.signal`, "-"]).then(
+        () => true,
+        () => false,
+    );
+}
+
 /**
- * One round of questions to one node. Nothing here changes the node. Every failure is
- * an observation too (unreachable, with the error), never an exception.
+ * One round of questions to one node, inside its container as postgres over the local
+ * socket (peer authentication: no password, no published port involved). Nothing here
+ * changes the node. Every failure is an observation too (unreachable, with the error),
+ * never an exception.
  */
 export async function observeNode(endpoint: NodeEndpoint): Promise<NodeObservation> {
     const container = await containerState(endpoint.container);
     const base = { name: endpoint.name, container, slots: [], replicas: [] };
-    if (container !== "running") return { ...base, reachable: false, error: `container ${container}` };
-    const client = new Client({ connectionString: endpoint.url, connectionTimeoutMillis: 3000, query_timeout: 5000 });
+    if (container === "stopped") {
+        return {
+            ...base,
+            reachable: false,
+            error: "container stopped",
+            dataIsStandby: await stoppedAsStandby(endpoint.container),
+        };
+    }
+    if (container === "missing") return { ...base, reachable: false, error: "container missing" };
     try {
-        await client.connect();
-        const [state] = (
-            await client.query(`
-                SELECT pg_is_in_recovery() AS in_recovery,
-                       CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn()::text
-                            ELSE pg_current_wal_lsn()::text END AS wal_lsn,
-                       pg_last_wal_replay_lsn()::text AS replay_lsn,
-                       -- A new primary's checkpoint still names the old timeline until its first
-                       -- checkpoint; the WAL it writes now is named after the current one.
-                       CASE WHEN pg_is_in_recovery()
-                            THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver),
-                                          (SELECT timeline_id FROM pg_control_checkpoint()))
-                            ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int
-                       END AS timeline,
-                       (SELECT sender_host FROM pg_stat_wal_receiver) AS upstream_host,
-                       (SELECT status FROM pg_stat_wal_receiver) AS receiver_status`)
-        ).rows;
-        const slots = (await client.query("SELECT slot_name AS name, active FROM pg_replication_slots ORDER BY 1"))
-            .rows;
-        // Superusers may list directories outside the data directory; the volume is its parent.
-        const keptData = (
-            await client.query<{ name: string }>(
-                "SELECT name FROM pg_ls_dir($1) AS name WHERE name LIKE 'pgdata.diverged-%' ORDER BY 1",
-                [VOLUME_MOUNT_PATH],
-            )
-        ).rows.map((r) => r.name);
-        const replicas = (
-            await client.query(`
-                SELECT application_name AS name, state, sync_state AS "syncState",
-                       EXTRACT(epoch FROM replay_lag)::float8 AS "replayLagSeconds"
-                FROM pg_stat_replication ORDER BY 1`)
-        ).rows;
+        const { stdout } = await run(
+            "docker",
+            ["exec", "-u", "postgres", endpoint.container, "psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c", OBSERVE_SQL],
+            { timeout: 10_000 },
+        ); // prettier-ignore
+        const row = JSON.parse(stdout) as Record<string, unknown>;
+        const text = (v: unknown) => (typeof v === "string" ? v : undefined);
         return {
             ...base,
             reachable: true,
-            inRecovery: state.in_recovery,
-            timeline: Number(state.timeline),
-            walLsn: state.wal_lsn ?? undefined,
-            replayLsn: state.replay_lsn ?? undefined,
-            upstreamHost: state.upstream_host ?? undefined,
-            receiverStatus: state.receiver_status ?? undefined,
-            slots,
-            keptData,
-            replicas,
+            inRecovery: row.in_recovery as boolean,
+            timeline: Number(row.timeline),
+            walLsn: text(row.wal_lsn),
+            replayLsn: text(row.replay_lsn),
+            upstreamHost: text(row.upstream_host),
+            receiverStatus: text(row.receiver_status),
+            conninfoHost: text(row.conninfo_host),
+            slotSetting: text(row.slot_setting),
+            slots: row.slots as SlotObservation[],
+            replicas: row.replicas as NodeObservation["replicas"],
+            keptData: row.kept as string[],
         };
     } catch (err) {
-        return { ...base, reachable: false, error: (err as Error).message };
-    } finally {
-        await client.end().catch(() => undefined);
+        const e = err as { stderr?: string; message: string };
+        const why = (e.stderr ?? "").trim().split("\n").pop() || e.message.split("\n")[0];
+        return { ...base, reachable: false, error: why };
     }
 }
 

@@ -113,7 +113,9 @@ export function assessCluster(
                 ([n, w]) => slotNameFor(n) === slot.name && w.upstream === node.name,
             );
             if (!consumer) differences.push(`slot ${slot.name} on ${node.name} has no consumer in the config`);
-            else if (!slot.active) differences.push(`slot ${slot.name} on ${node.name} is not in use`);
+            else if (slot.walStatus === "lost") {
+                differences.push(`slot ${slot.name} on ${node.name} is lost: the WAL ${consumer[0]} needs is gone`);
+            } else if (!slot.active) differences.push(`slot ${slot.name} on ${node.name} is not in use`);
         }
     }
     const primaries = nodes.filter((n) => n.role === "primary").map((n) => n.name);
@@ -121,8 +123,10 @@ export function assessCluster(
 
     // A re-clone keeps the diverged data directory; it takes disk until someone decides.
     const notices = observed.flatMap((o) =>
-        (o.keptData ?? []).map(
-            (dir) => `${o.name} keeps a diverged data directory from a re-clone: ${dir} (remove it when done)`,
+        (o.keptData ?? []).map((dir) =>
+            dir.endsWith("-wal")
+                ? `${o.name} keeps the WAL a rewind discarded: ${dir} (remove it when done)`
+                : `${o.name} keeps a diverged data directory from a re-clone: ${dir} (remove it when done)`,
         ),
     );
     const unique = [...new Set(differences)];

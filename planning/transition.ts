@@ -22,6 +22,8 @@ export interface TransitionOptions {
 }
 
 const writable = (o: NodeObservation) => o.reachable && o.inRecovery === false;
+/** Down, and its data may be a primary's: it must never start as it is (a stopped standby may). */
+const mayComeBackAsPrimary = (o: NodeObservation) => !o.reachable && !(o.container === "stopped" && o.dataIsStandby);
 
 /**
  * `fence` lists every node that must stop accepting writes (and come back as a standby):
@@ -36,12 +38,13 @@ export function planTransition(
     const targetSeen = observed.find((o) => o.name === target);
     const others = observed.filter((o) => o.name !== target);
     const writers = others.filter(writable).map((o) => o.name);
-    const down = others.filter((o) => !o.reachable).map((o) => o.name);
+    const down = others.filter(mayComeBackAsPrimary).map((o) => o.name);
 
     if (targetSeen && writable(targetSeen)) {
-        // Nothing to move, but a node whose container is stopped (say an old primary
-        // stopped by hand) comes back as a standby, never as a second primary.
-        const stopped = others.filter((o) => o.container === "stopped").map((o) => o.name);
+        // Nothing to move, but a node whose container is stopped with a primary's data
+        // (say an old primary stopped by hand) comes back as a standby, never as a second
+        // primary. A stopped standby is simply started (planning/repair.ts).
+        const stopped = others.filter((o) => o.container === "stopped" && mayComeBackAsPrimary(o)).map((o) => o.name);
         return { kind: "none", primary: target, fence: [...writers, ...stopped] };
     }
     if (!targetSeen || !targetSeen.reachable) {

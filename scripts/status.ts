@@ -40,10 +40,9 @@ async function main(): Promise<number> {
     }
     const desired = outputs.nodes.value as Record<string, DesiredNode>;
     const primary = outputs.primary.value as string;
-    const urls = outputs.connectionStrings.value as Record<string, string>;
     const names = stackNames(values.stack);
     const observed = await observeCluster(
-        Object.keys(desired).map((name) => ({ name, container: names.container(name), url: urls[name] })),
+        Object.keys(desired).map((name) => ({ name, container: names.container(name) })),
     );
     const status = assessCluster(desired, primary, observed);
     if (format === "json") console.log(JSON.stringify(status, null, 2));

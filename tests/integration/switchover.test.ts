@@ -131,7 +131,7 @@ describe("switchover and failover by changing pgtopo:primary", () => {
                 ),
             { timeout: 120_000, interval: 50 },
         );
-        await killMatching("scripts/converge-primary.ts");
+        await killMatching("scripts/converge.ts");
         await killMatching(`pulumi.* up .*--stack ${stack.name}`);
         expect(await interrupted).toBe("failed");
         // A killed CLI leaves the state lock behind (and may leave an empty metadata file);
@@ -273,20 +273,19 @@ describe("switchover and failover by changing pgtopo:primary", () => {
         await expectEveryId([800000, 900000]);
     });
 
-    it("fences a primary whose container was removed, so that recreating it brings back a standby", async () => {
+    it("recreates a primary whose container was removed on its volume, then switches over from it", async () => {
         await query(urls["pg-1"], "INSERT INTO ids VALUES (1000000)");
         await expectEveryId([1000000]);
         await docker("rm", "-f", stack.container("pg-1"));
 
-        // Pulumi still believes in the container (no refresh): the failover happens, the
-        // volume is fenced, and the up stops at the missing container, saying what to do.
+        // A plain up (no refresh) sees the container gone and recreates it on its volume,
+        // where it comes back as the primary it was; the change of primary is then a
+        // switchover, which loses nothing, not a failover. No second primary at the end.
         await setPrimary("pg-2");
-        await expect(stack.up()).rejects.toThrow(/pgtopo-sw-\w+-pg-1 does not exist .*'pulumi up --refresh'/);
-        await expectLayout("pg-2", { "pg-3": "pg-2" });
-        expect(await inVolumeOf("pg-1", 'test -e "$PGDATA/standby.signal" && echo fenced')).toBe("fenced");
-
-        // Recreated on the same volume: a standby of the new primary, never a second primary.
-        await stack.up({ refresh: true });
+        const up = await stack.timedUp("primary's container removed, primary changed to pg-2");
+        const said = up.outputs.lastTransition.value as string;
+        console.log(`[transition]\n${said}`);
+        expect(said).toMatch(/switchover: pg-1 will be fenced/);
         await expectLayout("pg-2", { "pg-1": "pg-2", "pg-3": "pg-2" });
         await query(urls["pg-2"], "INSERT INTO ids VALUES (1100000)");
         await expectEveryId([1000000, 1100000]);

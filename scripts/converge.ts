@@ -1,0 +1,34 @@
+/**
+ * Run by the cluster's converge Command on every `pulumi up` that changes the primary or
+ * the nodes, or that found the cluster drifted from the config: makes the configured node
+ * the only primary and every other node a standby of its upstream (ops/converge.ts).
+ * Input comes from the environment: PGTOPO_REQUEST (JSON) and PGTOPO_SUPERUSER_PASSWORD
+ * and PGTOPO_REPLICATION_PASSWORD (secrets, so never on a command line or in a log: the
+ * first is for pg_rewind's connection to the primary, the second for re-cloning a node).
+ */
+import { convergeCluster, type ConvergeRequest } from "../ops/converge";
+
+// Lines from the node scripts already say "pgtopo[node]:"; everything else gets "pgtopo:".
+// Each line says when, in seconds since the step began, so a slow step shows itself.
+const started = performance.now();
+const log = (text: string) => {
+    const at = `[+${((performance.now() - started) / 1000).toFixed(1)}s]`;
+    console.log(
+        text
+            .split("\n")
+            .map((line) => (line.startsWith("pgtopo[") ? `${at} ${line}` : `${at} pgtopo: ${line}`))
+            .join("\n"),
+    );
+};
+
+async function main(): Promise<void> {
+    const request = JSON.parse(process.env.PGTOPO_REQUEST ?? "") as ConvergeRequest;
+    if (!process.env.PGTOPO_SUPERUSER_PASSWORD) throw new Error("PGTOPO_SUPERUSER_PASSWORD is not set");
+    if (!process.env.PGTOPO_REPLICATION_PASSWORD) throw new Error("PGTOPO_REPLICATION_PASSWORD is not set");
+    await convergeCluster(request, log);
+}
+
+main().catch((err: Error) => {
+    console.error(`pgtopo: ${err.message}`);
+    process.exitCode = 1;
+});
