@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { VOLUME_MOUNT_PATH } from "../components/commands";
 import { lsnToBytes } from "../planning/lsn";
-import { describeRepairs, planRepairs, type Repair } from "../planning/repair";
+import { describeRepairs, planRepairs, type PlannedStandby, type Repair } from "../planning/repair";
 import { describeTransition, planTransition, type Transition } from "../planning/transition";
 import { observeCluster, observeNode, type NodeEndpoint, type NodeObservation } from "./observe";
 
@@ -57,7 +57,11 @@ export interface ConvergencePlan {
  * program's drift check and, observed again, for the converge step itself.
  */
 export function planConvergence(
-    request: Pick<ConvergeRequest, "target" | "maxLagOnFailover" | "nodes">,
+    request: {
+        readonly target: string;
+        readonly maxLagOnFailover: number;
+        readonly nodes: readonly PlannedStandby[];
+    },
     observed: readonly NodeObservation[],
 ): ConvergencePlan {
     const target = observed.find((o) => o.name === request.target);

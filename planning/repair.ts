@@ -108,11 +108,14 @@ export function planRepairs(
         }
     }
 
-    // A pgtopo slot no planned standby consumes on that node holds WAL for nobody.
+    // A pgtopo slot no planned standby consumes on that node holds WAL for nobody. One in
+    // use is left to the step that stops its consumer (a node being removed, whose slot
+    // resource drops it once the node is gone): dropping it under a running standby
+    // would only make that standby fail.
     const wanted = new Set(nodes.filter((n) => n.upstream && n.slot).map((n) => `${n.upstream}/${n.slot}`));
     for (const o of observed) {
         for (const slot of o.slots) {
-            if (slot.name.startsWith(SLOT_PREFIX) && !wanted.has(`${o.name}/${slot.name}`)) {
+            if (slot.name.startsWith(SLOT_PREFIX) && !slot.active && !wanted.has(`${o.name}/${slot.name}`)) {
                 repairs.push({
                     node: o.name,
                     action: "drop-slot",

@@ -1,0 +1,204 @@
+import { describe, expect, it } from "vitest";
+import type { NodeObservation } from "../../ops/observe";
+import { planConvergence, whyNotStreaming } from "../../ops/converge";
+import { containerGeneration } from "../../planning/generation";
+import { describeRepairs, planRepairs, type PlannedStandby } from "../../planning/repair";
+
+/** pg-1 -> pg-2 -> pg-3, and pg-4 straight from pg-1: the planned tree, upstreams first. */
+const nodes: PlannedStandby[] = [
+    { name: "pg-1" },
+    { name: "pg-2", upstream: "pg-1", slot: "pgtopo_pg_2" },
+    { name: "pg-4", upstream: "pg-1", slot: "pgtopo_pg_4" },
+    { name: "pg-3", upstream: "pg-2", slot: "pgtopo_pg_3" },
+];
+
+const standby = (name: string, upstream: string, change: Partial<NodeObservation> = {}): NodeObservation => ({
+    name,
+    container: "running",
+    reachable: true,
+    inRecovery: true,
+    timeline: 1,
+    upstreamHost: upstream,
+    receiverStatus: "streaming",
+    conninfoHost: upstream,
+    slotSetting: `pgtopo_${name.replace("-", "_")}`,
+    slots: [],
+    replicas: [],
+    ...change,
+});
+
+function healthy(): NodeObservation[] {
+    return [
+        {
+            name: "pg-1",
+            container: "running",
+            reachable: true,
+            inRecovery: false,
+            timeline: 1,
+            slots: [
+                { name: "pgtopo_pg_2", active: true, walStatus: "reserved" },
+                { name: "pgtopo_pg_4", active: true, walStatus: "reserved" },
+            ],
+            replicas: [],
+        },
+        standby("pg-2", "pg-1", { slots: [{ name: "pgtopo_pg_3", active: true, walStatus: "reserved" }] }),
+        standby("pg-3", "pg-2"),
+        standby("pg-4", "pg-1"),
+    ];
+}
+const change = (list: NodeObservation[], name: string, delta: Partial<NodeObservation>) =>
+    list.map((o) => (o.name === name ? { ...o, ...delta } : o));
+const request = { target: "pg-1", maxLagOnFailover: 1 << 20, nodes };
+
+describe("planRepairs", () => {
+    it("finds nothing to repair in a cluster that runs as planned, and the program sees no drift", () => {
+        expect(planRepairs("pg-1", nodes, healthy())).toEqual([]);
+        const plan = planConvergence(request, healthy());
+        expect(plan.drifted).toBe(false);
+        expect(plan.lines).toEqual(["pg-1 stays primary"]);
+    });
+
+    it("starts a stopped standby as it is, but rejoins a stopped node whose data is a primary's", () => {
+        const stopped = change(
+            change(healthy(), "pg-3", { container: "stopped", reachable: false, dataIsStandby: true }),
+            "pg-4",
+            {
+                container: "stopped",
+                reachable: false,
+                dataIsStandby: false,
+            },
+        );
+        expect(planRepairs("pg-1", nodes, stopped).map((r) => [r.node, r.action])).toEqual([
+            ["pg-4", "rejoin"],
+            ["pg-3", "start"],
+        ]);
+        const plan = planConvergence(request, stopped);
+        expect(plan.drifted).toBe(true);
+        // The change-of-primary planner fences the one that may be a primary, not the standby.
+        expect(plan.transition).toEqual({ kind: "none", primary: "pg-1", fence: ["pg-4"] });
+    });
+
+    it("re-creates a missing slot, and re-clones a standby whose slot was lost", () => {
+        let seen = change(healthy(), "pg-2", { slots: [{ name: "pgtopo_pg_3", active: false, walStatus: "lost" }] });
+        seen = change(seen, "pg-1", { slots: [{ name: "pgtopo_pg_2", active: true, walStatus: "reserved" }] });
+        expect(planRepairs("pg-1", nodes, seen)).toEqual([
+            {
+                node: "pg-4",
+                action: "create-slot",
+                reason: "its slot pgtopo_pg_4 is missing on pg-1",
+                slot: "pgtopo_pg_4",
+                on: "pg-1",
+                replace: false,
+            },
+            {
+                node: "pg-3",
+                action: "create-slot",
+                reason: "its slot pgtopo_pg_3 on pg-2 is lost (the WAL it held was removed)",
+                slot: "pgtopo_pg_3",
+                on: "pg-2",
+                replace: true,
+            },
+            { node: "pg-3", action: "reclone", reason: "the WAL it needs is gone from pg-2" },
+        ]);
+    });
+
+    it("rejoins a standby promoted by hand, and its standby that followed it onto the new timeline", () => {
+        let seen = change(healthy(), "pg-2", { inRecovery: false, timeline: 2, receiverStatus: undefined });
+        seen = change(seen, "pg-3", { timeline: 2 });
+        expect(planRepairs("pg-1", nodes, seen).map((r) => `${r.node} ${r.action}: ${r.reason}`)).toEqual([
+            "pg-2 rejoin: it accepts writes but must be a standby (promoted outside pgtopo?)",
+            "pg-3 rejoin: it is on timeline 2, which the primary (on 1) does not have",
+        ]);
+        const plan = planConvergence(request, seen);
+        expect(plan.transition).toEqual({ kind: "none", primary: "pg-1", fence: ["pg-2"] });
+        expect(plan.lines[0]).toBe("pg-1 stays primary; pg-2 will be fenced if running and (re)started as standbys");
+    });
+
+    it("re-points a standby told to stream from the wrong node or through the wrong slot", () => {
+        const seen = change(healthy(), "pg-3", { conninfoHost: "pg-1", slotSetting: undefined, upstreamHost: "pg-1" });
+        expect(describeRepairs(planRepairs("pg-1", nodes, seen))).toEqual([
+            "pg-3: it is told to stream from pg-1 through no slot, not from pg-2 through pgtopo_pg_3: re-point it (reload, no restart)",
+        ]);
+    });
+
+    it("checks a standby that is pointed right but does not stream, saying when it is on an older timeline", () => {
+        const seen = change(change(healthy(), "pg-1", { timeline: 3 }), "pg-4", {
+            receiverStatus: undefined,
+            upstreamHost: undefined,
+            timeline: 2,
+        });
+        expect(describeRepairs(planRepairs("pg-1", nodes, seen))).toEqual([
+            "pg-4: it does not stream from pg-1 (on timeline 2, the primary is on 3): wait for it to stream, then rewind or re-clone it if it cannot",
+        ]);
+    });
+
+    it("drops pgtopo slots that no planned standby consumes, and never anyone else's", () => {
+        const seen = change(healthy(), "pg-1", {
+            slots: [
+                { name: "pgtopo_pg_2", active: true },
+                { name: "pgtopo_pg_4", active: true },
+                { name: "pgtopo_pg_9", active: false },
+                { name: "backup_tool", active: false },
+            ],
+        });
+        expect(planRepairs("pg-1", nodes, seen)).toEqual([
+            {
+                node: "pg-1",
+                action: "drop-slot",
+                reason: "slot pgtopo_pg_9 on pg-1 has no consumer in the config",
+                slot: "pgtopo_pg_9",
+                on: "pg-1",
+            },
+        ]);
+    });
+
+    it("leaves alone a node this up creates (not observed), and asks to recreate a removed container", () => {
+        const seen = change(healthy(), "pg-2", { container: "missing", reachable: false }).filter(
+            (o) => o.name !== "pg-4",
+        );
+        expect(planRepairs("pg-1", nodes, seen).map((r) => [r.node, r.action])).toEqual([["pg-2", "start"]]);
+    });
+
+    it("starts the configured primary first when its container is stopped", () => {
+        const seen = change(healthy(), "pg-1", { container: "stopped", reachable: false, dataIsStandby: false });
+        const plan = planConvergence(request, seen);
+        expect(plan.startPrimary).toBe(true);
+        expect(plan.drifted).toBe(true);
+        expect(plan.lines[0]).toBe("pg-1: the primary's container is stopped: start it");
+    });
+});
+
+describe("why a standby does not stream, from its log", () => {
+    it.each([
+        [
+            "FATAL:  could not receive data from WAL stream: ERROR:  requested WAL segment 000000010000000000000003 has already been removed",
+            "wal-gone",
+        ],
+        ["FATAL:  requested timeline 2 is not a child of this server's history", "diverged"],
+        [
+            "LOG:  new timeline 2 forked off current database system timeline 1 before current recovery point 0/3000148",
+            "diverged",
+        ],
+        [
+            'FATAL:  could not receive timeline history file from the primary server: ERROR:  could not open file "pg_wal/00000002.history"',
+            "diverged",
+        ],
+        ["FATAL:  could not connect to the primary server: connection refused", "unknown"],
+    ])("%s -> %s", (line, why) => {
+        expect(whyNotStreaming(line)).toBe(why);
+    });
+});
+
+describe("containerGeneration", () => {
+    const now = new Date("2026-11-22T07:00:00.123Z");
+    it("keeps what the container says, or nothing for one made before the label", () => {
+        expect(containerGeneration({ container: true, label: "recreated-20261101T000000Z", volume: true }, now)).toBe(
+            "recreated-20261101T000000Z",
+        );
+        expect(containerGeneration({ container: true, volume: true }, now)).toBeUndefined();
+    });
+    it("names a new generation for a container removed from its kept volume, and none for a new node", () => {
+        expect(containerGeneration({ container: false, volume: true }, now)).toBe("recreated-20261122T070000Z");
+        expect(containerGeneration({ container: false, volume: false }, now)).toBeUndefined();
+    });
+});
