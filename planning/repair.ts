@@ -81,7 +81,14 @@ export function planRepairs(
         if (o.container === "missing") {
             add("start", "its container is missing; it is recreated on its volume");
         } else if (fenced.includes(node.name)) {
-            add("rejoin", o.reachable ? "it must stop accepting writes" : "it may hold a primary's data");
+            add(
+                "rejoin",
+                !o.reachable
+                    ? "it may hold a primary's data"
+                    : o.inRecovery === false
+                      ? "it accepts writes but must be a standby"
+                      : "it has WAL the new primary does not have",
+            );
         } else if (o.container === "stopped") {
             if (o.dataIsStandby) add("start", "its container is stopped; its data is a standby's");
             else add("rejoin", "its container is stopped and its data is a primary's");

@@ -24,8 +24,10 @@ describe("a plain up converges from drift", () => {
     const WAIT = { timeout: 60_000, interval: 250 };
     const upstreams: Record<string, string> = { "pg-2": "pg-1", "pg-3": "pg-2", "pg-4": "pg-1" };
 
-    /** What the client sees: only the configured primary is written to. */
-    const writer = () => new RecordingWriter({ [spec.primary]: urls[spec.primary] }, "ids").start();
+    /** What the client sees: only the configured primary is written to; each writer has its own ids. */
+    let writers = 0;
+    const writer = () =>
+        new RecordingWriter({ [spec.primary]: urls[spec.primary] }, "ids", 300, ++writers * 1_000_000).start();
 
     async function someCommits(w: RecordingWriter, count = 20): Promise<void> {
         const before = w.committed.length;
@@ -195,6 +197,15 @@ describe("a plain up converges from drift", () => {
     it("fences and rewinds a standby promoted by hand, and the standby that followed it, keeping the WAL they discard", async () => {
         const w = writer();
         await someCommits(w);
+        // pg_rewind starts from the last checkpoint both sides share, and reads the WAL from
+        // there: make it a recent one that pg-2 still has (this cluster keeps little WAL).
+        await query(urls["pg-1"], "CHECKPOINT");
+        const [{ lsn }] = await query(urls["pg-1"], "SELECT pg_current_wal_lsn()::text AS lsn");
+        await vi.waitFor(async () => {
+            const [row] = await query(urls["pg-2"], "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS done", [lsn]);
+            expect(row.done).toBe(true);
+        }, WAIT);
+        await query(urls["pg-2"], "CHECKPOINT");
         // pg-2 promoted outside pgtopo: two nodes accept writes; pg-3 follows pg-2 onto its new timeline.
         await query(urls["pg-2"], "SELECT pg_promote()");
         await query(urls["pg-2"], "INSERT INTO ids VALUES (-2)"); // a write only pg-2 (and pg-3) will have had
@@ -229,16 +240,21 @@ describe("a plain up converges from drift", () => {
         await w.stop();
         await expectEveryId(w.committed);
 
-        // pg-2 held back while pg-1 writes more, which pg-4 receives; then pg-1 dies and the
-        // operator promotes pg-2 by hand and says so in the config.
-        await docker("pause", stack.container("pg-2"));
+        // pg-2 cut off from pg-1 (its WAL receiver stopped) while pg-1 writes more, which
+        // pg-4 receives; then pg-1 dies and the operator promotes pg-2 by hand and says so
+        // in the config. pg-1 and pg-4 now hold WAL past the point where pg-2's timeline forks.
+        await query(urls["pg-2"], "ALTER SYSTEM SET primary_conninfo = ''");
+        await query(urls["pg-2"], "SELECT pg_reload_conf()");
+        await vi.waitFor(async () => {
+            const [row] = await query(urls["pg-2"], "SELECT count(*)::int AS n FROM pg_stat_wal_receiver");
+            expect(row.n).toBe(0);
+        }, WAIT);
         await query(urls["pg-1"], "INSERT INTO ids SELECT -g FROM generate_series(100, 150) g");
         await vi.waitFor(async () => {
             const [row] = await query(urls["pg-4"], "SELECT count(*)::int AS n FROM ids WHERE id <= -100");
             expect(row.n).toBe(51);
         }, WAIT);
         await docker("kill", stack.container("pg-1"));
-        await docker("unpause", stack.container("pg-2"));
         await query(urls["pg-2"], "SELECT pg_promote()");
         spec = { ...spec, primary: "pg-2", nodes: spec.nodes.map((n) => ({ name: n.name, port: n.port })) };
         spec.nodes.find((n) => n.name === "pg-3")!.upstream = "pg-2";
@@ -250,9 +266,48 @@ describe("a plain up converges from drift", () => {
         await someCommits(next);
         const said = await repairWithPlainUp("drift: failover by hand, pg-4 past the fork on the old timeline");
         expect(said).toContain("pg-1: it may hold a primary's data");
-        expect(said).toMatch(/pg-4: its WAL went past the point where pg-2's timeline forked|pg-4: it is on timeline/);
+        expect(said).toMatch(/pg-1\]: rewound onto pg-2's timeline; its WAL from .* is kept at \S+-wal/);
+        expect(said).toContain("pg-4: its WAL went past the point where pg-2's timeline forked");
         expect(said).toMatch(/pg-4\]: rewound onto pg-2's timeline; its WAL from .* is kept at \S+-wal/);
         expect(said).not.toContain("cloning it afresh");
+        // The rows only pg-1 and pg-4 had are not in the cluster now; their WAL is kept.
+        const [lost] = await query(urls["pg-2"], "SELECT count(*)::int AS n FROM ids WHERE id <= -100");
+        expect(lost.n).toBe(0);
+        await next.stop();
+        await expectEveryId([...w.committed, ...next.committed]);
+    });
+    it("fails over in tree order: the lost primary rejoins under a standby that is re-pointed first", async () => {
+        // Now pg-2 is primary and pg-1, pg-3, pg-4 stream from it. pg-2 dies; the new
+        // config promotes pg-4 and puts pg-2 under pg-1, which still follows pg-2 until
+        // it is re-pointed. Upstreams first: pg-1 follows pg-4 before pg-2 is rewound
+        // and pointed at it, so a rewind is all pg-2 needs, not a re-clone after a wait.
+        const w = writer();
+        await someCommits(w);
+        await w.stop();
+        await expectEveryId(w.committed);
+        await docker("kill", stack.container("pg-2"));
+        spec = {
+            ...spec,
+            primary: "pg-4",
+            nodes: spec.nodes.map((n) => ({
+                name: n.name,
+                port: n.port,
+                upstream: n.name === "pg-2" || n.name === "pg-3" ? "pg-1" : undefined,
+            })),
+        };
+        for (const key of Object.keys(upstreams)) delete upstreams[key];
+        Object.assign(upstreams, { "pg-1": "pg-4", "pg-2": "pg-1", "pg-3": "pg-1" });
+        await stack.configure(spec);
+
+        const said = await repairWithPlainUp("failover to pg-4, the lost pg-2 rejoining under pg-1");
+        expect(said).toMatch(/^\[\+[\d.]+s\] pgtopo: failover: no node accepts writes; pg-4 will be promoted/);
+        expect(said.indexOf("re-pointing to pg-4")).toBeLessThan(
+            said.indexOf("fencing pg-2") >= 0 ? said.indexOf("fencing pg-2") : said.indexOf("pg-2: it may hold"),
+        );
+        expect(said).toContain("pg-2 rejoined as a standby of pg-1");
+        expect(said).not.toContain("cloning it afresh");
+        const next = writer();
+        await someCommits(next);
         await next.stop();
         await expectEveryId([...w.committed, ...next.committed]);
     });

@@ -17,6 +17,8 @@ export class RecordingWriter {
         private readonly urls: Record<string, string>,
         private readonly table: string,
         private readonly maxSeconds = 300,
+        /** Where this writer's ids start, so that writers taking turns on one table never collide. */
+        private readonly firstId = 1,
     ) {}
 
     start(): this {
@@ -48,7 +50,7 @@ export class RecordingWriter {
 
     private async loop(): Promise<void> {
         const deadline = Date.now() + this.maxSeconds * 1000;
-        let next = 1;
+        let next = this.firstId;
         let last = Date.now();
         let client: Client | undefined;
         while (this.running && Date.now() < deadline) {
