@@ -112,6 +112,14 @@ describe("a plain up converges from drift", () => {
         await docker("kill", stack.container("pg-2"));
         await docker("kill", stack.container("pg-3"));
         await someCommits(w);
+        // The preview says, node by node, what the up will repair.
+        const preview = await stack.stack.preview({ color: "never" });
+        expect(preview.stdout).toContain(
+            "pgtopo: pg-2: its container is stopped; its data is a standby's: start it as it is",
+        );
+        expect(preview.stdout).toContain(
+            "pgtopo: pg-3: its container is stopped; its data is a standby's: start it as it is",
+        );
         const said = await repairWithPlainUp("drift: pg-2 and pg-3 killed");
         expect(said).toContain("pg-2: its container is stopped; its data is a standby's: start it as it is");
         expect(said).toContain("pg-3 started; it streams from pg-2");
