@@ -19,12 +19,14 @@ export = async () => {
         const config = parseClusterConfig(rawConfigFromPulumi(pulumi.runtime.allConfig()));
         const plan = planTopology(config);
         const names = stackNames(stack);
+        // The survey finds what drifted from the config since the last `up`; its queries
+        // run while the resources that do not need it are declared.
+        const survey = surveyStack(stack, convergeRequest(stack, config, plan, names));
         // What runs now may rule out a config that is valid on paper: both checks look
-        // first. The survey finds what drifted from the config since the last `up`.
-        const [taken, upgrade, survey] = await Promise.all([
+        // first, before any resource is declared.
+        const [taken, upgrade] = await Promise.all([
             portProblems(config.nodes, names.container),
             versionProblems(stack, config.postgresVersion),
-            surveyStack(stack, convergeRequest(stack, config, plan, names)),
         ]);
         if (taken.length + upgrade.length > 0) throw new ConfigError([...upgrade, ...taken]);
         cluster = new PostgresCluster("pgtopo", { stack, config, plan, survey });

@@ -20,10 +20,11 @@ export interface PostgresClusterArgs {
     readonly plan: TopologyPlan;
     /**
      * What runs now (ops/survey.ts): the containers' generation labels, and whether the
-     * cluster drifted from the config, which makes the converge step run. Absent (unit
-     * tests under mocks): nothing is known to have drifted.
+     * cluster drifted from the config, which makes the converge step run. A promise: what
+     * does not depend on it is declared at once, so that the engine gets on with it while
+     * the survey's queries run. Absent (unit tests under mocks): nothing drifted.
      */
-    readonly survey?: StackSurvey;
+    readonly survey?: Promise<StackSurvey>;
 }
 
 /**
@@ -85,6 +86,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const replicationPassword = new GeneratedPassword(`${name}-replication-password`, { parent: this });
 
         const settings = renderSettings(config, plan);
+        const survey = args.survey ?? Promise.resolve(undefined);
         const created = new Map<string, PostgresNode>();
         for (const node of plan.nodes) {
             created.set(
@@ -105,7 +107,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                         retainDataOnRemove: !config.deleteDataOnRemove,
                         upstream: node.upstream ? created.get(node.upstream) : undefined,
                         volumeDependsOn: [dataJanitor],
-                        generation: args.survey?.generations[node.name],
+                        generation: survey.then((found) => found?.generations[node.name]),
                     },
                     { parent: this },
                 ),
@@ -115,65 +117,68 @@ export class PostgresCluster extends pulumi.ComponentResource {
         // The converge step (ops/converge.ts) settles who is primary, then makes every other
         // node a standby of its upstream, upstreams first: a no-op while the cluster is as
         // configured; a switchover or failover when pgtopo:primary names another node; a
-        // repair when what runs drifted from the config.
+        // repair when what runs drifted from the config. Declared once the survey is in,
+        // since whether it must run is what the survey found.
         const nodes = [...created.values()];
         const request = convergeRequest(stack, config, plan, names);
-        const convergence = args.survey?.convergence;
-        // It runs again on a new primary (a replacement), on a new node list (an update
-        // re-runs `create`), and whenever the survey found drift: the second trigger is
-        // then a new value, and otherwise ignored, so that the value a repair left behind
-        // never makes a healthy `up` report a change.
-        const drift = convergence?.drifted ? `drift seen at ${new Date().toISOString()}` : "none";
-        const clusterScript = (
-            suffix: string,
-            script: string,
-            dependsOn: pulumi.Input<pulumi.Resource>[],
-            aliases: string[] = [],
-        ) =>
-            new command.local.Command(
-                `${name}-${suffix}`,
-                {
-                    create: `node --import tsx scripts/${script}`,
-                    dir: PROJECT_ROOT,
-                    environment: {
-                        PGTOPO_REQUEST: JSON.stringify(request),
-                        // For pg_rewind's connection to the primary.
-                        PGTOPO_SUPERUSER_PASSWORD: superuserPassword.value,
-                        // For a node that has to be re-cloned.
-                        PGTOPO_REPLICATION_PASSWORD: replicationPassword.value,
+        const steps = survey.then((found) => {
+            const convergence = found?.convergence;
+            // It runs again on a new primary (a replacement), on a new node list (an update
+            // re-runs `create`), and whenever the survey found drift: the second trigger is
+            // then a new value, and otherwise ignored, so that the value a repair left
+            // behind never makes a healthy `up` report a change.
+            const drift = convergence?.drifted ? `drift seen at ${new Date().toISOString()}` : "none";
+            const clusterScript = (
+                suffix: string,
+                script: string,
+                dependsOn: pulumi.Input<pulumi.Resource>[],
+                aliases: string[] = [],
+            ) =>
+                new command.local.Command(
+                    `${name}-${suffix}`,
+                    {
+                        create: `node --import tsx scripts/${script}`,
+                        dir: PROJECT_ROOT,
+                        environment: {
+                            PGTOPO_REQUEST: JSON.stringify(request),
+                            // For pg_rewind's connection to the primary.
+                            PGTOPO_SUPERUSER_PASSWORD: superuserPassword.value,
+                            // For a node that has to be re-cloned.
+                            PGTOPO_REPLICATION_PASSWORD: replicationPassword.value,
+                        },
+                        triggers: [plan.primary, drift],
                     },
-                    triggers: [plan.primary, drift],
-                },
-                {
-                    parent: this,
-                    dependsOn,
-                    ignoreChanges: convergence?.drifted ? [] : ["triggers[1]"],
-                    aliases: aliases.map((alias) => ({ name: `${name}-${alias}` })),
-                },
+                    {
+                        parent: this,
+                        dependsOn,
+                        ignoreChanges: convergence?.drifted ? [] : ["triggers[1]"],
+                        aliases: aliases.map((alias) => ({ name: `${name}-${alias}` })),
+                    },
+                );
+            const converge = clusterScript(
+                "converge",
+                "converge.ts",
+                nodes.map((n) => n.ready),
+                ["promotion"],
             );
-        const converge = clusterScript(
-            "converge",
-            "converge.ts",
-            nodes.map((n) => n.ready),
-            ["promotion"],
-        );
-        const ready = nodes.map((node) => node.finish([converge]));
+            const ready = nodes.map((node) => node.finish([converge]));
+            // Once every standby follows its upstream: each node's role and timeline as
+            // they are then.
+            const report = clusterScript("report", "report-nodes.ts", ready);
 
-        // Once every standby follows its upstream: each node's role and timeline as
-        // they are then.
-        const report = clusterScript("report", "report-nodes.ts", ready);
-        this.timelines = report.stdout.apply(parseTimelines);
-
-        // `pulumi preview` says what the converge step will do, node by node, before
-        // anything is done; `up` prints the same lines from the step itself.
-        if (pulumi.runtime.isDryRun() && convergence && (convergence.drifted || convergence.lines.length > 1)) {
-            for (const line of convergence.lines) void pulumi.log.info(`pgtopo: ${line}`, this);
-        }
+            // `pulumi preview` says what the converge step will do, node by node, before
+            // anything is done; `up` prints the same lines from the step itself.
+            if (pulumi.runtime.isDryRun() && convergence && (convergence.drifted || convergence.lines.length > 1)) {
+                for (const line of convergence.lines) void pulumi.log.info(`pgtopo: ${line}`, this);
+            }
+            return { converge, report };
+        });
+        this.timelines = pulumi.output(steps).apply(({ report }) => report.stdout.apply(parseTimelines));
+        this.lastTransition = pulumi.output(steps).apply(({ converge }) => converge.stdout.apply((out) => out.trim()));
 
         this.settingsApplied = pulumi
             .all(nodes.map((n) => n.settingsReport.apply((report) => [n.name, report.trim()] as const)))
             .apply((entries) => Object.fromEntries(entries));
-        this.lastTransition = converge.stdout.apply((out) => out.trim());
 
         this.primary = plan.primary;
         this.nodes = nodesSummary(plan);

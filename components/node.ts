@@ -38,7 +38,7 @@ export interface PostgresNodeArgs {
     /** Created before this node's volume and removed after it (the stack's data janitor). */
     readonly volumeDependsOn?: pulumi.Resource[];
     /** The container's generation label (planning/generation.ts); a new one recreates it. */
-    readonly generation?: string;
+    readonly generation?: pulumi.Input<string | undefined>;
 }
 
 /**
@@ -64,9 +64,9 @@ export class PostgresNode extends pulumi.ComponentResource {
             { label: STACK_LABEL, value: args.stack },
             { label: NODE_LABEL, value: node.name },
         ];
-        const containerLabels = args.generation
-            ? [...labels, { label: GENERATION_LABEL, value: args.generation }]
-            : labels;
+        const containerLabels = pulumi
+            .output(args.generation)
+            .apply((generation) => (generation ? [...labels, { label: GENERATION_LABEL, value: generation }] : labels));
 
         const volume = new docker.Volume(
             `${name}-data`,

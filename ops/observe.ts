@@ -108,18 +108,10 @@ async function stoppedAsStandby(container: string): Promise<boolean> {
  * never an exception.
  */
 export async function observeNode(endpoint: NodeEndpoint): Promise<NodeObservation> {
-    const container = await containerState(endpoint.container);
-    const base = { name: endpoint.name, container, slots: [], replicas: [] };
-    if (container === "stopped") {
-        return {
-            ...base,
-            reachable: false,
-            error: "container stopped",
-            dataIsStandby: await stoppedAsStandby(endpoint.container),
-        };
-    }
-    if (container === "missing") return { ...base, reachable: false, error: "container missing" };
+    const base = { name: endpoint.name, slots: [], replicas: [] };
     try {
+        // Straight to the query: in a healthy cluster that is the only docker call. Only
+        // when it fails is the container looked at, to say why.
         const { stdout } = await run(
             "docker",
             ["exec", "-u", "postgres", endpoint.container, "psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c", OBSERVE_SQL],
@@ -129,6 +121,7 @@ export async function observeNode(endpoint: NodeEndpoint): Promise<NodeObservati
         const text = (v: unknown) => (typeof v === "string" ? v : undefined);
         return {
             ...base,
+            container: "running",
             reachable: true,
             inRecovery: row.in_recovery as boolean,
             timeline: Number(row.timeline),
@@ -143,9 +136,15 @@ export async function observeNode(endpoint: NodeEndpoint): Promise<NodeObservati
             keptData: row.kept as string[],
         };
     } catch (err) {
+        const container = await containerState(endpoint.container);
+        if (container === "stopped") {
+            const dataIsStandby = await stoppedAsStandby(endpoint.container);
+            return { ...base, container, reachable: false, error: "container stopped", dataIsStandby };
+        }
+        if (container === "missing") return { ...base, container, reachable: false, error: "container missing" };
         const e = err as { stderr?: string; message: string };
         const why = (e.stderr ?? "").trim().split("\n").pop() || e.message.split("\n")[0];
-        return { ...base, reachable: false, error: why };
+        return { ...base, container, reachable: false, error: why };
     }
 }
 

@@ -26,27 +26,27 @@ export interface StackSurvey {
 export async function surveyStack(stack: string, request: ConvergeRequest): Promise<StackSurvey> {
     const names = stackNames(stack);
     const docker = async (...args: string[]) => (await run("docker", args)).stdout.trim().split("\n").filter(Boolean);
-    const [containers, volumes] = await Promise.all([
+    // All at once: the listings, and a query to every node that may exist (one that does
+    // not answers "missing" at once), so that the survey takes one docker exec's time.
+    const [containers, volumes, queried] = await Promise.all([
         docker("ps", "-a", "--filter", `label=${STACK_LABEL}=${stack}`, "--filter", `label=${NODE_LABEL}`,
             "--format", `{{.Label "${NODE_LABEL}"}}|{{.Label "${GENERATION_LABEL}"}}`), // prettier-ignore
         docker("volume", "ls", "-q", "--filter", `label=${STACK_LABEL}=${stack}`),
+        Promise.all(request.nodes.map((node) => observeNode({ name: node.name, container: node.container }))),
     ]);
     const labels = new Map(containers.map((line) => line.split("|") as [string, string]));
     const now = new Date();
     const generations: Record<string, string | undefined> = {};
-    const observed = await Promise.all(
-        request.nodes.map(async (node): Promise<NodeObservation | undefined> => {
-            const hasContainer = labels.has(node.name);
-            const hasVolume = volumes.includes(names.volume(node.name));
-            generations[node.name] = containerGeneration(
-                { container: hasContainer, label: labels.get(node.name) || undefined, volume: hasVolume },
-                now,
-            );
-            if (hasContainer) return observeNode({ name: node.name, container: node.container });
-            if (hasVolume) return { name: node.name, container: "missing", reachable: false, slots: [], replicas: [] };
-            return undefined; // a node this `up` creates
-        }),
-    );
-    const existing = observed.filter((o): o is NodeObservation => o !== undefined);
+    const existing: NodeObservation[] = [];
+    request.nodes.forEach((node, i) => {
+        const hasContainer = labels.has(node.name);
+        const hasVolume = volumes.includes(names.volume(node.name));
+        generations[node.name] = containerGeneration(
+            { container: hasContainer, label: labels.get(node.name) || undefined, volume: hasVolume },
+            now,
+        );
+        // A node with neither is one this `up` creates: not observed, so not drifted.
+        if (hasContainer || hasVolume) existing.push(queried[i]);
+    });
     return { generations, observed: existing, convergence: planConvergence(request, existing) };
 }

@@ -60,9 +60,6 @@ use_local_pulumi_backend() {
     ignore_local_salt_in_git
     trap refresh_stack_configs_in_git EXIT
     export PULUMI_SKIP_UPDATE_CHECK=true
-    # The program is type-checked by `tsc --noEmit` in the test command; compiling it
-    # without a second check on every `pulumi up` saves seconds per run.
-    export PULUMI_NODEJS_TRANSPILE_ONLY=${PULUMI_NODEJS_TRANSPILE_ONLY:-true}
     export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=${PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION:-true}
 }
 
