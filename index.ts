@@ -19,8 +19,9 @@ export = async () => {
         const config = parseClusterConfig(rawConfigFromPulumi(pulumi.runtime.allConfig()));
         const plan = planTopology(config);
         const names = stackNames(stack);
-        // The survey finds what drifted from the config since the last `up`; its queries
-        // run while the resources that do not need it are declared.
+        // The survey finds what drifted from the config since the last `up`. Its docker
+        // listings start now; its queries run while the resources that do not need them
+        // are declared.
         const survey = surveyStack(stack, convergeRequest(stack, config, plan, names));
         // What runs now may rule out a config that is valid on paper: both checks look
         // first, before any resource is declared.

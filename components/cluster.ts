@@ -5,6 +5,7 @@ import { renderSettings } from "../planning/settings";
 import { nodesSummary, topologyMermaid, type TopologyPlan } from "../planning/topology";
 import * as command from "@pulumi/command";
 import type { ConvergeRequest } from "../ops/converge";
+import { superuserUrl } from "../ops/observe";
 import type { StackSurvey } from "../ops/survey";
 import { networkReadyCommand, removeStackVolumesCommand } from "./commands";
 import { NodeImage } from "./image";
@@ -24,7 +25,7 @@ export interface PostgresClusterArgs {
      * does not depend on it is declared at once, so that the engine gets on with it while
      * the survey's queries run. Absent (unit tests under mocks): nothing drifted.
      */
-    readonly survey?: Promise<StackSurvey>;
+    readonly survey?: StackSurvey;
 }
 
 /**
@@ -82,11 +83,14 @@ export class PostgresCluster extends pulumi.ComponentResource {
             },
             { parent: this },
         );
+
         const superuserPassword = new GeneratedPassword(`${name}-superuser-password`, { parent: this });
         const replicationPassword = new GeneratedPassword(`${name}-replication-password`, { parent: this });
 
         const settings = renderSettings(config, plan);
-        const survey = args.survey ?? Promise.resolve(undefined);
+        const convergence = args.survey
+            ? args.survey.convergence(knownValue(superuserPassword.value))
+            : Promise.resolve(undefined);
         const created = new Map<string, PostgresNode>();
         for (const node of plan.nodes) {
             created.set(
@@ -107,7 +111,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                         retainDataOnRemove: !config.deleteDataOnRemove,
                         upstream: node.upstream ? created.get(node.upstream) : undefined,
                         volumeDependsOn: [dataJanitor],
-                        generation: survey.then((found) => found?.generations[node.name]),
+                        generation: args.survey?.generations.then((found) => found[node.name]),
                     },
                     { parent: this },
                 ),
@@ -121,8 +125,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
         // since whether it must run is what the survey found.
         const nodes = [...created.values()];
         const request = convergeRequest(stack, config, plan, names);
-        const steps = survey.then((found) => {
-            const convergence = found?.convergence;
+        const steps = convergence.then((convergence) => {
             // It runs again on a new primary (a replacement), on a new node list (an update
             // re-runs `create`), and whenever the survey found drift: the second trigger is
             // then a new value, and otherwise ignored, so that the value a repair left
@@ -187,12 +190,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             pulumi
                 .all([superuserPassword.value])
                 .apply(([password]) =>
-                    Object.fromEntries(
-                        plan.nodes.map((n) => [
-                            n.name,
-                            `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${n.port}/postgres`,
-                        ]),
-                    ),
+                    Object.fromEntries(plan.nodes.map((n) => [n.name, superuserUrl(password, n.port)])),
                 ),
         );
         this.registerOutputs({
@@ -242,4 +240,20 @@ export function parseTimelines(stdout: string): Record<string, number | null> {
     } catch {
         return {};
     }
+}
+
+/**
+ * An Output's value for code outside the resource graph (the survey), or undefined when it
+ * is not known within a few seconds: in a preview of a stack whose password is not made
+ * yet, it never will be, and the survey then asks the nodes in their containers instead.
+ */
+function knownValue(output: pulumi.Output<string>, seconds = 3): Promise<string | undefined> {
+    return new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(undefined), seconds * 1000);
+        output.apply((value) => {
+            clearTimeout(timer);
+            resolve(value);
+            return value;
+        });
+    });
 }

@@ -4,7 +4,7 @@ import { VOLUME_MOUNT_PATH } from "../components/commands";
 import { lsnToBytes } from "../planning/lsn";
 import { describeRepairs, planRepairs, type PlannedStandby, type Repair } from "../planning/repair";
 import { describeTransition, planTransition, type Transition } from "../planning/transition";
-import { observeCluster, observeNode, type NodeEndpoint, type NodeObservation } from "./observe";
+import { observeCluster, observeNode, superuserUrl, type NodeEndpoint, type NodeObservation } from "./observe";
 
 const run = promisify(execFile);
 
@@ -35,8 +35,13 @@ export interface ConvergeRequest {
 
 type Log = (line: string) => void;
 
-export const endpointsOf = (request: ConvergeRequest): NodeEndpoint[] =>
-    request.nodes.map((n) => ({ name: n.name, container: n.container }));
+/** Where to ask each node: over its published port when the superuser's password is given. */
+export const endpointsOf = (request: ConvergeRequest, superuserPassword?: string): NodeEndpoint[] =>
+    request.nodes.map((n) => ({
+        name: n.name,
+        container: n.container,
+        url: superuserPassword ? superuserUrl(superuserPassword, n.port) : undefined,
+    }));
 
 /** What the program found and what the converge step will do about it, before doing it. */
 export interface ConvergencePlan {
@@ -119,12 +124,13 @@ export function whyNotStreaming(log: string): StreamingFailure {
  */
 export async function convergeCluster(
     request: ConvergeRequest,
+    superuserPassword: string,
     log: Log,
 ): Promise<{ transition: Transition; repairs: Repair[] }> {
     const byName = new Map(request.nodes.map((n) => [n.name, n]));
-    const endpoints = endpointsOf(request);
+    const endpoints = endpointsOf(request, superuserPassword);
     const target = byName.get(request.target)!;
-    const observe = (node: ClusterNode) => observeNode({ name: node.name, container: node.container });
+    const observe = (node: ClusterNode) => observeNode(endpoints.find((e) => e.name === node.name)!);
 
     /** SQL as postgres over the node's socket (peer), for the few statements that change things. */
     const sql = (node: ClusterNode, text: string) =>

@@ -23,9 +23,10 @@ const log = (text: string) => {
 
 async function main(): Promise<void> {
     const request = JSON.parse(process.env.PGTOPO_REQUEST ?? "") as ConvergeRequest;
-    if (!process.env.PGTOPO_SUPERUSER_PASSWORD) throw new Error("PGTOPO_SUPERUSER_PASSWORD is not set");
+    const password = process.env.PGTOPO_SUPERUSER_PASSWORD;
+    if (!password) throw new Error("PGTOPO_SUPERUSER_PASSWORD is not set");
     if (!process.env.PGTOPO_REPLICATION_PASSWORD) throw new Error("PGTOPO_REPLICATION_PASSWORD is not set");
-    await convergeCluster(request, log);
+    await convergeCluster(request, password, log);
 }
 
 main().catch((err: Error) => {

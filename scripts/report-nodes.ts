@@ -1,14 +1,15 @@
 /**
  * Run by the cluster's report Command after every run of the converge step, once every
  * standby follows its upstream: prints one JSON line with each node's role and timeline
- * as they are then, which becomes the stack output `timelines`. Input: PGTOPO_REQUEST.
+ * as they are then, which becomes the stack output `timelines`. Input: PGTOPO_REQUEST and
+ * PGTOPO_SUPERUSER_PASSWORD, as for converge.ts.
  */
 import { observeCluster } from "../ops/observe";
 import { endpointsOf, type ConvergeRequest } from "../ops/converge";
 
 async function main(): Promise<void> {
     const request = JSON.parse(process.env.PGTOPO_REQUEST ?? "") as ConvergeRequest;
-    const observed = await observeCluster(endpointsOf(request));
+    const observed = await observeCluster(endpointsOf(request, process.env.PGTOPO_SUPERUSER_PASSWORD));
     const report = Object.fromEntries(
         observed.map((o) => [
             o.name,
