@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import Table from "cli-table3";
 import { docker } from "../tests/support/docker";
 import { query } from "../tests/support/postgres";
-import { freePorts, TestStack, type ClusterSpec } from "../tests/support/stack";
+import { cascadeOfFour, freePorts, TestStack, type ClusterSpec } from "../tests/support/stack";
 import { status } from "../tests/support/status";
 import { RecordingWriter } from "../tests/support/writer";
 import { summarize } from "./stats";
@@ -96,12 +96,7 @@ async function main(): Promise<void> {
     const ports = await freePorts(4);
     const spec: ClusterSpec = {
         primary: "pg-1",
-        nodes: [
-            { name: "pg-1", port: ports[0] },
-            { name: "pg-2", port: ports[1] },
-            { name: "pg-4", port: ports[3] },
-            { name: "pg-3", port: ports[2], upstream: "pg-2" },
-        ],
+        nodes: cascadeOfFour(ports),
     };
     const stack = await TestStack.create("bench-dr");
     const results = new Map<string, { ups: number[]; lost: number; healthy: number }>();

@@ -42,7 +42,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
     readonly settingsApplied: pulumi.Output<Record<string, string>>;
     /** Each node's timeline after the last change pgtopo made (a promotion starts a new one). */
     readonly timelines: pulumi.Output<Record<string, number | null>>;
-    /** What the promotion step did on the last change of primary, in plain words. */
+    /** What the last run of the converge step did (change of primary, repairs), in plain words. */
     readonly lastTransition: pulumi.Output<string>;
 
     constructor(name: string, args: PostgresClusterArgs, opts?: pulumi.ComponentResourceOptions) {

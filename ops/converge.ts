@@ -99,6 +99,16 @@ const whyFailed = (text: string, count = 4) => {
     return (errors.length > 0 ? errors : lines).slice(-count).join("\n");
 };
 
+/** Whether a standby streams from that upstream, on the upstream's timeline. */
+export function streamsFrom(node: NodeObservation, upstream: NodeObservation): boolean {
+    return (
+        node.receiverStatus === "streaming" &&
+        node.upstreamHost === upstream.name &&
+        upstream.timeline !== undefined &&
+        node.timeline === upstream.timeline
+    );
+}
+
 /** What a standby that does not stream says about why, in its own log since it started. */
 export type StreamingFailure = "wal-gone" | "diverged" | "unknown";
 export function whyNotStreaming(log: string): StreamingFailure {
@@ -278,8 +288,10 @@ export async function convergeCluster(
         let why = "unknown" as StreamingFailure | "streaming";
         let lastLog = "";
         await waitUntil(`${node.name} streaming from ${upstream.name}`, seconds, async () => {
-            const o = await observe(node);
-            if (o.receiverStatus === "streaming" && o.upstreamHost === upstream.name) {
+            const [o, up] = await Promise.all([observe(node), observe(upstream)]);
+            // On the upstream's timeline too: a node past the fork streams the old timeline
+            // for a moment, up to the switch, before it finds it cannot follow.
+            if (streamsFrom(o, up)) {
                 why = "streaming";
                 return true;
             }

@@ -106,7 +106,11 @@ export function planRepairs(
                 `it is told to stream from ${o.conninfoHost ?? "nowhere"} through ${o.slotSetting ?? "no slot"}, ` +
                     `not from ${node.upstream} through ${node.slot}`,
             );
-        } else if (o.receiverStatus !== "streaming" || o.upstreamHost !== node.upstream) {
+        } else if (
+            o.receiverStatus !== "streaming" ||
+            o.upstreamHost !== node.upstream ||
+            (upstream?.timeline !== undefined && o.timeline !== upstream.timeline)
+        ) {
             const behind =
                 primaryTimeline !== undefined && o.timeline !== undefined && o.timeline < primaryTimeline
                     ? ` (on timeline ${o.timeline}, the primary is on ${primaryTimeline})`

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { docker } from "../support/docker";
+import { docker, inVolumeOf as inVolume } from "../support/docker";
 import { query } from "../support/postgres";
-import { freePorts, TestStack, type ClusterSpec } from "../support/stack";
+import { cascadeOfFour, freePorts, TestStack, type ClusterSpec } from "../support/stack";
 import { status } from "../support/status";
 import { RecordingWriter } from "../support/writer";
 
@@ -14,8 +14,6 @@ import { RecordingWriter } from "../support/writer";
  * cluster breaks and is repaired, and every recorded id must be on every node afterwards.
  * After each repair `npm run status` exits 0, and the next `up` changes nothing.
  */
-const NODE_IMAGE = "pgtopo/postgres:15";
-
 describe("a plain up converges from drift", () => {
     let stack: TestStack;
     let urls: Record<string, string>;
@@ -75,24 +73,14 @@ describe("a plain up converges from drift", () => {
         return said;
     }
 
-    /** Runs a shell script on a node's volume (container up or not), in a throwaway container. */
-    const inVolumeOf = (node: string, script: string) =>
-        docker(
-            "run", "--rm", "--network", "none", "-v", `pgtopo-${stack.name}-${node}-data:/var/lib/postgresql/data`,
-            "--entrypoint", "sh", NODE_IMAGE, "-c", script,
-        ); // prettier-ignore
+    const inVolumeOf = (node: string, script: string) => inVolume(stack.name, node, script);
 
     beforeAll(async () => {
         const ports = await freePorts(4);
         stack = await TestStack.create("dr");
         spec = {
             primary: "pg-1",
-            nodes: [
-                { name: "pg-1", port: ports[0] },
-                { name: "pg-2", port: ports[1] },
-                { name: "pg-4", port: ports[3] },
-                { name: "pg-3", port: ports[2], upstream: "pg-2" },
-            ],
+            nodes: cascadeOfFour(ports),
             // Small enough that a test can make a slot lose its WAL in seconds.
             parameters: { max_slot_wal_keep_size: "48MB", wal_keep_size: "0" },
         };

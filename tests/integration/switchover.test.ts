@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { docker, killMatching } from "../support/docker";
+import { docker, inVolumeOf as inVolume, killMatching } from "../support/docker";
 import { query } from "../support/postgres";
 import { freePorts, TestStack, type ClusterSpec } from "../support/stack";
 import { status } from "../support/status";
@@ -10,8 +10,6 @@ import { RecordingWriter } from "../support/writer";
  * healthy) or not (old primary killed), with no committed write lost, every standby
  * following, and the old primary back as a read-only standby.
  */
-/** The node image every stack builds (components/cluster.ts). */
-const NODE_IMAGE = "pgtopo/postgres:15";
 
 describe("switchover and failover by changing pgtopo:primary", () => {
     let stack: TestStack;
@@ -58,13 +56,7 @@ describe("switchover and failover by changing pgtopo:primary", () => {
         }
     }
 
-    /** Runs a shell script on a node's volume (container up or not), in a throwaway container. */
-    async function inVolumeOf(node: string, script: string): Promise<string> {
-        return docker(
-            "run", "--rm", "--network", "none", "-v", `pgtopo-${stack.name}-${node}-data:/var/lib/postgresql/data`,
-            "--entrypoint", "sh", NODE_IMAGE, "-c", script,
-        ); // prettier-ignore
-    }
+    const inVolumeOf = (node: string, script: string) => inVolume(stack.name, node, script);
 
     beforeAll(async () => {
         const ports = await freePorts(3);

@@ -26,3 +26,14 @@ export async function objectsOfStack(
 export async function killMatching(pattern: string): Promise<void> {
     await run("pkill", ["-9", "-f", pattern]).catch(() => undefined); // exit 1: nothing matched
 }
+
+/** The node image of the stacks the tests make (PostgreSQL 15). */
+export const NODE_IMAGE = "pgtopo/postgres:15";
+
+/** Runs a shell script on a node's volume (container up or not), in a throwaway container. */
+export function inVolumeOf(stack: string, node: string, script: string): Promise<string> {
+    return docker(
+        "run", "--rm", "--network", "none", "-v", `pgtopo-${stack}-${node}-data:/var/lib/postgresql/data`,
+        "--entrypoint", "sh", NODE_IMAGE, "-c", script,
+    ); // prettier-ignore
+}

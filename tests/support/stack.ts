@@ -131,3 +131,16 @@ export class TestStack {
         return outputs.connectionStrings.value as Record<string, string>;
     }
 }
+
+/**
+ * The drift test's and soak's layout: a cascade two deep (pg-1 -> pg-2 -> pg-3) and a
+ * second branch (pg-1 -> pg-4), upstreams listed first.
+ */
+export function cascadeOfFour(ports: readonly number[]): NodeSpec[] {
+    return [
+        { name: "pg-1", port: ports[0] },
+        { name: "pg-2", port: ports[1] },
+        { name: "pg-4", port: ports[3] },
+        { name: "pg-3", port: ports[2], upstream: "pg-2" },
+    ];
+}

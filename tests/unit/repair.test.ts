@@ -122,7 +122,8 @@ describe("planRepairs", () => {
     });
 
     it("checks a standby that is pointed right but does not stream, saying when it is on an older timeline", () => {
-        const seen = change(change(healthy(), "pg-1", { timeline: 3 }), "pg-4", {
+        const onThree = ["pg-1", "pg-2", "pg-3"].reduce((list, n) => change(list, n, { timeline: 3 }), healthy());
+        const seen = change(onThree, "pg-4", {
             receiverStatus: undefined,
             upstreamHost: undefined,
             timeline: 2,
@@ -149,6 +150,14 @@ describe("planRepairs", () => {
                 slot: "pgtopo_pg_9",
                 on: "pg-1",
             },
+        ]);
+    });
+
+    it("checks a standby that streams, but not yet on its upstream's timeline", () => {
+        const seen = change(change(healthy(), "pg-1", { timeline: 2 }), "pg-2", { timeline: 2 });
+        expect(planRepairs("pg-1", nodes, seen).map((r) => [r.node, r.action])).toEqual([
+            ["pg-4", "check-streaming"],
+            ["pg-3", "check-streaming"],
         ]);
     });
 
