@@ -100,12 +100,13 @@ async function main(): Promise<void> {
     };
     const stack = await TestStack.create("bench-dr");
     const results = new Map<string, { ups: number[]; lost: number; healthy: number }>();
+    let writer: RecordingWriter | undefined;
     try {
         await stack.configure(spec);
         await stack.up();
         const urls = await stack.connectionStrings();
         await query(urls["pg-1"], "CREATE TABLE ids (id int PRIMARY KEY)");
-        const writer = new RecordingWriter({ "pg-1": urls["pg-1"] }, "ids", 7200).start();
+        writer = new RecordingWriter({ "pg-1": urls["pg-1"] }, "ids", 7200).start();
         const kinds = Object.keys(DRIFTS);
 
         for (let i = 0; i < drifts; i++) {
@@ -155,6 +156,7 @@ async function main(): Promise<void> {
             `committed ids recorded by the writer: ${writer.committed.length}; missing across all nodes at the end: ${missing}`,
         );
     } finally {
+        await writer?.stop(); // a writer left running would keep the process alive
         await stack.dispose();
     }
 }
