@@ -73,9 +73,9 @@ export function configureCommand(container: string): string {
 
 /** Re-points a standby (reload, no restart, no clone); a no-op when it already follows. */
 export function followCommand(container: string, upstream: string, slot: string): string {
-    // A container removed behind Pulumi's back is still in its state until a refresh;
-    // say so instead of docker's bare "No such container".
-    const missing = `echo "pgtopo: container ${container} does not exist (removed outside pgtopo); run 'pulumi up --refresh' to recreate it on its volume" >&2; exit 1`;
+    // A container removed while this `up` runs (the survey before it still saw it): the
+    // next `up` recreates it; say so instead of docker's bare "No such container".
+    const missing = `echo "pgtopo: container ${container} does not exist (removed outside pgtopo); run 'pulumi up' again to recreate it on its volume" >&2; exit 1`;
     return `if ! docker container inspect ${container} >/dev/null 2>&1; then ${missing}; fi; docker exec ${container} pgtopo-follow ${upstream} ${slot}`;
 }
 

@@ -190,7 +190,7 @@ export async function convergeCluster(
     const missingContainer = (node: ClusterNode) =>
         new Error(
             `container ${node.container} does not exist (removed outside pgtopo, and not yet recreated); ` +
-                `run 'pulumi up --refresh' to recreate it on its volume`,
+                `run 'pulumi up' again to recreate it on its volume`,
         );
 
     const createSlot = (upstream: ClusterNode, slot: string) => docker("exec", upstream.container, "pgtopo-slot", "create", slot); // prettier-ignore
@@ -200,7 +200,7 @@ export async function convergeCluster(
     const reportNoContainer = (node: ClusterNode, upstream: ClusterNode, how: string) =>
         log(
             `${node.name} has no container; its data is now a standby's of ${upstream.name} (${how}), ` +
-                `so it streams from there once 'pulumi up --refresh' recreates the container`,
+                `so it streams from there once the next 'pulumi up' recreates the container`,
         );
 
     /**

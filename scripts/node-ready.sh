@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Waits until PostgreSQL in CONTAINER accepts connections, polling every 0.1 s: the
 # readiness gate between a node's container and everything that needs the server
-# (its settings, its standbys' slots and clones, the promotion step). Docker's own
+# (its settings, its standbys' slots and clones, the converge step). Docker's own
 # health status is only refreshed every few seconds, and the provider's wait polls it
 # once a second, which made every level of a cascade wait a second or two for nothing.
 # While the container restarts (a crash at start, a restart for settings), docker exec
