@@ -89,7 +89,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
 
         const settings = renderSettings(config, plan);
         const convergence = args.survey
-            ? args.survey.convergence(knownValue(superuserPassword.value))
+            ? args.survey.convergence(() => knownValue(superuserPassword.value))
             : Promise.resolve(undefined);
         const created = new Map<string, PostgresNode>();
         for (const node of plan.nodes) {

@@ -15,7 +15,7 @@ export interface StackSurvey {
      * What converging the nodes that exist takes (a container, or a volume kept without
      * one); `drifted` makes the converge step run. One query per node besides.
      */
-    convergence(superuserPassword: Promise<string | undefined>): Promise<ConvergencePlan>;
+    convergence(superuserPassword: () => Promise<string | undefined>): Promise<ConvergencePlan>;
 }
 
 /**
@@ -51,13 +51,13 @@ export function surveyStack(stack: string, request: ConvergeRequest): StackSurve
             ]),
         ),
     );
-    const convergence = async (superuserPassword: Promise<string | undefined>) => {
+    const convergence = async (superuserPassword: () => Promise<string | undefined>) => {
         const { labels, volumes } = await listed;
         // A node with neither container nor volume is one this `up` creates: not observed,
         // so not drifted. A stack with no container has nothing to ask, and no password
         // to wait for yet.
         const existing = request.nodes.filter((n) => labels.has(n.name) || volumes.has(names.volume(n.name)));
-        const password = labels.size > 0 ? await superuserPassword : undefined;
+        const password = labels.size > 0 ? await superuserPassword() : undefined;
         // Over each node's published port when the password is at hand (a few
         // milliseconds), in its container otherwise (about 0.1 s, and CPU the `up` needs).
         const observed = await Promise.all(
