@@ -1,15 +1,16 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { ClusterConfig } from "../config/schema";
+import { backupEnvironment } from "../planning/backup";
 import { renderSettings } from "../planning/settings";
 import { nodesSummary, topologyMermaid, type TopologyPlan } from "../planning/topology";
 import * as command from "@pulumi/command";
 import type { ConvergeRequest } from "../ops/converge";
 import { superuserUrl } from "../ops/observe";
 import type { StackSurvey } from "../ops/survey";
-import { networkReadyCommand, removeStackVolumesCommand } from "./commands";
+import { firstBackupCommand, networkReadyCommand, removeStackVolumesCommand } from "./commands";
 import { NodeImage } from "./image";
-import { PROJECT_ROOT, STACK_LABEL, stackNames, type StackNames } from "./naming";
+import { BACKUPS_LABEL, PROJECT_ROOT, STACK_LABEL, stackNames, type StackNames } from "./naming";
 import { PostgresNode } from "./node";
 import { GeneratedPassword } from "./password";
 
@@ -87,6 +88,22 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const superuserPassword = new GeneratedPassword(`${name}-superuser-password`, { parent: this });
         const replicationPassword = new GeneratedPassword(`${name}-replication-password`, { parent: this });
 
+        // The backup repository: a volume of its own, mounted by every node, that outlives
+        // the stack's destroy unless the config says otherwise (planning/backup.ts).
+        const backup = config.backup
+            ? {
+                  volumeName: new docker.Volume(
+                      `${name}-backups`,
+                      { name: names.backupVolume, labels: [{ label: BACKUPS_LABEL, value: stack }] },
+                      { parent: this, retainOnDelete: !config.backup.deleteBackupsOnDestroy },
+                  ).name,
+                  environment: {
+                      ...backupEnvironment(config.backup),
+                      PGTOPO_BACKUP_SCHEDULE: config.backup.schedule,
+                  },
+              }
+            : undefined;
+
         const settings = renderSettings(config, plan);
         const convergence = args.survey
             ? args.survey.convergence(() => knownValue(superuserPassword.value))
@@ -112,6 +129,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                         upstream: node.upstream ? created.get(node.upstream) : undefined,
                         volumeDependsOn: [dataJanitor],
                         generation: args.survey?.generations.then((found) => found[node.name]),
+                        backup,
                     },
                     { parent: this },
                 ),
@@ -168,6 +186,15 @@ export class PostgresCluster extends pulumi.ComponentResource {
             // Once every standby follows its upstream: each node's role and timeline as
             // they are then.
             const report = clusterScript("report", "report-nodes.ts", ready);
+            // The first `up` with backups on: the stanza and a first full backup, so that
+            // there is something to restore from before the first scheduled one.
+            if (config.backup) {
+                new command.local.Command(
+                    `${name}-first-backup`,
+                    { create: firstBackupCommand(names.container(plan.primary)) },
+                    { parent: this, dependsOn: [converge, ...ready] },
+                );
+            }
 
             // `pulumi preview` says what the converge step will do, node by node, before
             // anything is done; `up` prints the same lines from the step itself.

@@ -53,6 +53,11 @@ export function dropSlotCommand(upstreamContainer: string, slot: string): string
     ].join("\n");
 }
 
+/** The stanza in the repository (idempotent) and a full backup, taken on the primary. */
+export function firstBackupCommand(primaryContainer: string): string {
+    return `docker exec ${primaryContainer} pgtopo-backup full`;
+}
+
 /** Returns once Docker knows the network (polled every 0.05 s, for up to a minute). */
 export function networkReadyCommand(network: string): string {
     return `for i in $(seq 1 1200); do docker network inspect ${network} >/dev/null 2>&1 && exit 0; sleep 0.05; done; echo "network ${network} did not appear" >&2; exit 1`;

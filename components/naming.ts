@@ -10,6 +10,8 @@ export interface StackNames {
     readonly container: (node: string) => string;
     readonly volume: (node: string) => string;
     readonly bootstrapContainer: (node: string) => string;
+    /** The pgBackRest repository of the stack (pgtopo:backup). */
+    readonly backupVolume: string;
 }
 
 import * as path from "path";
@@ -21,6 +23,12 @@ export const STACK_LABEL = "pgtopo.stack";
 export const NODE_LABEL = "pgtopo.node";
 /** On node containers: which incarnation this is (planning/generation.ts). */
 export const GENERATION_LABEL = "pgtopo.generation";
+/**
+ * On the backup repository volume, instead of STACK_LABEL: the stack's janitor removes
+ * every volume with STACK_LABEL on destroy, and the backups must outlive that unless
+ * pgtopo:backup.deleteBackupsOnDestroy says otherwise.
+ */
+export const BACKUPS_LABEL = "pgtopo.backups";
 
 export function stackNames(stack: string): StackNames {
     const prefix = `pgtopo-${stack}`;
@@ -33,5 +41,6 @@ export function stackNames(stack: string): StackNames {
         container: (node) => `${prefix}-${node}`,
         volume: (node) => `${prefix}-${node}-data`,
         bootstrapContainer: (node) => `${prefix}-${node}-bootstrap`,
+        backupVolume: `${prefix}-backups`,
     };
 }

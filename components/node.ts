@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { REPOSITORY_MOUNT } from "../planning/backup";
 import type { PlannedNode } from "../planning/topology";
 import {
     bootstrapCommand,
@@ -39,6 +40,8 @@ export interface PostgresNodeArgs {
     readonly volumeDependsOn?: pulumi.Resource[];
     /** The container's generation label (planning/generation.ts); a new one recreates it. */
     readonly generation?: pulumi.Input<string | undefined>;
+    /** With pgtopo:backup on: the repository volume every node mounts, and pgBackRest's environment. */
+    readonly backup?: { readonly volumeName: pulumi.Input<string>; readonly environment: Record<string, string> };
 }
 
 /**
@@ -86,13 +89,17 @@ export class PostgresNode extends pulumi.ComponentResource {
                 envs: [
                     `PGTOPO_NODE=${node.name}`,
                     pulumi.interpolate`PGTOPO_REPLICATION_PASSWORD=${args.replicationPassword}`,
+                    ...Object.entries(args.backup?.environment ?? {}).map(([key, value]) => `${key}=${value}`),
                 ],
                 labels: containerLabels,
                 networksAdvanced: [{ name: args.networkName, aliases: [node.name] }],
                 // Published on loopback only: the cluster is reachable from this machine,
                 // never from the network it sits on.
                 ports: [{ internal: 5432, external: node.port, ip: "127.0.0.1" }],
-                volumes: [{ volumeName: volume.name, containerPath: VOLUME_MOUNT_PATH }],
+                volumes: [
+                    { volumeName: volume.name, containerPath: VOLUME_MOUNT_PATH },
+                    ...(args.backup ? [{ volumeName: args.backup.volumeName, containerPath: REPOSITORY_MOUNT }] : []),
+                ],
                 restart: "unless-stopped",
                 init: true,
                 shmSize: 256,

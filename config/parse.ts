@@ -8,7 +8,7 @@ export const CONFIG_NAMESPACE = "pgtopo";
  * Keys whose value is YAML structure or a boolean: Pulumi hands every value over as
  * text, JSON for structures. Other keys stay text, so `postgresVersion: "15"` is "15".
  */
-const JSON_KEYS = new Set(["nodes", "synchronous", "parameters", "deleteDataOnRemove", "maxLagOnFailover"]);
+const JSON_KEYS = new Set(["nodes", "synchronous", "parameters", "deleteDataOnRemove", "maxLagOnFailover", "backup"]);
 
 /**
  * Turns Pulumi's flat `namespace:key -> string` map (as returned by
@@ -83,5 +83,7 @@ function allowedKeysAt(path: readonly PropertyKey[]): string[] {
     if (path.length === 0) return Object.keys(clusterConfigSchema.shape).map((k) => `${CONFIG_NAMESPACE}:${k}`);
     if (path[0] === "nodes") return Object.keys(clusterConfigSchema.shape.nodes.element.shape);
     if (path[0] === "synchronous") return ["mode", "count", "standbys"];
+    if (path[0] === "backup" && path.length === 1) return ["retention", "schedule", "deleteBackupsOnDestroy"];
+    if (path[0] === "backup" && path[1] === "retention") return ["full"];
     return [];
 }

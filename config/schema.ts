@@ -1,3 +1,4 @@
+import { CronExpressionParser } from "cron-parser";
 import { z } from "zod";
 import debianReleases from "./debian-releases.json";
 
@@ -52,7 +53,37 @@ export const MANAGED_PARAMETERS = [
     "password_encryption",
     "max_wal_senders",
     "max_replication_slots",
+    "archive_mode",
+    "archive_command",
+    "restore_command",
 ] as const;
+
+/** A cron expression of five fields (minute hour day-of-month month day-of-week). */
+function isCron(text: string): boolean {
+    if (text.trim().split(/\s+/).length !== 5) return false;
+    try {
+        CronExpressionParser.parse(text);
+        return true;
+    } catch {
+        return false;
+    }
+}
+
+const backupSchema = z.strictObject({
+    retention: z
+        .strictObject({
+            full: z
+                .number({ error: "must be a whole number of full backups to keep, at least 1" })
+                .int({ error: "must be a whole number of full backups to keep, at least 1" })
+                .min(1, { error: "must be a whole number of full backups to keep, at least 1" }),
+        })
+        .default({ full: 2 }),
+    schedule: z
+        .string({ error: "must be a cron expression such as \"0 3 * * *\" (daily at 03:00)" })
+        .refine(isCron, { error: 'must be a cron expression of five fields, such as "0 3 * * *" (daily at 03:00)' })
+        .default("0 3 * * *"),
+    deleteBackupsOnDestroy: z.boolean({ error: "must be true or false" }).default(false),
+});
 
 const PARAMETER_NAME = /^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$/;
 
@@ -112,6 +143,11 @@ export const clusterConfigSchema = z.strictObject({
         .min(0, { error: "must be a whole number of bytes, 0 or more" })
         .default(1024 * 1024),
     deleteDataOnRemove: z.boolean({ error: "must be true or false" }).default(false),
+    /**
+     * Continuous WAL archiving and backups with pgBackRest, into a repository volume of the
+     * stack. Off when absent; `{}` turns it on with the defaults.
+     */
+    backup: backupSchema.optional(),
     /** Default: defaultBaseImage(postgresVersion), filled in by parseClusterConfig. */
     baseImage: z
         .string({ error: "must be a Docker image reference" })
@@ -122,3 +158,4 @@ export const clusterConfigSchema = z.strictObject({
 export type ClusterConfig = z.infer<typeof clusterConfigSchema> & { readonly baseImage: string };
 export type NodeConfig = z.infer<typeof nodeSchema>;
 export type SynchronousConfig = NonNullable<ClusterConfig["synchronous"]>;
+export type BackupConfig = z.infer<typeof backupSchema>;

@@ -1,4 +1,5 @@
 import type { ClusterConfig } from "../config/schema";
+import { archiveSettings } from "./backup";
 import type { TopologyPlan } from "./topology";
 
 export type SettingValue = string | number | boolean;
@@ -58,6 +59,7 @@ export function renderSettings(config: ClusterConfig, plan: TopologyPlan): strin
         max_wal_senders: capacity,
         max_replication_slots: capacity,
         synchronous_standby_names: synchronousStandbyNames(config),
+        ...archiveSettings(config.backup),
     };
     const tunable = { ...DEFAULT_PARAMETERS, ...config.parameters };
     const lines = [

@@ -22,6 +22,8 @@ export interface ClusterSpec {
     parameters?: Record<string, string | number | boolean>;
     /** Default: the program's own ("15"). */
     postgresVersion?: string;
+    /** pgtopo:backup; absent: backups off. */
+    backup?: { retention?: { full: number }; schedule?: string; deleteBackupsOnDestroy?: boolean };
 }
 
 /** Ports the kernel says are free right now on 127.0.0.1. */
@@ -62,7 +64,7 @@ export class TestStack {
 
     /** Replaces the stack's whole pgtopo config with this one. */
     async configure(spec: ClusterSpec): Promise<void> {
-        const keys = { synchronous: spec.synchronous, parameters: spec.parameters };
+        const keys = { synchronous: spec.synchronous, parameters: spec.parameters, backup: spec.backup };
         for (const [key, value] of Object.entries(keys)) {
             if (value === undefined) await this.stack.removeConfig(`pgtopo:${key}`);
         }

@@ -1,0 +1,38 @@
+import type { BackupConfig } from "../config/schema";
+
+/**
+ * pgBackRest as pgtopo runs it: one stanza per stack, its repository in a volume of the
+ * stack mounted at the same path in every node, so that whichever node is primary
+ * archives into it and a backup taken on any node lands there. Configured only through
+ * the environment (PGBACKREST_*), so that nothing is written into the data directory and
+ * the same image serves every stack.
+ */
+export const BACKUP_STANZA = "pgtopo";
+export const REPOSITORY_MOUNT = "/var/lib/pgbackrest";
+
+/** The PGBACKREST_* environment of a node container (and of one-shots that use the repository). */
+export function backupEnvironment(backup: BackupConfig): Record<string, string> {
+    return {
+        PGBACKREST_STANZA: BACKUP_STANZA,
+        PGBACKREST_REPO1_PATH: REPOSITORY_MOUNT,
+        PGBACKREST_REPO1_RETENTION_FULL: String(backup.retention.full),
+        PGBACKREST_PG1_PATH: "/var/lib/postgresql/data/pgdata",
+        PGBACKREST_PG1_SOCKET_PATH: "/var/run/postgresql",
+        // A backup starts with an immediate checkpoint rather than waiting for the next one.
+        PGBACKREST_START_FAST: "y",
+        // What goes wrong goes to PostgreSQL's log (archive_command) or the caller; no log files.
+        PGBACKREST_LOG_LEVEL_CONSOLE: "warn",
+        PGBACKREST_LOG_LEVEL_FILE: "off",
+    };
+}
+
+/**
+ * The settings that make a primary archive every WAL segment into the repository. Every
+ * node gets them: archive_mode = on archives only while a node is primary, so a standby
+ * never archives over the primary, and a promoted node archives its new timeline (with
+ * its history file) into the same repository from its first segment on.
+ */
+export function archiveSettings(backup: BackupConfig | undefined): Record<string, string> {
+    if (!backup) return {};
+    return { archive_mode: "on", archive_command: "pgbackrest archive-push %p" };
+}
