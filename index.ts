@@ -3,6 +3,7 @@ import { PostgresCluster, stackNames } from "./components";
 import { convergeRequest } from "./components/cluster";
 import { ConfigError, parseClusterConfig, rawConfigFromPulumi } from "./config";
 import { portProblems } from "./config/ports";
+import { restoreProblems } from "./config/restore";
 import { versionProblems } from "./config/version";
 import { surveyStack } from "./ops/survey";
 import { planTopology } from "./planning/topology";
@@ -25,11 +26,14 @@ export = async () => {
         const survey = surveyStack(stack, convergeRequest(stack, config, plan, names));
         // What runs now may rule out a config that is valid on paper: both checks look
         // first, before any resource is declared.
-        const [taken, upgrade] = await Promise.all([
-            portProblems(config.nodes, names.container),
-            versionProblems(stack, config.postgresVersion),
-        ]);
-        if (taken.length + upgrade.length > 0) throw new ConfigError([...upgrade, ...taken]);
+        const problems = (
+            await Promise.all([
+                versionProblems(stack, config.postgresVersion),
+                restoreProblems(stack, config),
+                portProblems(config.nodes, names.container),
+            ])
+        ).flat();
+        if (problems.length > 0) throw new ConfigError(problems);
         cluster = new PostgresCluster("pgtopo", { stack, config, plan, survey });
     } catch (err) {
         if (err instanceof ConfigError) throw userError(err.message);

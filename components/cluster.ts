@@ -2,6 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { ClusterConfig } from "../config/schema";
 import { backupEnvironment } from "../planning/backup";
+import { restoreEnvironment } from "../planning/restore";
 import { renderSettings } from "../planning/settings";
 import { nodesSummary, topologyMermaid, type TopologyPlan } from "../planning/topology";
 import * as command from "@pulumi/command";
@@ -130,6 +131,13 @@ export class PostgresCluster extends pulumi.ComponentResource {
                         volumeDependsOn: [dataJanitor],
                         generation: args.survey?.generations.then((found) => found[node.name]),
                         backup,
+                        restore:
+                            config.restore && node.role === "primary"
+                                ? {
+                                      sourceVolume: stackNames(config.restore.fromStack).backupVolume,
+                                      environment: restoreEnvironment(config.restore),
+                                  }
+                                : undefined,
                     },
                     { parent: this },
                 ),

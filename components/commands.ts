@@ -7,8 +7,8 @@
 const VOLUME_MOUNT = "/var/lib/postgresql/data";
 
 export interface BootstrapCommandArgs {
-    /** pgtopo-init for the primary, pgtopo-clone for a standby. */
-    readonly script: "pgtopo-init" | "pgtopo-clone";
+    /** pgtopo-init (or pgtopo-restore) for the primary, pgtopo-clone for a standby. */
+    readonly script: "pgtopo-init" | "pgtopo-restore" | "pgtopo-clone";
     readonly containerName: string;
     readonly network: string;
     readonly volume: string;
@@ -17,6 +17,8 @@ export interface BootstrapCommandArgs {
     readonly forwardEnv: readonly string[];
     /** `pgtopo.stack=NAME`, so the stack's janitor finds a leftover of a killed run. */
     readonly stackLabel: string;
+    /** More `-v` mounts (`volume:path[:ro]`): another stack's repository, for a restore. */
+    readonly mounts?: readonly string[];
 }
 
 /**
@@ -26,10 +28,11 @@ export interface BootstrapCommandArgs {
  */
 export function bootstrapCommand(args: BootstrapCommandArgs): string {
     const env = args.forwardEnv.map((name) => `-e ${name}`).join(" ");
+    const mounts = (args.mounts ?? []).map((mount) => ` -v ${mount}`).join("");
     return [
         `docker rm -f ${args.containerName} >/dev/null 2>&1 || true`,
         `docker run --rm --name ${args.containerName} --label ${args.stackLabel} --network ${args.network}` +
-            ` -v ${args.volume}:${VOLUME_MOUNT} ${env} --entrypoint ${args.script} ${args.image}`,
+            ` -v ${args.volume}:${VOLUME_MOUNT}${mounts} ${env} --entrypoint ${args.script} ${args.image}`,
     ].join("\n");
 }
 

@@ -40,6 +40,11 @@ export interface PostgresNodeArgs {
     readonly volumeDependsOn?: pulumi.Resource[];
     /** The container's generation label (planning/generation.ts); a new one recreates it. */
     readonly generation?: pulumi.Input<string | undefined>;
+    /**
+     * pgtopo:restore, for the primary of a new stack: the other stack's repository volume
+     * and the target, which its bootstrap restores from instead of running initdb.
+     */
+    readonly restore?: { readonly sourceVolume: string; readonly environment: Record<string, string> };
     /** With pgtopo:backup on: the repository volume every node mounts, and pgBackRest's environment. */
     readonly backup?: { readonly volumeName: pulumi.Input<string>; readonly environment: Record<string, string> };
 }
@@ -197,12 +202,13 @@ export class PostgresNode extends pulumi.ComponentResource {
     }
 
     private initializePrimary(name: string, args: PostgresNodeArgs, volume: docker.Volume): command.local.Command {
-        const { names, node } = args;
+        const { names, node, restore } = args;
+        const restoreEnv = restore?.environment ?? {};
         return new command.local.Command(
             `${name}-initdb`,
             {
                 create: bootstrapCommand({
-                    script: "pgtopo-init",
+                    script: restore ? "pgtopo-restore" : "pgtopo-init",
                     containerName: names.bootstrapContainer(node.name),
                     network: names.network,
                     volume: names.volume(node.name),
@@ -213,7 +219,9 @@ export class PostgresNode extends pulumi.ComponentResource {
                         "PGTOPO_SUPERUSER_PASSWORD",
                         "PGTOPO_REPLICATION_PASSWORD",
                         "PGTOPO_SETTINGS",
+                        ...Object.keys(restoreEnv),
                     ],
+                    mounts: restore ? [`${restore.sourceVolume}:/var/lib/pgbackrest-source:ro`] : [],
                 }),
                 environment: {
                     PGTOPO_IMAGE: args.imageName,
@@ -221,6 +229,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                     PGTOPO_SUPERUSER_PASSWORD: args.superuserPassword,
                     PGTOPO_REPLICATION_PASSWORD: args.replicationPassword,
                     PGTOPO_SETTINGS: args.settings,
+                    ...restoreEnv,
                 },
             },
             // A bootstrap runs once per volume: later config changes reach the node

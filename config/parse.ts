@@ -8,7 +8,15 @@ export const CONFIG_NAMESPACE = "pgtopo";
  * Keys whose value is YAML structure or a boolean: Pulumi hands every value over as
  * text, JSON for structures. Other keys stay text, so `postgresVersion: "15"` is "15".
  */
-const JSON_KEYS = new Set(["nodes", "synchronous", "parameters", "deleteDataOnRemove", "maxLagOnFailover", "backup"]);
+const JSON_KEYS = new Set([
+    "nodes",
+    "synchronous",
+    "parameters",
+    "deleteDataOnRemove",
+    "maxLagOnFailover",
+    "backup",
+    "restore",
+]);
 
 /**
  * Turns Pulumi's flat `namespace:key -> string` map (as returned by
@@ -85,5 +93,6 @@ function allowedKeysAt(path: readonly PropertyKey[]): string[] {
     if (path[0] === "synchronous") return ["mode", "count", "standbys"];
     if (path[0] === "backup" && path.length === 1) return ["retention", "schedule", "deleteBackupsOnDestroy"];
     if (path[0] === "backup" && path[1] === "retention") return ["full"];
+    if (path[0] === "restore") return ["fromStack", "target"];
     return [];
 }

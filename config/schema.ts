@@ -69,6 +69,27 @@ function isCron(text: string): boolean {
     }
 }
 
+/** A restore target: "latest", an ISO 8601 time with its zone, or an LSN such as 0/3000060. */
+export const RESTORE_TARGET_RULE =
+    '"latest", an ISO 8601 time with its zone (such as "2026-11-22T08:00:00Z"), or an LSN (such as "0/3000060")';
+export function isRestoreTarget(text: string): boolean {
+    if (text === "latest" || /^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i.test(text)) return true;
+    return (
+        /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)$/.test(text) &&
+        !Number.isNaN(Date.parse(text))
+    );
+}
+
+const restoreSchema = z.strictObject({
+    fromStack: z
+        .string({ error: "must be the name of a stack whose backups are on" })
+        .regex(/^[A-Za-z0-9_.-]+$/, { error: "must be the name of a stack whose backups are on" }),
+    target: z
+        .string({ error: `must be ${RESTORE_TARGET_RULE}` })
+        .refine(isRestoreTarget, { error: `must be ${RESTORE_TARGET_RULE}` })
+        .default("latest"),
+});
+
 const backupSchema = z.strictObject({
     retention: z
         .strictObject({
@@ -79,7 +100,7 @@ const backupSchema = z.strictObject({
         })
         .default({ full: 2 }),
     schedule: z
-        .string({ error: "must be a cron expression such as \"0 3 * * *\" (daily at 03:00)" })
+        .string({ error: 'must be a cron expression such as "0 3 * * *" (daily at 03:00)' })
         .refine(isCron, { error: 'must be a cron expression of five fields, such as "0 3 * * *" (daily at 03:00)' })
         .default("0 3 * * *"),
     deleteBackupsOnDestroy: z.boolean({ error: "must be true or false" }).default(false),
@@ -148,6 +169,8 @@ export const clusterConfigSchema = z.strictObject({
      * stack. Off when absent; `{}` turns it on with the defaults.
      */
     backup: backupSchema.optional(),
+    /** Bootstrap this stack's primary from another stack's backups, to a point in time. */
+    restore: restoreSchema.optional(),
     /** Default: defaultBaseImage(postgresVersion), filled in by parseClusterConfig. */
     baseImage: z
         .string({ error: "must be a Docker image reference" })
@@ -159,3 +182,4 @@ export type ClusterConfig = z.infer<typeof clusterConfigSchema> & { readonly bas
 export type NodeConfig = z.infer<typeof nodeSchema>;
 export type SynchronousConfig = NonNullable<ClusterConfig["synchronous"]>;
 export type BackupConfig = z.infer<typeof backupSchema>;
+export type RestoreConfig = z.infer<typeof restoreSchema>;

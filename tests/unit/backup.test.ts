@@ -1,0 +1,141 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, parseClusterConfig } from "../../config";
+import { restoreProblems, type RestoreProbe } from "../../config/restore";
+import { archiveSettings, backupEnvironment } from "../../planning/backup";
+import { restoreEnvironment, restoreTarget, segmentEnd, targetProblem } from "../../planning/restore";
+
+const nodes = [{ name: "pg-1", port: 15432 }];
+const problemsOf = (raw: Record<string, unknown>): string[] => {
+    try {
+        parseClusterConfig({ primary: "pg-1", nodes, ...raw });
+        return [];
+    } catch (err) {
+        return (err as ConfigError).problems as string[];
+    }
+};
+
+describe("pgtopo:backup and pgtopo:restore in the config", () => {
+    it("turns backups on with defaults from {}", () => {
+        expect(parseClusterConfig({ primary: "pg-1", nodes, backup: {} }).backup).toEqual({
+            retention: { full: 2 },
+            schedule: "0 3 * * *",
+            deleteBackupsOnDestroy: false,
+        });
+    });
+
+    it.each([
+        [
+            "a schedule that is not a cron expression",
+            { backup: { schedule: "every night" } },
+            'pgtopo:backup.schedule: "every night" is not allowed; it must be a cron expression of five fields, such as "0 3 * * *" (daily at 03:00)',
+        ],
+        [
+            "a schedule with an out-of-range field",
+            { backup: { schedule: "61 3 * * *" } },
+            'pgtopo:backup.schedule: "61 3 * * *" is not allowed; it must be a cron expression of five fields, such as "0 3 * * *" (daily at 03:00)',
+        ],
+        [
+            "a retention below 1",
+            { backup: { retention: { full: 0 } } },
+            "pgtopo:backup.retention.full: 0 is not allowed; it must be a whole number of full backups to keep, at least 1",
+        ],
+        [
+            "a restore target that is neither a time, an LSN nor latest",
+            { restore: { fromStack: "prod", target: "yesterday" } },
+            'pgtopo:restore.target: "yesterday" is not allowed; it must be "latest", an ISO 8601 time with its zone (such as "2026-11-22T08:00:00Z"), or an LSN (such as "0/3000060")',
+        ],
+        [
+            "a restore target time without its zone",
+            { restore: { fromStack: "prod", target: "2026-11-22T08:00:00" } },
+            'pgtopo:restore.target: "2026-11-22T08:00:00" is not allowed; it must be "latest", an ISO 8601 time with its zone (such as "2026-11-22T08:00:00Z"), or an LSN (such as "0/3000060")',
+        ],
+    ])("refuses %s", (_, raw, message) => {
+        expect(problemsOf(raw)).toEqual([message]);
+    });
+
+    it("gives pgBackRest its settings through the environment, and makes every node archive when primary", () => {
+        const backup = parseClusterConfig({ primary: "pg-1", nodes, backup: { retention: { full: 3 } } }).backup!;
+        expect(backupEnvironment(backup)).toMatchObject({
+            PGBACKREST_STANZA: "pgtopo",
+            PGBACKREST_REPO1_PATH: "/var/lib/pgbackrest",
+            PGBACKREST_REPO1_RETENTION_FULL: "3",
+        });
+        expect(archiveSettings(backup)).toEqual({ archive_mode: "on", archive_command: "pgbackrest archive-push %p" });
+        expect(archiveSettings(undefined)).toEqual({});
+    });
+});
+
+describe("restore targets", () => {
+    const window = {
+        from: { time: new Date("2026-11-22T08:00:00Z"), lsn: "0/5000100" },
+        to: { time: new Date("2026-11-22T09:00:00Z"), lsn: "0/9000000" },
+    };
+
+    it("reads latest, an LSN and a time, and hands pgBackRest a time it reads", () => {
+        expect(restoreTarget("latest")).toEqual({ type: "latest" });
+        expect(restoreTarget("0/7a0")).toEqual({ type: "lsn", lsn: "0/7A0" });
+        expect(restoreEnvironment({ fromStack: "prod", target: "2026-11-22T10:30:00+02:00" })).toEqual({
+            PGTOPO_RESTORE_TYPE: "time",
+            PGTOPO_RESTORE_TARGET: "2026-11-22 08:30:00.000+00",
+        });
+    });
+
+    it("finds where a WAL segment ends", () => {
+        expect(segmentEnd("000000010000000000000008")).toBe("0/9000000");
+        expect(segmentEnd("0000000200000001000000FF")).toBe("2/0");
+    });
+
+    it("accepts a target inside the window, and names the window when it is outside", () => {
+        expect(targetProblem(restoreTarget("2026-11-22T08:30:00Z"), window, "prod")).toBeUndefined();
+        expect(targetProblem(restoreTarget("latest"), window, "prod")).toBeUndefined();
+        expect(targetProblem(restoreTarget("2026-11-22T07:00:00Z"), window, "prod")).toBe(
+            'pgtopo:restore.target: "2026-11-22T07:00:00.000Z" is outside what can be restored: stack prod\'s backups reach from 2026-11-22T08:00:00.000Z (0/5000100) to 2026-11-22T09:00:00.000Z (0/9000000, its last archived WAL)',
+        );
+        expect(targetProblem(restoreTarget("0/A000000"), window, "prod")).toMatch(
+            /^pgtopo:restore\.target: "0\/A000000" is outside what can be restored: stack prod's backups reach from/,
+        );
+    });
+});
+
+describe("restoreProblems", () => {
+    const probe = (volumes: string[], window?: Awaited<ReturnType<RestoreProbe["readRepository"]>>): RestoreProbe => ({
+        volumeExists: async (name) => volumes.includes(name),
+        stacksWithBackups: async () => volumes.filter((v) => v.endsWith("-backups")).map((v) => v.split("-")[1]),
+        readRepository: async () => window,
+    });
+    const config = (target = "latest") =>
+        parseClusterConfig({ primary: "pg-1", nodes, restore: { fromStack: "prod", target } });
+
+    it("refuses a restore from the stack itself", async () => {
+        const self = parseClusterConfig({ primary: "pg-1", nodes, restore: { fromStack: "qa" } });
+        expect(await restoreProblems("qa", self, probe([]))).toEqual([
+            'pgtopo:restore.fromStack: "qa" is this stack itself; allowed: another stack with backups on',
+        ]);
+    });
+
+    it("refuses a stack with no repository, naming those that have one", async () => {
+        expect(await restoreProblems("qa", config(), probe(["pgtopo-dev-backups"]))).toEqual([
+            'pgtopo:restore.fromStack: "prod" has no backup repository (no volume pgtopo-prod-backups); allowed: "dev"',
+        ]);
+    });
+
+    it("refuses a repository without a backup, and a target outside its window", async () => {
+        expect(await restoreProblems("qa", config(), probe(["pgtopo-prod-backups"], "no backup"))).toEqual([
+            "pgtopo:restore.fromStack: \"prod\" has no backup yet; take one with 'npm run backup' on that stack",
+        ]);
+        const window = {
+            from: { time: new Date("2026-11-22T08:00:00Z"), lsn: "0/5000100" },
+            to: { time: new Date("2026-11-22T09:00:00Z"), lsn: "0/9000000" },
+        };
+        const [problem] = await restoreProblems(
+            "qa",
+            config("2026-11-22T10:00:00Z"),
+            probe(["pgtopo-prod-backups"], window),
+        );
+        expect(problem).toMatch(/^pgtopo:restore\.target: "2026-11-22T10:00:00\.000Z" is outside what can be restored/);
+    });
+
+    it("checks nothing once the stack's primary has its data (the restore is done)", async () => {
+        expect(await restoreProblems("qa", config("1999-01-01T00:00:00Z"), probe(["pgtopo-qa-pg-1-data"]))).toEqual([]);
+    });
+});
