@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { docker, objectsOfStack } from "../support/docker";
 import { query } from "../support/postgres";
 import { freePorts, TestStack, type ClusterSpec } from "../support/stack";
+import { RecordingWriter } from "../support/writer";
 
 /**
  * Issue 11: continuous WAL archiving and backups with pgBackRest into a repository volume
@@ -78,14 +79,56 @@ describe("backups with pgBackRest", () => {
         expect(Number(standby.archived_count)).toBe(0);
     });
 
-    it("keeps archiving from the new primary after a switchover and after a failover", async () => {
+    it("keeps archiving from the new primary after a switchover and after a failover; a restore to latest has every id", async () => {
+        await query(urls["pg-1"], "CREATE TABLE ids (id int PRIMARY KEY)");
+        const writer = new RecordingWriter(urls, "ids").start();
+        await vi.waitFor(() => expect(writer.committed.length).toBeGreaterThan(20), WAIT);
         await stack.configure({ ...spec, primary: "pg-2" });
         await stack.timedUp("switchover to pg-2 with archiving on");
         await check("pg-2");
+        await vi.waitFor(() => expect(writer.committed.length).toBeGreaterThan(60), WAIT);
+        // Everything committed reaches pg-1 before pg-2 dies: a failover by config then loses nothing.
+        await writer.stop();
+        const committed = [...writer.committed];
+        await vi.waitFor(async () => {
+            const [row] = await query<{ n: number }>(urls["pg-1"], "SELECT count(*)::int AS n FROM ids");
+            expect(row.n).toBe(committed.length);
+        }, WAIT);
         await docker("kill", stack.container("pg-2"));
         await stack.configure({ ...spec, primary: "pg-1" });
         await stack.timedUp("failover to pg-1 with archiving on");
         await check("pg-1");
+        // Everything so far into the archive, then a new stack restored from it to "latest".
+        await query(urls["pg-1"], "SELECT pg_switch_wal()");
+        await check("pg-1");
+        const ports = await freePorts(2);
+        const copy = await TestStack.create("rl");
+        try {
+            await copy.configure({
+                primary: "pg-1",
+                nodes: [
+                    { name: "pg-1", port: ports[0] },
+                    { name: "pg-2", port: ports[1] },
+                ],
+                restore: { fromStack: stack.name },
+            });
+            const up = await copy.timedUp("restore to latest into a new 1 + 1 stack");
+            console.log(
+                `[restore]\n${up.stdout
+                    .split("\n")
+                    .filter((l) => l.includes("pgtopo["))
+                    .join("\n")}`,
+            );
+            const copyUrls = await copy.connectionStrings();
+            for (const node of ["pg-1", "pg-2"]) {
+                await vi.waitFor(async () => {
+                    const rows = await query<{ n: number }>(copyUrls[node], "SELECT count(*)::int AS n FROM ids WHERE id = ANY($1::int[])", [committed]); // prettier-ignore
+                    expect(rows[0].n, `ids on the restored ${node}`).toBe(committed.length);
+                }, WAIT);
+            }
+        } finally {
+            await copy.dispose();
+        }
         const [{ timeline }] = await query(
             urls["pg-1"],
             "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int AS timeline",
@@ -108,6 +151,50 @@ describe("backups with pgBackRest", () => {
         const types = (await info("pg-1")).backup.map((b) => b.type);
         // retention full: 2 keeps the two newest full backups (and what depends on them).
         expect(types).toEqual(["full", "full"]);
+    });
+
+    it("restores a new stack to a point in time: every row committed before it, none after, DROP TABLE undone", async () => {
+        await query(urls["pg-1"], "CREATE TABLE pitr (id int PRIMARY KEY)");
+        await query(urls["pg-1"], "INSERT INTO pitr SELECT generate_series(1, 100)");
+        await new Promise((r) => setTimeout(r, 1100));
+        const [{ t }] = await query<{ t: Date }>(urls["pg-1"], "SELECT now() AS t");
+        await new Promise((r) => setTimeout(r, 1100));
+        await query(urls["pg-1"], "INSERT INTO pitr SELECT generate_series(101, 200)");
+        await query(urls["pg-1"], "DROP TABLE pitr");
+        await query(urls["pg-1"], "SELECT pg_switch_wal()");
+        await check("pg-1");
+
+        const ports = await freePorts(2);
+        const copy = await TestStack.create("rt");
+        const nodes = [
+            { name: "pg-1", port: ports[0] },
+            { name: "pg-2", port: ports[1] },
+        ];
+        try {
+            // A time before the first backup is refused, naming what can be restored.
+            await copy.configure({ primary: "pg-1", nodes, restore: { fromStack: stack.name, target: "2000-01-01T00:00:00Z" } }); // prettier-ignore
+            await expect(copy.up()).rejects.toThrow(
+                new RegExp(`pgtopo:restore.target: "2000-01-01T00:00:00.000Z" is outside what can be restored: stack ${stack.name}'s backups reach from`),
+            ); // prettier-ignore
+            expect(await docker("ps", "-aq", "--filter", `label=pgtopo.stack=${copy.name}`)).toBe("");
+
+            await copy.configure({ primary: "pg-1", nodes, restore: { fromStack: stack.name, target: t.toISOString() } }); // prettier-ignore
+            await copy.timedUp(`restore to ${t.toISOString()} into a new 1 + 1 stack`);
+            const copyUrls = await copy.connectionStrings();
+            for (const node of ["pg-1", "pg-2"]) {
+                await vi.waitFor(async () => {
+                    const [row] = await query(
+                        copyUrls[node],
+                        "SELECT count(*)::int AS n, min(id) AS lo, max(id) AS hi FROM pitr",
+                    );
+                    expect(row, `the restored ${node}`).toEqual({ n: 100, lo: 1, hi: 100 });
+                }, WAIT);
+            }
+            // The restored cluster takes this stack's passwords, and its own writes.
+            await query(copyUrls["pg-1"], "INSERT INTO pitr VALUES (1000)");
+        } finally {
+            await copy.dispose();
+        }
     });
 
     it("keeps the repository volume when the stack is destroyed", async () => {

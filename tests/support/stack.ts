@@ -24,6 +24,8 @@ export interface ClusterSpec {
     postgresVersion?: string;
     /** pgtopo:backup; absent: backups off. */
     backup?: { retention?: { full: number }; schedule?: string; deleteBackupsOnDestroy?: boolean };
+    /** pgtopo:restore; absent: a new cluster starts empty. */
+    restore?: { fromStack: string; target?: string };
 }
 
 /** Ports the kernel says are free right now on 127.0.0.1. */
@@ -64,7 +66,12 @@ export class TestStack {
 
     /** Replaces the stack's whole pgtopo config with this one. */
     async configure(spec: ClusterSpec): Promise<void> {
-        const keys = { synchronous: spec.synchronous, parameters: spec.parameters, backup: spec.backup };
+        const keys = {
+            synchronous: spec.synchronous,
+            parameters: spec.parameters,
+            backup: spec.backup,
+            restore: spec.restore,
+        };
         for (const [key, value] of Object.entries(keys)) {
             if (value === undefined) await this.stack.removeConfig(`pgtopo:${key}`);
         }
