@@ -19,7 +19,7 @@ const slotCell = (n: NodeStatus) => (n.slotActive === null ? "-" : n.slotActive 
 const roleCell = (n: NodeStatus) => (n.role === n.desiredRole ? n.role : `${n.role} (want ${n.desiredRole})`);
 
 /** The `npm run status` screen: one row per node, then the tree, then every difference. */
-export function renderStatus(status: ClusterStatus, tree: string): string {
+export function renderStatus(status: ClusterStatus & { readonly backups?: readonly string[] }, tree: string): string {
     const table = new Table({
         head: ["node", "role", "upstream", "state", "timeline", "replay lag", "lag (s)", "slot"],
         style: { head: [], border: [] },
@@ -40,5 +40,6 @@ export function renderStatus(status: ClusterStatus, tree: string): string {
         ? "healthy: everything runs as configured"
         : `NOT healthy: ${status.differences.length} difference(s) from the config:\n${status.differences.map((d) => `  - ${d}`).join("\n")}`;
     const notices = status.notices.map((n) => `note: ${n}\n`).join("");
-    return `${table.toString()}\n\n${tree}\n\n${verdict}\n${notices}`;
+    const backups = status.backups ? `backups:\n${status.backups.map((line) => `  ${line}\n`).join("")}\n` : "";
+    return `${table.toString()}\n\n${tree}\n\n${backups}${verdict}\n${notices}`;
 }

@@ -9,7 +9,9 @@ import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { stackNames } from "../components/naming";
+import { observeBackups } from "../ops/backups";
 import { observeCluster } from "../ops/observe";
+import { assessBackups } from "../planning/backup-health";
 import { renderStatus } from "../ops/report";
 import { assessCluster, topologyTree, type DesiredNode } from "../planning/health";
 
@@ -44,7 +46,11 @@ async function main(): Promise<number> {
     const observed = await observeCluster(
         Object.keys(desired).map((name) => ({ name, container: names.container(name) })),
     );
-    const status = assessCluster(desired, primary, observed);
+    const cluster = assessCluster(desired, primary, observed);
+    const seen = await observeBackups(names.container(primary));
+    const backups = seen ? assessBackups(primary, seen, new Date()) : undefined;
+    const differences = [...cluster.differences, ...(backups?.differences ?? [])];
+    const status = { ...cluster, healthy: differences.length === 0, differences, backups: backups?.lines };
     if (format === "json") console.log(JSON.stringify(status, null, 2));
     else process.stdout.write(renderStatus(status, topologyTree(desired, primary)));
     return status.healthy ? 0 : 1;

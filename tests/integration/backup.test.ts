@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { docker, objectsOfStack } from "../support/docker";
 import { query } from "../support/postgres";
 import { freePorts, TestStack, type ClusterSpec } from "../support/stack";
+import { status } from "../support/status";
 import { RecordingWriter } from "../support/writer";
 
 /**
@@ -195,6 +196,44 @@ describe("backups with pgBackRest", () => {
         } finally {
             await copy.dispose();
         }
+    });
+
+    it("status shows the backups, and calls archiving that fails unhealthy until it works again", async () => {
+        const healthy = await status(stack.name);
+        expect(healthy.stdout).toMatch(/backups:\n {2}last full backup: \d{8}-\d{6}F, \d+ min ago\n/);
+        expect(healthy.stdout).toMatch(/ {2}WAL archived up to [0-9A-F]{24}/);
+        expect(healthy.stdout).toMatch(/ {2}recoverable: from \S+ to \S+/);
+        expect(healthy.code).toBe(0);
+
+        // The repository's archive made unwritable: the next segment cannot be archived.
+        const archive = "/var/lib/pgbackrest/archive/pgtopo";
+        await docker("exec", stack.container("pg-1"), "chmod", "0500", archive);
+        try {
+            await query(urls["pg-1"], "CREATE TABLE more AS SELECT 1 AS x");
+            await query(urls["pg-1"], "SELECT pg_switch_wal()");
+            await vi.waitFor(async () => {
+                const failing = await status(stack.name);
+                expect(failing.stdout).toMatch(/archiving fails on pg-1: [0-9A-F]{24} could not be archived/);
+                expect(failing.code).toBe(1);
+            }, WAIT);
+        } finally {
+            await docker("exec", stack.container("pg-1"), "chmod", "0750", archive);
+        }
+        // PostgreSQL retries: once the segment is archived, status is healthy again.
+        await vi.waitFor(async () => expect((await status(stack.name)).code).toBe(0), WAIT);
+    });
+
+    it("takes scheduled backups on whichever node is primary", async () => {
+        const before = (await info("pg-1")).backup.length;
+        await stack.configure({ ...spec, backup: { ...spec.backup, schedule: "* * * * *" } });
+        await stack.timedUp("backup schedule every minute");
+        await vi.waitFor(async () => expect((await info("pg-1")).backup.length).toBeGreaterThan(before), {
+            timeout: 150_000,
+            interval: 2000,
+        });
+        // The standby's cron ran too, and did nothing: backups come from the primary only.
+        const standbyLog = await docker("logs", "--since", "3m", stack.container("pg-2"));
+        expect(standbyLog).not.toContain("backup done");
     });
 
     it("keeps the repository volume when the stack is destroyed", async () => {

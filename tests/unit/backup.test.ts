@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ConfigError, parseClusterConfig } from "../../config";
 import { restoreProblems, type RestoreProbe } from "../../config/restore";
 import { archiveSettings, backupEnvironment } from "../../planning/backup";
+import { assessBackups } from "../../planning/backup-health";
 import { restoreEnvironment, restoreTarget, segmentEnd, targetProblem } from "../../planning/restore";
 
 const nodes = [{ name: "pg-1", port: 15432 }];
@@ -137,5 +138,46 @@ describe("restoreProblems", () => {
 
     it("checks nothing once the stack's primary has its data (the restore is done)", async () => {
         expect(await restoreProblems("qa", config("1999-01-01T00:00:00Z"), probe(["pgtopo-qa-pg-1-data"]))).toEqual([]);
+    });
+});
+
+describe("the backup part of the status", () => {
+    const now = new Date("2026-11-22T12:00:00Z");
+    const seen = {
+        status: "ok",
+        backups: [
+            { label: "20261122-080000F", type: "full", stop: new Date("2026-11-22T08:00:05Z") },
+            { label: "20261122-080000F_20261122-110000D", type: "diff", stop: new Date("2026-11-22T11:00:04Z") },
+        ],
+        archivedUpTo: "000000020000000000000012",
+        lastArchived: new Date("2026-11-22T11:58:00Z"),
+    };
+
+    it("names the last backups with their age, the archive and the recoverable window", () => {
+        expect(assessBackups("pg-1", seen, now)).toEqual({
+            lines: [
+                "last full backup: 20261122-080000F, 4 h ago",
+                "last diff backup: 20261122-080000F_20261122-110000D, 1 h ago",
+                "WAL archived up to 000000020000000000000012 (pg-1 archived its last 2 min ago)",
+                "recoverable: from 2026-11-22T08:00:05.000Z to 2026-11-22T11:58:00.000Z",
+            ],
+            differences: [],
+        });
+    });
+
+    it("calls failing archiving and a repository without a full backup differences", () => {
+        const failing = {
+            ...seen,
+            lastFailure: { wal: "000000020000000000000013", at: new Date("2026-11-22T11:59:00Z") },
+        };
+        expect(assessBackups("pg-1", failing, now).differences).toEqual([
+            "archiving fails on pg-1: 000000020000000000000013 could not be archived (last try 2026-11-22T11:59:00.000Z)",
+        ]);
+        // A failure followed by a success is over.
+        const recovered = { ...failing, lastArchived: new Date("2026-11-22T11:59:30Z") };
+        expect(assessBackups("pg-1", recovered, now).differences).toEqual([]);
+        expect(assessBackups("pg-1", { status: "ok", backups: [] }, now).differences).toEqual([
+            "backups are on but the repository holds no full backup; take one with 'npm run backup'",
+        ]);
     });
 });

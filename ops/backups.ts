@@ -1,0 +1,58 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import type { BackupObservation } from "../planning/backup-health";
+
+const run = promisify(execFile);
+
+/**
+ * pgBackRest's account of the stack's repository and the primary's archiver statistics,
+ * asked on the primary as postgres. Undefined when backups are off for the stack (its
+ * containers have no pgBackRest settings) or the primary does not answer.
+ */
+export async function observeBackups(primaryContainer: string): Promise<BackupObservation | undefined> {
+    const exec = async (...args: string[]) =>
+        (await run("docker", ["exec", "-u", "postgres", primaryContainer, ...args], { timeout: 20_000 })).stdout.trim();
+    const stanza = await exec("printenv", "PGBACKREST_STANZA").catch(() => "");
+    if (!stanza) return undefined;
+    try {
+        const [info, archiver] = await Promise.all([
+            exec("pgbackrest", "info", "--output=json"),
+            exec("psql", "-XAtq", "-d", "postgres", "-c",
+                `SELECT row_to_json(a) FROM (SELECT last_archived_wal, extract(epoch FROM last_archived_time)::float8 AS last_archived,
+                        failed_count, last_failed_wal, extract(epoch FROM last_failed_time)::float8 AS last_failed
+                 FROM pg_stat_archiver) a`), // prettier-ignore
+        ]);
+        const repo = JSON.parse(info)[0] as {
+            status: { code: number; message: string };
+            backup: { label: string; type: string; timestamp: { start: number; stop: number } }[];
+            archive: { max: string | null }[];
+        };
+        const a = JSON.parse(archiver) as {
+            last_archived_wal: string | null;
+            last_archived: number | null;
+            failed_count: number;
+            last_failed_wal: string | null;
+            last_failed: number | null;
+        };
+        return {
+            status: repo.status.message,
+            backups: repo.backup.map((b) => ({
+                label: b.label,
+                type: b.type,
+                stop: new Date(b.timestamp.stop * 1000),
+            })),
+            archivedUpTo: repo.archive
+                .map((x) => x.max)
+                .filter((x): x is string => !!x)
+                .sort()
+                .pop(),
+            lastArchived: a.last_archived ? new Date(a.last_archived * 1000) : undefined,
+            lastFailure:
+                a.last_failed && a.last_failed_wal
+                    ? { wal: a.last_failed_wal, at: new Date(a.last_failed * 1000) }
+                    : undefined,
+        };
+    } catch (err) {
+        return { status: `could not be read: ${(err as Error).message.split("\n")[0]}`, backups: [] };
+    }
+}

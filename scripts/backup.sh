@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# npm run backup: a backup of a stack (default dev) now, on its primary, into its
+# pgBackRest repository (pgtopo:backup must be on). Retention expires old ones after it.
+#   npm run backup [-- --type full|diff|incr]      PGTOPO_STACK=prod npm run backup
+source "$(dirname "$0")/lib.sh"
+STACK=${PGTOPO_STACK:-dev}
+type=full
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --type) type=${2:-}; shift 2 ;;
+    --type=*) type=${1#--type=}; shift ;;
+    *) say "error: unknown argument '$1'; usage: npm run backup [-- --type full|diff|incr]"; exit 2 ;;
+    esac
+done
+case "$type" in full | diff | incr) ;; *) say "error: --type must be full, diff or incr, not '$type'"; exit 2 ;; esac
+ensure_toolchain >/dev/null 2>&1 || ensure_toolchain
+use_local_pulumi_backend
+cd "$PGTOPO_ROOT"
+primary=$(pulumi stack output primary --stack "$STACK")
+container="pgtopo-$STACK-$primary"
+say "$type backup of stack $STACK on its primary $primary"
+docker exec "$container" pgtopo-backup "$type"
+docker exec -u postgres "$container" pgbackrest info
