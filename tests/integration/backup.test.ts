@@ -207,7 +207,7 @@ describe("backups with pgBackRest", () => {
 
         // The repository's archive made unwritable: the next segment cannot be archived.
         const archive = "/var/lib/pgbackrest/archive/pgtopo";
-        await docker("exec", stack.container("pg-1"), "chmod", "0500", archive);
+        await docker("exec", stack.container("pg-1"), "chmod", "-R", "a-w", archive);
         try {
             await query(urls["pg-1"], "CREATE TABLE more AS SELECT 1 AS x");
             await query(urls["pg-1"], "SELECT pg_switch_wal()");
@@ -217,7 +217,7 @@ describe("backups with pgBackRest", () => {
                 expect(failing.code).toBe(1);
             }, WAIT);
         } finally {
-            await docker("exec", stack.container("pg-1"), "chmod", "0750", archive);
+            await docker("exec", stack.container("pg-1"), "chmod", "-R", "u+w", archive);
         }
         // PostgreSQL retries: once the segment is archived, status is healthy again.
         await vi.waitFor(async () => expect((await status(stack.name)).code).toBe(0), WAIT);
