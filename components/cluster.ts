@@ -102,6 +102,14 @@ export class PostgresCluster extends pulumi.ComponentResource {
                       ...backupEnvironment(config.backup),
                       PGTOPO_BACKUP_SCHEDULE: config.backup.schedule,
                   },
+                  standbysFrom: config.backup.standbysFrom,
+                  // The CA and certificates of pgBackRest's TLS servers: made by the nodes
+                  // themselves (pgtopo-tls), never in state; removed with the stack.
+                  tlsVolumeName: new docker.Volume(
+                      `${name}-tls`,
+                      { name: names.tlsVolume, labels: [{ label: STACK_LABEL, value: stack }] },
+                      { parent: this, dependsOn: [dataJanitor] },
+                  ).name,
               }
             : undefined;
 

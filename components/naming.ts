@@ -12,6 +12,8 @@ export interface StackNames {
     readonly bootstrapContainer: (node: string) => string;
     /** The pgBackRest repository of the stack (pgtopo:backup). */
     readonly backupVolume: string;
+    /** The stack's CA and certificates for pgBackRest's TLS server (pgtopo:backup). */
+    readonly tlsVolume: string;
 }
 
 import * as path from "path";
@@ -42,5 +44,6 @@ export function stackNames(stack: string): StackNames {
         volume: (node) => `${prefix}-${node}-data`,
         bootstrapContainer: (node) => `${prefix}-${node}-bootstrap`,
         backupVolume: `${prefix}-backups`,
+        tlsVolume: `${prefix}-tls`,
     };
 }

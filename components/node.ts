@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { REPOSITORY_MOUNT } from "../planning/backup";
+import { REPOSITORY_MOUNT, TLS_MOUNT } from "../planning/backup";
 import type { PlannedNode } from "../planning/topology";
 import {
     bootstrapCommand,
@@ -46,7 +46,14 @@ export interface PostgresNodeArgs {
      */
     readonly restore?: { readonly sourceVolume: string; readonly environment: Record<string, string> };
     /** With pgtopo:backup on: the repository volume every node mounts, and pgBackRest's environment. */
-    readonly backup?: { readonly volumeName: pulumi.Input<string>; readonly environment: Record<string, string> };
+    readonly backup?: {
+        readonly volumeName: pulumi.Input<string>;
+        readonly environment: Record<string, string>;
+        /** pgtopo:backup.standbysFrom: where a new standby's first copy comes from. */
+        readonly standbysFrom: "upstream" | "repository";
+        /** The stack's TLS volume (pgBackRest's TLS server on every node). */
+        readonly tlsVolumeName: pulumi.Input<string>;
+    };
 }
 
 /**
@@ -103,7 +110,12 @@ export class PostgresNode extends pulumi.ComponentResource {
                 ports: [{ internal: 5432, external: node.port, ip: "127.0.0.1" }],
                 volumes: [
                     { volumeName: volume.name, containerPath: VOLUME_MOUNT_PATH },
-                    ...(args.backup ? [{ volumeName: args.backup.volumeName, containerPath: REPOSITORY_MOUNT }] : []),
+                    ...(args.backup
+                        ? [
+                              { volumeName: args.backup.volumeName, containerPath: REPOSITORY_MOUNT },
+                              { volumeName: args.backup.tlsVolumeName, containerPath: TLS_MOUNT },
+                          ]
+                        : []),
                 ],
                 restart: "unless-stopped",
                 init: true,
@@ -258,24 +270,40 @@ export class PostgresNode extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: [upstream.ready] },
         );
+        // standbysFrom "repository": the clone reads the newest backup from the repository
+        // (mounted read-only) and pgBackRest's settings, instead of the upstream's files.
+        const fromRepository = args.backup?.standbysFrom === "repository" ? args.backup : undefined;
+        const repositoryEnv = Object.fromEntries(
+            Object.entries(fromRepository?.environment ?? {}).filter(([key]) => key.startsWith("PGBACKREST_")),
+        );
         const clone = new command.local.Command(
             `${name}-clone`,
             {
-                create: bootstrapCommand({
-                    script: "pgtopo-clone",
-                    containerName: names.bootstrapContainer(node.name),
-                    network: names.network,
-                    volume: names.volume(node.name),
-                    image: "$PGTOPO_IMAGE",
-                    stackLabel: `${STACK_LABEL}=${args.stack}`,
-                    forwardEnv: ["PGTOPO_NODE", "PGTOPO_UPSTREAM", "PGTOPO_SLOT", "PGTOPO_REPLICATION_PASSWORD"],
-                }),
+                create: pulumi.output(fromRepository?.volumeName ?? "").apply((repository) =>
+                    bootstrapCommand({
+                        script: "pgtopo-clone",
+                        containerName: names.bootstrapContainer(node.name),
+                        network: names.network,
+                        volume: names.volume(node.name),
+                        image: "$PGTOPO_IMAGE",
+                        stackLabel: `${STACK_LABEL}=${args.stack}`,
+                        forwardEnv: [
+                            "PGTOPO_NODE",
+                            "PGTOPO_UPSTREAM",
+                            "PGTOPO_SLOT",
+                            "PGTOPO_REPLICATION_PASSWORD",
+                            ...(repository ? ["PGTOPO_CLONE_FROM", ...Object.keys(repositoryEnv)] : []),
+                        ],
+                        mounts: repository ? [`${repository}:${REPOSITORY_MOUNT}:ro`] : [],
+                    }),
+                ),
                 environment: {
                     PGTOPO_IMAGE: args.imageName,
                     PGTOPO_NODE: node.name,
                     PGTOPO_UPSTREAM: node.upstream,
                     PGTOPO_SLOT: node.slotName,
                     PGTOPO_REPLICATION_PASSWORD: args.replicationPassword,
+                    ...(fromRepository ? { PGTOPO_CLONE_FROM: "repository", ...repositoryEnv } : {}),
                 },
             },
             {

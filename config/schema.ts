@@ -104,6 +104,17 @@ const backupSchema = z.strictObject({
         .refine(isCron, { error: 'must be a cron expression of five fields, such as "0 3 * * *" (daily at 03:00)' })
         .default("0 3 * * *"),
     deleteBackupsOnDestroy: z.boolean({ error: "must be true or false" }).default(false),
+    /**
+     * Where a new standby gets its first copy of the data: "upstream" (pg_basebackup from the
+     * node it streams from, as without backups) or "repository" (pgBackRest restores the
+     * newest backup, the archive brings it forward, then it streams; the primary is not
+     * read). Until the repository holds a backup, "repository" clones from the upstream.
+     */
+    standbysFrom: z
+        .enum(["upstream", "repository"], {
+            error: 'must be "upstream" (pg_basebackup) or "repository" (pgBackRest restore)',
+        })
+        .default("upstream"),
 });
 
 const PARAMETER_NAME = /^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$/;

@@ -9,6 +9,8 @@ import type { BackupConfig } from "../config/schema";
  */
 export const BACKUP_STANZA = "pgtopo";
 export const REPOSITORY_MOUNT = "/var/lib/pgbackrest";
+/** The stack's CA and certificates for pgBackRest's TLS server (images/postgres/bin/pgtopo-tls). */
+export const TLS_MOUNT = "/etc/pgtopo/tls";
 
 /** The PGBACKREST_* environment of a node container (and of one-shots that use the repository). */
 export function backupEnvironment(backup: BackupConfig): Record<string, string> {
@@ -20,19 +22,35 @@ export function backupEnvironment(backup: BackupConfig): Record<string, string> 
         PGBACKREST_PG1_SOCKET_PATH: "/var/run/postgresql",
         // A backup starts with an immediate checkpoint rather than waiting for the next one.
         PGBACKREST_START_FAST: "y",
+        // The repository is a local volume: lz4 costs a fraction of gzip's CPU (the default),
+        // on the two cores a node may have, for a little more space.
+        PGBACKREST_COMPRESS_TYPE: "lz4",
         // What goes wrong goes to PostgreSQL's log (archive_command) or the caller; no log files.
         PGBACKREST_LOG_LEVEL_CONSOLE: "warn",
         PGBACKREST_LOG_LEVEL_FILE: "off",
+        // Each node's TLS server (started by pgtopo-run, certificate per node), on the
+        // stack's network only: a backup from a standby reads its files through it. Only
+        // the backup client's certificate (CN pgtopo-backup) of the stack's CA gets in.
+        PGBACKREST_TLS_SERVER_ADDRESS: "*",
+        PGBACKREST_TLS_SERVER_AUTH: `pgtopo-backup=${BACKUP_STANZA}`,
+        PGBACKREST_TLS_SERVER_CA_FILE: `${TLS_MOUNT}/ca.crt`,
     };
 }
 
 /**
- * The settings that make a primary archive every WAL segment into the repository. Every
+ * The settings that make a primary archive every WAL segment into the repository (and let
+ * a standby read from it). Every
  * node gets them: archive_mode = on archives only while a node is primary, so a standby
  * never archives over the primary, and a promoted node archives its new timeline (with
  * its history file) into the same repository from its first segment on.
  */
 export function archiveSettings(backup: BackupConfig | undefined): Record<string, string> {
     if (!backup) return {};
-    return { archive_mode: "on", archive_command: "pgbackrest archive-push %p" };
+    return {
+        archive_mode: "on",
+        archive_command: "pgbackrest archive-push %p",
+        // A standby restored from the repository catches up from the archive before it
+        // streams; any standby can fetch from there what its upstream no longer has.
+        restore_command: 'pgbackrest archive-get %f "%p"',
+    };
 }

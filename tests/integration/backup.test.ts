@@ -32,6 +32,17 @@ describe("backups with pgBackRest", () => {
         );
         return JSON.parse(out)[0];
     }
+    /** Whether pgBackRest read this backup's files from a standby (its backup.info says). */
+    async function fromStandby(label: string): Promise<boolean> {
+        const text = await docker(
+            "exec",
+            stack.container("pg-1"),
+            "cat",
+            "/var/lib/pgbackrest/backup/pgtopo/backup.info",
+        );
+        const line = text.split("\n").find((l) => l.startsWith(`${label}=`));
+        return JSON.parse(line!.slice(label.length + 1))["option-backup-standby"];
+    }
     const check = (node: string) => docker("exec", "-u", "postgres", stack.container(node), "pgbackrest", "check");
 
     beforeAll(async () => {
@@ -62,6 +73,26 @@ describe("backups with pgBackRest", () => {
         expect(await docker("volume", "inspect", "-f", "{{.Name}}", `pgtopo-${stack.name}-backups`)).toBe(
             `pgtopo-${stack.name}-backups`,
         );
+        // The files came from the standby, through its TLS server: the primary's disks were spared.
+        expect(await fromStandby(repo.backup[0].label)).toBe(true);
+    });
+
+    it("backs up from the primary instead when the standby's TLS server cannot be reached", async () => {
+        // pg-2's TLS server and the loop that restarts it, gone (this shell spared).
+        await docker("exec", stack.container("pg-2"), "bash", "-c",
+            'for p in /proc/[0-9]*; do [ "${p#/proc/}" = $$ ] && continue; { case "$(tr "\\0" " " <$p/cmdline)" in *"bash /usr/local/bin/pgtopo-run"*|*"pgbackrest server"*) kill "${p#/proc/}";; esac; } 2>/dev/null; done; true'); // prettier-ignore
+        const out = await docker("exec", stack.container("pg-1"), "pgtopo-backup", "full");
+        expect(out).toContain(
+            "standby pg-2's pgBackRest server does not answer; taking the backup from pg-1, the primary, instead",
+        );
+        expect(out).toMatch(/full backup done from pg-1: \d{8}-\d{6}F/);
+        expect(await fromStandby((await info("pg-1")).backup.at(-1)!.label)).toBe(false);
+        // A restart brings the server back with the node; the next backup is from pg-2 again.
+        await docker("restart", stack.container("pg-2"));
+        await vi.waitFor(async () => {
+            const again = await docker("exec", stack.container("pg-1"), "pgtopo-backup", "full");
+            expect(again).toMatch(/full backup done from pg-2/);
+        }, WAIT);
     });
 
     it("archives every WAL segment of the primary, and only the primary archives", async () => {
@@ -143,6 +174,42 @@ describe("backups with pgBackRest", () => {
             "ls /var/lib/pgbackrest/archive/pgtopo/*/ | grep -c history",
         );
         expect(Number(histories)).toBe(Number(timeline) - 1);
+    });
+
+    it("adds a standby restored from the repository, across timelines: the primary is not read, the archive then streaming bring it up to date", async () => {
+        // The newest backup is the first one, two timelines ago (switchover, failover).
+        await query(urls["pg-1"], "CREATE TABLE after_backup AS SELECT generate_series(1, 5000) AS id");
+        const [port] = await freePorts(1);
+        const grown: ClusterSpec = {
+            ...spec,
+            nodes: [...spec.nodes, { name: "pg-3", port }],
+            backup: { ...spec.backup, standbysFrom: "repository" },
+        };
+        await stack.configure(grown);
+        await stack.timedUp("a third node restored from the repository");
+        // What the clone step printed, as the stack's state recorded it.
+        const { deployment } = await stack.stack.exportStack();
+        const clone = deployment.resources.find((r: { urn: string }) => r.urn.endsWith("::pgtopo-pg-3-clone"));
+        expect(clone.outputs.stdout).toMatch(/pgtopo\[pg-3\]: restoring backup \d{8}-\d{6}F from the repository/);
+        expect(clone.outputs.stdout).not.toContain("cloning from");
+        const grownUrls = await stack.connectionStrings();
+        await vi.waitFor(async () => {
+            const [row] = await query(grownUrls["pg-3"], "SELECT count(*)::int AS n FROM after_backup");
+            expect(row.n).toBe(5000);
+        }, WAIT);
+        // Then it streams from the primary through its slot, and sees a new write.
+        const [sender] = await query(
+            urls["pg-1"],
+            "SELECT r.state, s.slot_name FROM pg_stat_replication r JOIN pg_replication_slots s ON s.active_pid = r.pid WHERE r.application_name = 'pg-3'",
+        );
+        expect(sender).toEqual({ state: "streaming", slot_name: "pgtopo_pg_3" });
+        await query(urls["pg-1"], "INSERT INTO after_backup VALUES (0)");
+        await vi.waitFor(async () => {
+            const [row] = await query(grownUrls["pg-3"], "SELECT count(*)::int AS n FROM after_backup");
+            expect(row.n).toBe(5001);
+        }, WAIT);
+        await stack.configure(spec);
+        await stack.up();
     });
 
     it("npm run backup takes another backup now; retention expires the oldest full ones", async () => {

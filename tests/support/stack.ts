@@ -23,27 +23,38 @@ export interface ClusterSpec {
     /** Default: the program's own ("15"). */
     postgresVersion?: string;
     /** pgtopo:backup; absent: backups off. */
-    backup?: { retention?: { full: number }; schedule?: string; deleteBackupsOnDestroy?: boolean };
+    backup?: {
+        retention?: { full: number };
+        schedule?: string;
+        deleteBackupsOnDestroy?: boolean;
+        standbysFrom?: "upstream" | "repository";
+    };
     /** pgtopo:restore; absent: a new cluster starts empty. */
     restore?: { fromStack: string; target?: string };
 }
 
 /** Ports the kernel says are free right now on 127.0.0.1. */
 export async function freePorts(count: number): Promise<number[]> {
-    const servers = await Promise.all(
-        Array.from(
-            { length: count },
-            () =>
-                new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-                    const server = createServer();
-                    server.once("error", reject);
-                    server.listen(0, "127.0.0.1", () => resolve(server));
-                }),
-        ),
-    );
-    const ports = servers.map((s) => (s.address() as { port: number }).port);
-    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+    // Below the kernel's ephemeral range (32768 and up here): a port the kernel handed out
+    // to be free could be taken by the next outgoing connection (a test's own pg client)
+    // before the stack publishes it, and `up` would then rightly refuse it as in use.
+    const ports: number[] = [];
+    while (ports.length < count) {
+        const port = FIRST_TEST_PORT + Math.floor(Math.random() * (LAST_TEST_PORT - FIRST_TEST_PORT + 1));
+        if (!ports.includes(port) && (await bindable(port))) ports.push(port);
+    }
     return ports;
+}
+
+const FIRST_TEST_PORT = 20000;
+const LAST_TEST_PORT = 32000;
+
+function bindable(port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+        const server = createServer();
+        server.once("error", () => resolve(false));
+        server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+    });
 }
 
 /**

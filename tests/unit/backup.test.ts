@@ -21,6 +21,7 @@ describe("pgtopo:backup and pgtopo:restore in the config", () => {
             retention: { full: 2 },
             schedule: "0 3 * * *",
             deleteBackupsOnDestroy: false,
+            standbysFrom: "upstream",
         });
     });
 
@@ -39,6 +40,11 @@ describe("pgtopo:backup and pgtopo:restore in the config", () => {
             "a retention below 1",
             { backup: { retention: { full: 0 } } },
             "pgtopo:backup.retention.full: 0 is not allowed; it must be a whole number of full backups to keep, at least 1",
+        ],
+        [
+            "standbys cloned from anything but the upstream or the repository",
+            { backup: { standbysFrom: "s3" } },
+            'pgtopo:backup.standbysFrom: "s3" is not allowed; it must be "upstream" (pg_basebackup) or "repository" (pgBackRest restore)',
         ],
         [
             "a restore target that is neither a time, an LSN nor latest",
@@ -61,7 +67,11 @@ describe("pgtopo:backup and pgtopo:restore in the config", () => {
             PGBACKREST_REPO1_PATH: "/var/lib/pgbackrest",
             PGBACKREST_REPO1_RETENTION_FULL: "3",
         });
-        expect(archiveSettings(backup)).toEqual({ archive_mode: "on", archive_command: "pgbackrest archive-push %p" });
+        expect(archiveSettings(backup)).toEqual({
+            archive_mode: "on",
+            archive_command: "pgbackrest archive-push %p",
+            restore_command: 'pgbackrest archive-get %f "%p"',
+        });
         expect(archiveSettings(undefined)).toEqual({});
     });
 });

@@ -1,0 +1,132 @@
+/**
+ * Backups of a database that holds data (pgbench scale 100 is about 1.5 GB), in one run:
+ * - the baseline: a bare `pg_basebackup` of the same data, from the primary's container;
+ * - a full backup into the repository (`pgtopo-backup full`, what `npm run backup` runs);
+ * - a standby added by `pulumi up`, cloned from its upstream (pg_basebackup) and restored
+ *   from the repository (pgtopo:backup.standbysFrom), each until it streams;
+ * - a new stack restored from the repository to "latest" (pgtopo:restore), `pulumi up`.
+ *
+ *   npm run bench:backup [-- --runs 3 --scale 100]
+ */
+import { parseArgs } from "node:util";
+import { docker } from "../tests/support/docker";
+import { query } from "../tests/support/postgres";
+import { freePorts, TestStack, type ClusterSpec } from "../tests/support/stack";
+import { printTable, type Row } from "./stats";
+
+async function seconds(work: () => Promise<unknown>): Promise<number> {
+    const started = performance.now();
+    await work();
+    return (performance.now() - started) / 1000;
+}
+
+async function main(): Promise<void> {
+    const { values } = parseArgs({
+        options: { runs: { type: "string", default: "3" }, scale: { type: "string", default: "100" } },
+    });
+    const runs = Number(values.runs);
+    const accounts = Number(values.scale) * 100000;
+    const [p1, p2, p3] = await freePorts(3);
+    const stack = await TestStack.create("bench-bk");
+    const backupVolume = `pgtopo-${stack.name}-backups`;
+    // Retention above the number of runs: no backup is expired while the bench reads them.
+    const one = (standbysFrom: "upstream" | "repository"): ClusterSpec => ({
+        primary: "pg-1",
+        nodes: [{ name: "pg-1", port: p1 }],
+        backup: { retention: { full: runs + 2 }, standbysFrom },
+    });
+    const two = (standbysFrom: "upstream" | "repository"): ClusterSpec => ({
+        ...one(standbysFrom),
+        nodes: [...one(standbysFrom).nodes, { name: "pg-2", port: p2 }],
+    });
+    const accountsOn = async (target: TestStack, node: string) => {
+        const [{ n }] = await query<{ n: number }>(
+            (await target.connectionStrings())[node],
+            "SELECT count(*)::int AS n FROM pgbench_accounts",
+        );
+        if (n !== accounts) throw new Error(`${target.name}/${node} has ${n} accounts, not ${accounts}`);
+    };
+    try {
+        await stack.configure(one("upstream"));
+        await stack.stack.setConfig("pgtopo:deleteDataOnRemove", { value: "true" });
+        await stack.up();
+        const container = stack.container("pg-1");
+        await docker("exec", "-u", "postgres", container,
+            "pgbench", "-i", "-q", "-s", values.scale, "-h", "/var/run/postgresql", "postgres"); // prettier-ignore
+        const [{ size }] = await query<{ size: string }>(
+            (await stack.connectionStrings())["pg-1"],
+            "SELECT pg_size_pretty(pg_database_size('postgres')) AS size",
+        );
+
+        const bare: number[] = [];
+        const backup: number[] = [];
+        const fromUpstream: number[] = [];
+        const fromRepository: number[] = [];
+        const restore: number[] = [];
+        for (let i = 0; i < runs; i++) {
+            bare.push(
+                await seconds(() =>
+                    docker("exec", "-u", "postgres", container, "bash", "-c",
+                        'PGPASSWORD="$PGTOPO_REPLICATION_PASSWORD" pg_basebackup -h pg-1 -U replicator -D /tmp/bare -X stream -c fast && rm -rf /tmp/bare'),
+                ),
+            ); // prettier-ignore
+            backup.push(await seconds(() => docker("exec", container, "pgtopo-backup", "full")));
+
+            for (const [from, times] of [
+                ["upstream", fromUpstream],
+                ["repository", fromRepository],
+            ] as const) {
+                await stack.configure(two(from));
+                times.push(await seconds(() => stack.up()));
+                await accountsOn(stack, "pg-2");
+                await stack.configure(one(from));
+                await stack.up();
+            }
+
+            const copy = await TestStack.create("bench-rs");
+            try {
+                await copy.configure({
+                    primary: "pg-1",
+                    nodes: [{ name: "pg-1", port: p3 }],
+                    restore: { fromStack: stack.name },
+                });
+                restore.push(await seconds(() => copy.up()));
+                await accountsOn(copy, "pg-1");
+            } finally {
+                await copy.dispose();
+            }
+            console.log(
+                `run ${i + 1}/${runs}: bare pg_basebackup ${bare[i].toFixed(1)} s, full backup ${backup[i].toFixed(1)} s, ` +
+                    `standby from upstream ${fromUpstream[i].toFixed(1)} s, from repository ${fromRepository[i].toFixed(1)} s, ` +
+                    `restore into a new stack ${restore[i].toFixed(1)} s`,
+            );
+        }
+        const repository = await docker("run", "--rm", "-v", `${backupVolume}:/r:ro`, "--entrypoint", "du",
+            await imageOf(container), "-sh", "/r/backup"); // prettier-ignore
+        const baseline: Row = { label: "bare pg_basebackup -X stream (baseline)", unit: "s", values: bare };
+        printTable(
+            `backups of a primary holding ${size} (pgbench scale ${values.scale}), ${runs} runs each; ` +
+                `repository after the runs: ${repository.split(/\s/)[0]} (lz4)`,
+            [
+                baseline,
+                { label: "full backup into the repository", unit: "s", values: backup, baseline },
+                { label: "add a standby, cloned from its upstream: pulumi up", unit: "s", values: fromUpstream, baseline }, // prettier-ignore
+                { label: "add a standby, restored from the repository: pulumi up", unit: "s", values: fromRepository, baseline }, // prettier-ignore
+                { label: "restore into a new stack (latest): pulumi up", unit: "s", values: restore, baseline },
+            ],
+        );
+    } finally {
+        await stack.dispose();
+        await docker("volume", "rm", "-f", backupVolume).catch(() => undefined);
+    }
+}
+
+/** The image a container runs (the repository's size is read with the same image). */
+function imageOf(container: string): Promise<string> {
+    return docker("container", "inspect", "-f", "{{.Config.Image}}", container);
+}
+
+main().catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+});
