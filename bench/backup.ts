@@ -1,7 +1,8 @@
 /**
  * Backups of a database that holds data (pgbench scale 100 is about 1.5 GB), in one run:
  * - the baseline: a bare `pg_basebackup` of the same data, from the primary's container;
- * - a full backup into the repository (`pgtopo-backup full`, what `npm run backup` runs);
+ * - a full backup into the repository (`pgtopo-backup full`, what `npm run backup` runs),
+ *   of the primary alone and, with a standby there, reading the standby;
  * - a standby added by `pulumi up`, cloned from its upstream (pg_basebackup) and restored
  *   from the repository (pgtopo:backup.standbysFrom), each until it streams;
  * - a new stack restored from the repository to "latest" (pgtopo:restore), `pulumi up`.
@@ -29,11 +30,11 @@ async function main(): Promise<void> {
     const [p1, p2, p3] = await freePorts(3);
     const stack = await TestStack.create("bench-bk");
     const backupVolume = `pgtopo-${stack.name}-backups`;
-    // Retention above the number of runs: no backup is expired while the bench reads them.
+    // Retention above the number of backups a run takes: none expires while the run reads it.
     const one = (standbysFrom: "upstream" | "repository"): ClusterSpec => ({
         primary: "pg-1",
         nodes: [{ name: "pg-1", port: p1 }],
-        backup: { retention: { full: runs + 2 }, standbysFrom },
+        backup: { retention: { full: 4 }, standbysFrom },
     });
     const two = (standbysFrom: "upstream" | "repository"): ClusterSpec => ({
         ...one(standbysFrom),
@@ -60,6 +61,7 @@ async function main(): Promise<void> {
 
         const bare: number[] = [];
         const backup: number[] = [];
+        const backupFromStandby: number[] = [];
         const fromUpstream: number[] = [];
         const fromRepository: number[] = [];
         const restore: number[] = [];
@@ -79,6 +81,14 @@ async function main(): Promise<void> {
                 await stack.configure(two(from));
                 times.push(await seconds(() => stack.up()));
                 await accountsOn(stack, "pg-2");
+                if (from === "upstream") {
+                    // With a standby there, the backup reads its files instead of the primary's.
+                    let out = "";
+                    backupFromStandby.push(
+                        await seconds(async () => (out = await docker("exec", container, "pgtopo-backup", "full"))),
+                    );
+                    if (!out.includes("done from pg-2")) throw new Error(`not from the standby: ${out}`);
+                }
                 await stack.configure(one(from));
                 await stack.up();
             }
@@ -96,7 +106,8 @@ async function main(): Promise<void> {
                 await copy.dispose();
             }
             console.log(
-                `run ${i + 1}/${runs}: bare pg_basebackup ${bare[i].toFixed(1)} s, full backup ${backup[i].toFixed(1)} s, ` +
+                `run ${i + 1}/${runs}: bare pg_basebackup ${bare[i].toFixed(1)} s, full backup ${backup[i].toFixed(1)} s ` +
+                    `(reading the standby ${backupFromStandby[i].toFixed(1)} s), ` +
                     `standby from upstream ${fromUpstream[i].toFixed(1)} s, from repository ${fromRepository[i].toFixed(1)} s, ` +
                     `restore into a new stack ${restore[i].toFixed(1)} s`,
             );
@@ -109,7 +120,8 @@ async function main(): Promise<void> {
                 `repository after the runs: ${repository.split(/\s/)[0]} (lz4)`,
             [
                 baseline,
-                { label: "full backup into the repository", unit: "s", values: backup, baseline },
+                { label: "full backup, primary alone (reads the primary)", unit: "s", values: backup, baseline },
+                { label: "full backup, primary + standby (reads the standby)", unit: "s", values: backupFromStandby, baseline }, // prettier-ignore
                 { label: "add a standby, cloned from its upstream: pulumi up", unit: "s", values: fromUpstream, baseline }, // prettier-ignore
                 { label: "add a standby, restored from the repository: pulumi up", unit: "s", values: fromRepository, baseline }, // prettier-ignore
                 { label: "restore into a new stack (latest): pulumi up", unit: "s", values: restore, baseline },
