@@ -34,6 +34,9 @@ BIN="$TC/bin"                 # pulumi + pulumi-language-nodejs (side by side)
 PLUGIN_BIN="$TC/plugins-bin"  # provider plugins, for PATH use with a fresh PULUMI_HOME
 mkdir -p "$TC" "$BIN" "$PLUGIN_BIN"
 
+# Go from go.dev's tarball lives in /usr/local/go, which a login shell's PATH may lack.
+if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then export PATH="/usr/local/go/bin:$PATH"; fi
+
 export GOPROXY="${PGTOPO_GOPROXY:-https://proxy.golang.org}"
 export GOFLAGS="-mod=mod -buildvcs=false"
 export GOTOOLCHAIN=local
@@ -79,7 +82,7 @@ build() {
     log "$name $version: cached at $BUILT"
     TIMINGS+=("$name $version: cached"); return 0
   fi
-  command -v go >/dev/null || { log "go is required to build $name"; exit 1; }
+  command -v go >/dev/null || { log "go is required to build $name: install Go (https://go.dev/doc/install, or Debian's golang-go if new enough) and run this again"; exit 1; }
   if [[ $ANNOUNCED == 0 ]]; then
     ANNOUNCED=1
     log "building the toolchain once for this machine: 7 to 25 minutes on 2 cores in all with empty Go caches (432 s to 1598 s measured); later runs reuse it"
