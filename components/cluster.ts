@@ -9,9 +9,15 @@ import * as command from "@pulumi/command";
 import type { ConvergeRequest } from "../ops/converge";
 import { superuserUrl } from "../ops/observe";
 import type { StackSurvey } from "../ops/survey";
-import { firstBackupCommand, networkReadyCommand, removeStackVolumesCommand } from "./commands";
+import {
+    caFileCommand,
+    firstBackupCommand,
+    networkReadyCommand,
+    removeFileCommand,
+    removeStackVolumesCommand,
+} from "./commands";
 import { NodeImage } from "./image";
-import { BACKUPS_LABEL, PROJECT_ROOT, STACK_LABEL, stackNames, type StackNames } from "./naming";
+import { BACKUPS_LABEL, PROJECT_ROOT, STACK_LABEL, stackCaFile, stackNames, type StackNames } from "./naming";
 import { PostgresNode } from "./node";
 import { GeneratedPassword } from "./password";
 
@@ -89,6 +95,18 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const superuserPassword = new GeneratedPassword(`${name}-superuser-password`, { parent: this });
         const replicationPassword = new GeneratedPassword(`${name}-replication-password`, { parent: this });
 
+        // The stack's CA and the nodes' certificates, for PostgreSQL's TLS (pgtopo:tls) and
+        // pgBackRest's TLS servers (pgtopo:backup): made by the nodes themselves
+        // (pgtopo-tls), never in Pulumi state; removed with the stack.
+        const tlsVolumeName =
+            config.tls || config.backup
+                ? new docker.Volume(
+                      `${name}-tls`,
+                      { name: names.tlsVolume, labels: [{ label: STACK_LABEL, value: stack }] },
+                      { parent: this, dependsOn: [dataJanitor] },
+                  ).name
+                : undefined;
+
         // The backup repository: a volume of its own, mounted by every node, that outlives
         // the stack's destroy unless the config says otherwise (planning/backup.ts).
         const backup = config.backup
@@ -103,13 +121,6 @@ export class PostgresCluster extends pulumi.ComponentResource {
                       PGTOPO_BACKUP_SCHEDULE: config.backup.schedule,
                   },
                   standbysFrom: config.backup.standbysFrom,
-                  // The CA and certificates of pgBackRest's TLS servers: made by the nodes
-                  // themselves (pgtopo-tls), never in state; removed with the stack.
-                  tlsVolumeName: new docker.Volume(
-                      `${name}-tls`,
-                      { name: names.tlsVolume, labels: [{ label: STACK_LABEL, value: stack }] },
-                      { parent: this, dependsOn: [dataJanitor] },
-                  ).name,
               }
             : undefined;
 
@@ -139,6 +150,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
                         volumeDependsOn: [dataJanitor],
                         generation: args.survey?.generations.then((found) => found[node.name]),
                         backup,
+                        tlsVolumeName,
+                        tls: config.tls,
                         restore:
                             config.restore && node.role === "primary"
                                 ? {
@@ -149,6 +162,17 @@ export class PostgresCluster extends pulumi.ComponentResource {
                     },
                     { parent: this },
                 ),
+            );
+        }
+
+        // pgtopo:tls: the stack's CA onto this machine once the primary runs (it made the CA
+        // if nothing had), for the connection strings' sslrootcert.
+        const caFile = config.tls ? stackCaFile(stack) : undefined;
+        if (caFile) {
+            new command.local.Command(
+                `${name}-ca-file`,
+                { create: caFileCommand(names.container(plan.primary), caFile), delete: removeFileCommand(caFile) },
+                { parent: this, dependsOn: [created.get(plan.primary)!.ready] },
             );
         }
 
@@ -233,7 +257,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             pulumi
                 .all([superuserPassword.value])
                 .apply(([password]) =>
-                    Object.fromEntries(plan.nodes.map((n) => [n.name, superuserUrl(password, n.port)])),
+                    Object.fromEntries(plan.nodes.map((n) => [n.name, superuserUrl(password, n.port, caFile)])),
                 ),
         );
         this.registerOutputs({
@@ -258,6 +282,7 @@ export function convergeRequest(
         stackLabel: `${STACK_LABEL}=${stack}`,
         target: plan.primary,
         maxLagOnFailover: config.maxLagOnFailover,
+        caFile: config.tls ? stackCaFile(stack) : undefined,
         image: names.image(config.postgresVersion),
         network: names.network,
         nodes: plan.nodes.map((n) => ({

@@ -105,3 +105,25 @@ export function removeStackVolumesCommand(stackLabel: string): string {
 export const GENERATE_PASSWORD_COMMAND = "head -c 600 /dev/urandom | LC_ALL=C tr -dc 'A-Za-z0-9' | head -c 32";
 
 export const VOLUME_MOUNT_PATH = VOLUME_MOUNT;
+
+const shellQuote = (text: string) => `'${text.replace(/'/g, "'\\''")}'`;
+
+/**
+ * pgtopo:tls: the stack's CA certificate (public) copied out of a node onto this machine,
+ * where the connection strings name it, so that clients here verify the nodes.
+ */
+export function caFileCommand(container: string, file: string): string {
+    const target = shellQuote(file);
+    const partial = shellQuote(`${file}.partial`);
+    return [
+        `mkdir -p "$(dirname ${target})"`,
+        `docker exec ${container} cat ${TLS_CA_IN_NODE} > ${partial}`,
+        `mv ${partial} ${target}`,
+    ].join(" && ");
+}
+
+export function removeFileCommand(file: string): string {
+    return `rm -f ${shellQuote(file)}`;
+}
+
+const TLS_CA_IN_NODE = "/etc/pgtopo/tls/ca.crt";

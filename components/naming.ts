@@ -16,6 +16,7 @@ export interface StackNames {
     readonly tlsVolume: string;
 }
 
+import * as os from "os";
 import * as path from "path";
 
 /** The project root: Commands run the repository's scripts/ from there. */
@@ -46,4 +47,13 @@ export function stackNames(stack: string): StackNames {
         backupVolume: `${prefix}-backups`,
         tlsVolume: `${prefix}-tls`,
     };
+}
+
+/**
+ * pgtopo:tls: where the stack's CA certificate is kept on this machine, for clients that
+ * verify the nodes (the connection strings name it). Beside the state, in PGTOPO_HOME.
+ */
+export function stackCaFile(stack: string): string {
+    const home = process.env.PGTOPO_HOME || path.join(os.homedir(), ".pgtopo");
+    return path.join(home, "tls", `${stack}-ca.crt`);
 }

@@ -51,9 +51,11 @@ export interface PostgresNodeArgs {
         readonly environment: Record<string, string>;
         /** pgtopo:backup.standbysFrom: where a new standby's first copy comes from. */
         readonly standbysFrom: "upstream" | "repository";
-        /** The stack's TLS volume (pgBackRest's TLS server on every node). */
-        readonly tlsVolumeName: pulumi.Input<string>;
     };
+    /** The stack's CA and certificates (pgtopo:tls or pgtopo:backup), mounted in every node. */
+    readonly tlsVolumeName?: pulumi.Input<string>;
+    /** pgtopo:tls: every TCP connection to and between nodes encrypted and verified. */
+    readonly tls: boolean;
 }
 
 /**
@@ -102,6 +104,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                     `PGTOPO_NODE=${node.name}`,
                     pulumi.interpolate`PGTOPO_REPLICATION_PASSWORD=${args.replicationPassword}`,
                     ...Object.entries(args.backup?.environment ?? {}).map(([key, value]) => `${key}=${value}`),
+                    ...(args.tls ? ["PGTOPO_TLS=on"] : []),
                 ],
                 labels: containerLabels,
                 networksAdvanced: [{ name: args.networkName, aliases: [node.name] }],
@@ -110,12 +113,8 @@ export class PostgresNode extends pulumi.ComponentResource {
                 ports: [{ internal: 5432, external: node.port, ip: "127.0.0.1" }],
                 volumes: [
                     { volumeName: volume.name, containerPath: VOLUME_MOUNT_PATH },
-                    ...(args.backup
-                        ? [
-                              { volumeName: args.backup.volumeName, containerPath: REPOSITORY_MOUNT },
-                              { volumeName: args.backup.tlsVolumeName, containerPath: TLS_MOUNT },
-                          ]
-                        : []),
+                    ...(args.backup ? [{ volumeName: args.backup.volumeName, containerPath: REPOSITORY_MOUNT }] : []),
+                    ...(args.tlsVolumeName ? [{ volumeName: args.tlsVolumeName, containerPath: TLS_MOUNT }] : []),
                 ],
                 restart: "unless-stopped",
                 init: true,
@@ -279,24 +278,31 @@ export class PostgresNode extends pulumi.ComponentResource {
         const clone = new command.local.Command(
             `${name}-clone`,
             {
-                create: pulumi.output(fromRepository?.volumeName ?? "").apply((repository) =>
-                    bootstrapCommand({
-                        script: "pgtopo-clone",
-                        containerName: names.bootstrapContainer(node.name),
-                        network: names.network,
-                        volume: names.volume(node.name),
-                        image: "$PGTOPO_IMAGE",
-                        stackLabel: `${STACK_LABEL}=${args.stack}`,
-                        forwardEnv: [
-                            "PGTOPO_NODE",
-                            "PGTOPO_UPSTREAM",
-                            "PGTOPO_SLOT",
-                            "PGTOPO_REPLICATION_PASSWORD",
-                            ...(repository ? ["PGTOPO_CLONE_FROM", ...Object.keys(repositoryEnv)] : []),
-                        ],
-                        mounts: repository ? [`${repository}:${REPOSITORY_MOUNT}:ro`] : [],
-                    }),
-                ),
+                create: pulumi
+                    .all([fromRepository?.volumeName ?? "", args.tls ? (args.tlsVolumeName ?? "") : ""])
+                    .apply(([repository, tlsVolume]) =>
+                        bootstrapCommand({
+                            script: "pgtopo-clone",
+                            containerName: names.bootstrapContainer(node.name),
+                            network: names.network,
+                            volume: names.volume(node.name),
+                            image: "$PGTOPO_IMAGE",
+                            stackLabel: `${STACK_LABEL}=${args.stack}`,
+                            forwardEnv: [
+                                "PGTOPO_NODE",
+                                "PGTOPO_UPSTREAM",
+                                "PGTOPO_SLOT",
+                                "PGTOPO_REPLICATION_PASSWORD",
+                                ...(repository ? ["PGTOPO_CLONE_FROM", ...Object.keys(repositoryEnv)] : []),
+                                ...(tlsVolume ? ["PGTOPO_TLS"] : []),
+                            ],
+                            mounts: [
+                                ...(repository ? [`${repository}:${REPOSITORY_MOUNT}:ro`] : []),
+                                // pgtopo:tls: the CA, to verify the upstream it copies from.
+                                ...(tlsVolume ? [`${tlsVolume}:${TLS_MOUNT}:ro`] : []),
+                            ],
+                        }),
+                    ),
                 environment: {
                     PGTOPO_IMAGE: args.imageName,
                     PGTOPO_NODE: node.name,
@@ -304,6 +310,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                     PGTOPO_SLOT: node.slotName,
                     PGTOPO_REPLICATION_PASSWORD: args.replicationPassword,
                     ...(fromRepository ? { PGTOPO_CLONE_FROM: "repository", ...repositoryEnv } : {}),
+                    ...(args.tls ? { PGTOPO_TLS: "on" } : {}),
                 },
             },
             {

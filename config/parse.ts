@@ -16,6 +16,7 @@ const JSON_KEYS = new Set([
     "maxLagOnFailover",
     "backup",
     "restore",
+    "tls",
 ]);
 
 /**

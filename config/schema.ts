@@ -56,6 +56,9 @@ export const MANAGED_PARAMETERS = [
     "archive_mode",
     "archive_command",
     "restore_command",
+    "ssl",
+    "ssl_cert_file",
+    "ssl_key_file",
 ] as const;
 
 /** A cron expression of five fields (minute hour day-of-month month day-of-week). */
@@ -180,6 +183,13 @@ export const clusterConfigSchema = z.strictObject({
      * stack. Off when absent; `{}` turns it on with the defaults.
      */
     backup: backupSchema.optional(),
+    /**
+     * TLS on every TCP connection to and between the nodes (replication, clones, pg_rewind,
+     * clients on this machine), each verifying the server against the stack's own CA;
+     * plaintext connections are refused. Off by default on one machine, where that traffic
+     * never leaves the stack's Docker network and loopback.
+     */
+    tls: z.boolean({ error: "must be true or false" }).default(false),
     /** Bootstrap this stack's primary from another stack's backups, to a point in time. */
     restore: restoreSchema.optional(),
     /** Default: defaultBaseImage(postgresVersion), filled in by parseClusterConfig. */

@@ -4,7 +4,7 @@ import { VOLUME_MOUNT_PATH } from "../components/commands";
 import { lsnToBytes } from "../planning/lsn";
 import { describeRepairs, planRepairs, type PlannedStandby, type Repair } from "../planning/repair";
 import { describeTransition, planTransition, type Transition } from "../planning/transition";
-import { observeCluster, observeNode, superuserUrl, type NodeEndpoint, type NodeObservation } from "./observe";
+import { observeCluster, observeNode, tcpUrl, type NodeEndpoint, type NodeObservation } from "./observe";
 
 const run = promisify(execFile);
 
@@ -31,6 +31,8 @@ export interface ConvergeRequest {
     readonly image: string;
     readonly network: string;
     readonly nodes: readonly ClusterNode[];
+    /** pgtopo:tls: the stack's CA on this machine, to verify the nodes over TCP. */
+    readonly caFile?: string;
 }
 
 type Log = (line: string) => void;
@@ -40,7 +42,7 @@ export const endpointsOf = (request: ConvergeRequest, superuserPassword?: string
     request.nodes.map((n) => ({
         name: n.name,
         container: n.container,
-        url: superuserPassword ? superuserUrl(superuserPassword, n.port) : undefined,
+        url: tcpUrl(superuserPassword, n.port, request.caFile),
     }));
 
 /** What the program found and what the converge step will do about it, before doing it. */

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { Client } from "pg";
@@ -172,9 +173,24 @@ export async function observeNode(endpoint: NodeEndpoint): Promise<NodeObservati
     }
 }
 
-/** The superuser's libpq URI of a node, on its port published on 127.0.0.1. */
-export function superuserUrl(password: string, port: number): string {
-    return `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+/**
+ * The superuser's libpq URI of a node, on its port published on 127.0.0.1. With
+ * pgtopo:tls, the stack's CA file on this machine: the client then verifies the server
+ * (its certificate names 127.0.0.1) and a plaintext connection is never tried.
+ */
+export function superuserUrl(password: string, port: number, caFile?: string): string {
+    const url = `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+    return caFile ? `${url}?sslmode=verify-full&sslrootcert=${encodeURIComponent(caFile)}` : url;
+}
+
+/**
+ * The URI to ask a node over TCP with, when that can be done: the password is known and,
+ * with TLS, the CA file is there to verify the server (the `up` that turns TLS on writes
+ * it); otherwise undefined, and the node is asked in its container.
+ */
+export function tcpUrl(password: string | undefined, port: number, caFile?: string): string | undefined {
+    if (!password || (caFile && !existsSync(caFile))) return undefined;
+    return superuserUrl(password, port, caFile);
 }
 
 export function observeCluster(endpoints: readonly NodeEndpoint[]): Promise<NodeObservation[]> {

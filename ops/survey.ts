@@ -3,7 +3,7 @@ import { promisify } from "node:util";
 import { GENERATION_LABEL, NODE_LABEL, STACK_LABEL, stackNames } from "../components/naming";
 import { containerGeneration } from "../planning/generation";
 import { planConvergence, type ConvergencePlan, type ConvergeRequest } from "./converge";
-import { observeNode, superuserUrl } from "./observe";
+import { observeNode, tcpUrl } from "./observe";
 
 const run = promisify(execFile);
 
@@ -65,7 +65,7 @@ export function surveyStack(stack: string, request: ConvergeRequest): StackSurve
                 observeNode({
                     name: node.name,
                     container: node.container,
-                    url: password ? superuserUrl(password, node.port) : undefined,
+                    url: tcpUrl(password, node.port, request.caFile),
                 }),
             ),
         );

@@ -29,6 +29,8 @@ export interface ClusterSpec {
         deleteBackupsOnDestroy?: boolean;
         standbysFrom?: "upstream" | "repository";
     };
+    /** pgtopo:tls; absent: off. */
+    tls?: boolean;
     /** pgtopo:restore; absent: a new cluster starts empty. */
     restore?: { fromStack: string; target?: string };
 }
@@ -82,6 +84,7 @@ export class TestStack {
             parameters: spec.parameters,
             backup: spec.backup,
             restore: spec.restore,
+            tls: spec.tls,
         };
         for (const [key, value] of Object.entries(keys)) {
             if (value === undefined) await this.stack.removeConfig(`pgtopo:${key}`);

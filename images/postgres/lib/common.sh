@@ -54,18 +54,57 @@ write_pgpass() {
 # Only the cluster's own Docker network may connect ("samenet": the subnets this
 # container is attached to), only with SCRAM, and the replication role only for
 # replication. Rewritten at every start so it always matches this pgtopo version.
+# pgtopo:tls: the node's CA and server certificate are copied into its volume by pgtopo-run
+# (from the stack's TLS volume), so that every one-shot on the volume (clone, rewind)
+# sees the mode the node last started in; without TLS there is no such directory.
+TLS_IN_VOLUME="$PGTOPO_VOLUME/tls"
+tls_on() { [ -f "$TLS_IN_VOLUME/ca.crt" ]; }
+
+# With TLS, every TCP connection must be encrypted (hostssl: a plaintext one matches no
+# line and is refused) and the client verifies the server's name against the stack's CA.
 write_hba() {
-    local dir=$1
-    cat >"$dir/pg_hba.conf" <<'HBA'
+    local dir=$1 host=host
+    tls_on && host=hostssl
+    cat >"$dir/pg_hba.conf" <<HBA
 # Managed by pgtopo: rewritten at every start of the node. Do not edit.
 # TYPE  DATABASE     USER        ADDRESS   METHOD
 local   all          postgres              peer
-host    replication  replicator  samenet   scram-sha-256
-host    all          replicator  all       reject
-host    all          all         samenet   scram-sha-256
+$host replication  replicator  samenet   scram-sha-256
+$host all          replicator  all       reject
+$host all          all         samenet   scram-sha-256
 HBA
     chown postgres:postgres "$dir/pg_hba.conf"
     chmod 0600 "$dir/pg_hba.conf"
+}
+
+# The stack's CA into this volume (pgtopo:tls), from the stack's TLS volume.
+install_tls_ca() {
+    [ -s /etc/pgtopo/tls/ca.crt ] || die "pgtopo:tls is on but the stack's CA is not at /etc/pgtopo/tls/ca.crt"
+    install -d -o postgres -g postgres -m 0700 "$TLS_IN_VOLUME"
+    install -o postgres -g postgres -m 0644 /etc/pgtopo/tls/ca.crt "$TLS_IN_VOLUME/ca.crt"
+}
+
+# What libpq adds to reach another node: with TLS, the server's name verified against the CA.
+tls_conninfo() { if tls_on; then printf ' sslmode=verify-full sslrootcert=%s' "$TLS_IN_VOLUME/ca.crt"; fi; }
+
+# libpq's connection string to an upstream, for primary_conninfo (pgtopo-clone, -follow).
+upstream_conninfo() {
+    printf 'host=%s port=5432 user=replicator application_name=%s passfile=/var/lib/postgresql/.pgpass connect_timeout=5%s' \
+        "$1" "$PGTOPO_NODE" "$(tls_conninfo)"
+}
+
+# A standby's primary_conninfo made to match the TLS mode the node starts in (pgtopo:tls
+# turned on or off replaces every container): the same text upstream_conninfo gives, so
+# that pgtopo-follow then finds nothing to change.
+retarget_conninfo_tls() {
+    local auto="$PGDATA/postgresql.auto.conf" line value
+    line=$(grep -m1 "^primary_conninfo = '" "$auto" 2>/dev/null) || return 0
+    value=${line#primary_conninfo = \'}
+    value=$(printf '%s' "${value%\'}" | sed -E 's/ (sslmode|sslrootcert)=[^ ]*//g')$(tls_conninfo)
+    { grep -v "^primary_conninfo = " "$auto"; printf "primary_conninfo = '%s'\n" "$value"; } >"$auto.new"
+    chown postgres:postgres "$auto.new"
+    chmod 0600 "$auto.new"
+    mv "$auto.new" "$auto"
 }
 
 # Standby settings live in postgresql.auto.conf, where ALTER SYSTEM also writes, so a
@@ -76,7 +115,7 @@ write_standby_settings() {
     touch "$auto"
     sed -i -e '/^primary_conninfo[[:space:]]*=/d' -e '/^primary_slot_name[[:space:]]*=/d' "$auto"
     cat >>"$auto" <<CONF
-primary_conninfo = 'host=$upstream port=5432 user=replicator application_name=${PGTOPO_NODE} passfile=/var/lib/postgresql/.pgpass connect_timeout=5'
+primary_conninfo = '$(upstream_conninfo "$upstream")'
 primary_slot_name = '$slot'
 CONF
     touch "$dir/standby.signal"

@@ -1,0 +1,157 @@
+import { existsSync, rmSync, writeFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { docker, NODE_IMAGE } from "../support/docker";
+import { query } from "../support/postgres";
+import { freePorts, TestStack, type ClusterSpec } from "../support/stack";
+import { status } from "../support/status";
+import { RecordingWriter } from "../support/writer";
+
+/**
+ * pgtopo:tls on one machine (issue 12's switch): every TCP connection to and between the
+ * nodes encrypted, each client verifying the server against the stack's own CA, and
+ * plaintext refused, from this machine and from inside the stack's network alike.
+ */
+describe("pgtopo:tls", () => {
+    let stack: TestStack;
+    let spec: ClusterSpec;
+    let urls: Record<string, string>;
+    const WAIT = { timeout: 60_000, interval: 500 };
+
+    /** The upstream's view of a standby's replication connection: TLS or not. */
+    const replicationSsl = async (upstream: string, standby: string) =>
+        query<{ ssl: boolean; version: string }>(
+            urls[upstream],
+            "SELECT s.ssl, s.version FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid) WHERE r.application_name = $1",
+            [standby],
+        );
+
+    beforeAll(async () => {
+        const ports = await freePorts(3);
+        stack = await TestStack.create("tls");
+        spec = {
+            primary: "pg-1",
+            nodes: [
+                { name: "pg-1", port: ports[0] },
+                { name: "pg-2", port: ports[1] },
+                { name: "pg-3", port: ports[2], upstream: "pg-2" },
+            ],
+            tls: true,
+        };
+        await stack.configure(spec);
+        await stack.timedUp("1 + 2 with a cascade, TLS on, cold");
+        urls = await stack.connectionStrings();
+    });
+
+    afterAll(async () => {
+        if (stack) await stack.dispose();
+    });
+
+    it("streams every replication connection over TLS, each standby verifying its upstream's name", async () => {
+        for (const [upstream, standby] of [
+            ["pg-1", "pg-2"],
+            ["pg-2", "pg-3"],
+        ]) {
+            await vi.waitFor(async () => {
+                const rows = await replicationSsl(upstream, standby);
+                expect(rows, `${standby} on ${upstream}`).toEqual([{ ssl: true, version: expect.stringMatching(/^TLSv1\.[23]$/) }]); // prettier-ignore
+            }, WAIT);
+            const [{ conninfo }] = await query<{ conninfo: string }>(
+                urls[standby],
+                "SELECT current_setting('primary_conninfo') AS conninfo",
+            );
+            expect(conninfo).toContain(`host=${upstream} `);
+            expect(conninfo).toContain("sslmode=verify-full sslrootcert=");
+        }
+    });
+
+    it("gives connection strings that verify the server against the stack's CA, kept on this machine", async () => {
+        const url = new URL(urls["pg-1"]);
+        expect(url.searchParams.get("sslmode")).toBe("verify-full");
+        const caFile = url.searchParams.get("sslrootcert")!;
+        expect(existsSync(caFile)).toBe(true);
+        const [row] = await query<{ ssl: boolean }>(
+            urls["pg-1"],
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        );
+        expect(row.ssl).toBe(true);
+        // Verification is real: the same URL with another CA (a fresh one) is refused.
+        const other = await docker("run", "--rm", "--entrypoint", "sh", NODE_IMAGE, "-c",
+            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=other -keyout /dev/null 2>/dev/null"); // prettier-ignore
+        const otherFile = `${caFile}.other-test`;
+        writeFileSync(otherFile, `${other}\n`);
+        try {
+            const wrong = new URL(urls["pg-1"]);
+            wrong.searchParams.set("sslrootcert", otherFile);
+            await expect(query(wrong.toString(), "SELECT 1")).rejects.toThrow(/certificate/);
+        } finally {
+            rmSync(otherFile, { force: true });
+        }
+    });
+
+    it("refuses a plaintext connection from this machine", async () => {
+        const plain = new URL(urls["pg-1"]);
+        plain.search = "?sslmode=disable";
+        await expect(query(plain.toString(), "SELECT 1")).rejects.toThrow(/no pg_hba\.conf entry .*no encryption/);
+    });
+
+    it("refuses a plaintext replication connection from inside the stack's network", async () => {
+        const attempt = docker(
+            "run", "--rm", "--network", `pgtopo-${stack.name}-net`, "--entrypoint", "psql", NODE_IMAGE,
+            "host=pg-1 user=replicator dbname=postgres replication=true sslmode=disable connect_timeout=5",
+            "-c", "IDENTIFY_SYSTEM",
+        ); // prettier-ignore
+        await expect(attempt).rejects.toThrow(/no pg_hba\.conf entry for replication connection .*no encryption/);
+    });
+
+    it("switches over with TLS under a recording writer: no committed id lost, the old primary streams back over TLS", async () => {
+        await query(urls["pg-1"], "CREATE TABLE ids (id int PRIMARY KEY)");
+        const writer = new RecordingWriter(urls, "ids").start();
+        await vi.waitFor(() => expect(writer.committed.length).toBeGreaterThan(20), WAIT);
+        await stack.configure({ ...spec, primary: "pg-2" });
+        await stack.timedUp("switchover to pg-2 with TLS on");
+        await vi.waitFor(() => expect(writer.committed.length).toBeGreaterThan(60), WAIT);
+        await writer.stop();
+        const committed = [...writer.committed];
+        await vi.waitFor(async () => {
+            const [row] = await query<{ n: number }>(urls["pg-2"], "SELECT count(*)::int AS n FROM ids WHERE id = ANY($1::int[])", [committed]); // prettier-ignore
+            expect(row.n).toBe(committed.length);
+        }, WAIT);
+        for (const standby of ["pg-1", "pg-3"]) {
+            await vi.waitFor(async () => {
+                expect(await replicationSsl("pg-2", standby)).toEqual([{ ssl: true, version: expect.any(String) }]);
+            }, WAIT);
+        }
+        const healthy = await status(stack.name);
+        expect(healthy.code, healthy.stdout).toBe(0);
+    });
+
+    it("turns TLS off with the same switch: plaintext streams again, and the CA file is removed", async () => {
+        const caFile = new URL(urls["pg-1"]).searchParams.get("sslrootcert")!;
+        await stack.configure({ ...spec, primary: "pg-2", tls: false });
+        await stack.timedUp("TLS turned off");
+        urls = await stack.connectionStrings();
+        expect(new URL(urls["pg-1"]).search).toBe("");
+        expect(existsSync(caFile)).toBe(false);
+        for (const standby of ["pg-1", "pg-3"]) {
+            await vi.waitFor(async () => {
+                expect(await replicationSsl("pg-2", standby)).toEqual([{ ssl: false, version: null }]);
+            }, WAIT);
+        }
+        const healthy = await status(stack.name);
+        expect(healthy.code, healthy.stdout).toBe(0);
+    });
+
+    it("turns TLS on for a running stack: every replication connection moves over to TLS", async () => {
+        await stack.configure({ ...spec, primary: "pg-2", tls: true });
+        await stack.timedUp("TLS turned on for a running 1 + 2");
+        urls = await stack.connectionStrings();
+        expect(new URL(urls["pg-1"]).searchParams.get("sslmode")).toBe("verify-full");
+        for (const standby of ["pg-1", "pg-3"]) {
+            await vi.waitFor(async () => {
+                expect(await replicationSsl("pg-2", standby)).toEqual([{ ssl: true, version: expect.any(String) }]);
+            }, WAIT);
+        }
+        const healthy = await status(stack.name);
+        expect(healthy.code, healthy.stdout).toBe(0);
+    });
+});
