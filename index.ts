@@ -16,8 +16,10 @@ import { planTopology } from "./planning/topology";
 export = async () => {
     const stack = pulumi.getStack();
     let cluster: PostgresCluster;
+    let tls: boolean;
     try {
         const config = parseClusterConfig(rawConfigFromPulumi(pulumi.runtime.allConfig()));
+        tls = config.tls;
         const plan = planTopology(config);
         const names = stackNames(stack);
         // The survey finds what drifted from the config since the last `up`. Its docker
@@ -47,6 +49,8 @@ export = async () => {
         settingsApplied: cluster.settingsApplied,
         lastTransition: cluster.lastTransition,
         timelines: cluster.timelines,
+        // What `npm run status` holds the replication connections to.
+        tls,
     };
 };
 

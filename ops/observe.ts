@@ -48,6 +48,8 @@ export interface NodeObservation {
         readonly state: string;
         readonly replayLagSeconds: number | null;
         readonly syncState: string;
+        /** Whether its replication connection is encrypted (pg_stat_ssl). */
+        readonly ssl?: boolean;
     }[];
 }
 
@@ -85,7 +87,8 @@ SELECT json_build_object(
                                      ORDER BY slot_name), '[]') FROM pg_replication_slots),
   'replicas', (SELECT COALESCE(json_agg(json_build_object('name', application_name, 'state', state,
                                         'syncState', sync_state,
-                                        'replayLagSeconds', EXTRACT(epoch FROM replay_lag)::float8)
+                                        'replayLagSeconds', EXTRACT(epoch FROM replay_lag)::float8,
+                                        'ssl', (SELECT ssl FROM pg_stat_ssl WHERE pg_stat_ssl.pid = pg_stat_replication.pid))
                                         ORDER BY application_name), '[]') FROM pg_stat_replication),
   -- The volume is the data directory's parent; superusers may list it.
   'kept', (SELECT COALESCE(json_agg(name ORDER BY name), '[]')

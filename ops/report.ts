@@ -21,7 +21,7 @@ const roleCell = (n: NodeStatus) => (n.role === n.desiredRole ? n.role : `${n.ro
 /** The `npm run status` screen: one row per node, then the tree, then every difference. */
 export function renderStatus(status: ClusterStatus & { readonly backups?: readonly string[] }, tree: string): string {
     const table = new Table({
-        head: ["node", "role", "upstream", "state", "timeline", "replay lag", "lag (s)", "slot"],
+        head: ["node", "role", "upstream", "state", "timeline", "replay lag", "lag (s)", "slot", "tls"],
         style: { head: [], border: [] },
     });
     for (const n of status.nodes) {
@@ -34,6 +34,7 @@ export function renderStatus(status: ClusterStatus & { readonly backups?: readon
             formatBytes(n.lagBytes),
             n.lagSeconds === null ? "-" : n.lagSeconds.toFixed(3),
             slotCell(n),
+            n.tls === null ? "-" : n.tls ? "yes" : "no",
         ]);
     }
     const verdict = status.healthy

@@ -22,6 +22,8 @@ export interface NodeStatus {
     readonly lagSeconds: number | null;
     /** Whether this standby's slot on its upstream is in use; null for the primary. */
     readonly slotActive: boolean | null;
+    /** Whether this standby's replication connection is encrypted; null when it has none. */
+    readonly tls: boolean | null;
 }
 
 export interface ClusterStatus {
@@ -45,6 +47,8 @@ export function assessCluster(
     desired: Readonly<Record<string, DesiredNode>>,
     primary: string,
     observed: readonly NodeObservation[],
+    /** pgtopo:tls: a replication connection without TLS is then a difference. */
+    options: { readonly tls?: boolean } = {},
 ): ClusterStatus {
     const byName = new Map(observed.map((o) => [o.name, o]));
     const differences: string[] = [];
@@ -88,6 +92,9 @@ export function assessCluster(
             } else if (seen.upstreamHost !== want.upstream) {
                 differences.push(`${name} streams from ${seen.upstreamHost} instead of ${want.upstream}`);
             }
+            if (options.tls && replica?.ssl === false) {
+                differences.push(`${name} streams from ${want.upstream} without TLS, though pgtopo:tls is on`);
+            }
             if (upstreamSeen?.reachable && !slot) {
                 differences.push(`${name}'s slot ${slotName} is missing on ${want.upstream}`);
             }
@@ -103,6 +110,7 @@ export function assessCluster(
             lagBytes: role === "standby" && primaryLsn && seen?.replayLsn ? lagBytes(primaryLsn, seen.replayLsn) : null,
             lagSeconds: role === "standby" ? (replica ? (replica.replayLagSeconds ?? 0) : null) : null,
             slotActive: want.role === "standby" ? (slot?.active ?? false) : null,
+            tls: role === "standby" ? (replica?.ssl ?? null) : null,
         };
     });
 

@@ -46,7 +46,7 @@ async function main(): Promise<number> {
     const observed = await observeCluster(
         Object.keys(desired).map((name) => ({ name, container: names.container(name) })),
     );
-    const cluster = assessCluster(desired, primary, observed);
+    const cluster = assessCluster(desired, primary, observed, { tls: outputs.tls?.value === true });
     const seen = await observeBackups(names.container(primary));
     const backups = seen ? assessBackups(primary, seen, new Date()) : undefined;
     const differences = [...cluster.differences, ...(backups?.differences ?? [])];

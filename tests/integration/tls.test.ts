@@ -121,8 +121,10 @@ describe("pgtopo:tls", () => {
                 expect(await replicationSsl("pg-2", standby)).toEqual([{ ssl: true, version: expect.any(String) }]);
             }, WAIT);
         }
-        const healthy = await status(stack.name);
+        const healthy = await status(stack.name, "--json");
         expect(healthy.code, healthy.stdout).toBe(0);
+        const nodes = JSON.parse(healthy.stdout).nodes as { name: string; tls: boolean | null }[];
+        expect(nodes.map((n) => [n.name, n.tls])).toEqual([["pg-1", true], ["pg-2", null], ["pg-3", true]]); // prettier-ignore
     });
 
     it("turns TLS off with the same switch: plaintext streams again, and the CA file is removed", async () => {
@@ -153,5 +155,35 @@ describe("pgtopo:tls", () => {
         }
         const healthy = await status(stack.name);
         expect(healthy.code, healthy.stdout).toBe(0);
+    });
+
+    it("takes backups with TLS on (the standby read through pgBackRest's TLS server), and restores them into a stack without TLS", async () => {
+        await query(urls["pg-2"], "CREATE TABLE kept AS SELECT generate_series(1, 500) AS id");
+        await stack.configure({ ...spec, primary: "pg-2", tls: true, backup: { deleteBackupsOnDestroy: true } });
+        await stack.timedUp("backups turned on with TLS on");
+        const info = await docker(
+            "exec",
+            stack.container("pg-2"),
+            "cat",
+            "/var/lib/pgbackrest/backup/pgtopo/backup.info",
+        );
+        expect(info).toMatch(/^\d{8}-\d{6}F=.*"option-backup-standby":true/m);
+        await query(urls["pg-2"], "SELECT pg_switch_wal()");
+        const [port] = await freePorts(1);
+        const copy = await TestStack.create("tls-rs");
+        try {
+            await copy.configure({
+                primary: "pg-1",
+                nodes: [{ name: "pg-1", port }],
+                restore: { fromStack: stack.name },
+            });
+            await copy.timedUp("restore of a TLS stack's backup into a stack without TLS");
+            const copyUrls = await copy.connectionStrings();
+            expect(new URL(copyUrls["pg-1"]).search).toBe("");
+            const [row] = await query<{ n: number }>(copyUrls["pg-1"], "SELECT count(*)::int AS n FROM kept");
+            expect(row.n).toBe(500);
+        } finally {
+            await copy.dispose();
+        }
     });
 });

@@ -67,6 +67,25 @@ describe("assessCluster", () => {
         expect(status.nodes[2].lagSeconds).toBe(0);
     });
 
+    it("with pgtopo:tls, names a standby whose replication connection is not encrypted", () => {
+        const encrypted = (ssl: boolean) =>
+            replace(
+                replace(healthy(), "pg-1", {
+                    replicas: [
+                        { name: "pg-2", state: "streaming", replayLagSeconds: 0, syncState: "async", ssl: true },
+                    ],
+                }),
+                "pg-2",
+                { replicas: [{ name: "pg-3", state: "streaming", replayLagSeconds: 0, syncState: "async", ssl }] },
+            );
+        const mixed = assessCluster(desired, "pg-1", encrypted(false), { tls: true });
+        expect(mixed.differences).toEqual(["pg-3 streams from pg-2 without TLS, though pgtopo:tls is on"]);
+        expect(mixed.nodes.map((n) => n.tls)).toEqual([null, true, false]);
+        expect(assessCluster(desired, "pg-1", encrypted(true), { tls: true }).healthy).toBe(true);
+        // Without the switch, plaintext is what was asked for.
+        expect(assessCluster(desired, "pg-1", encrypted(false)).healthy).toBe(true);
+    });
+
     it("notes a diverged data directory kept by a re-clone without calling the cluster unhealthy", () => {
         const observed = replace(healthy(), "pg-2", { keptData: ["pgdata.diverged-20261122T001500Z"] });
         const status = assessCluster(desired, "pg-1", observed);

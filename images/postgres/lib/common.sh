@@ -57,7 +57,7 @@ write_pgpass() {
 # pgtopo:tls: the node's CA and server certificate are copied into its volume by pgtopo-run
 # (from the stack's TLS volume), so that every one-shot on the volume (clone, rewind)
 # sees the mode the node last started in; without TLS there is no such directory.
-TLS_IN_VOLUME="$PGTOPO_VOLUME/tls"
+TLS_IN_VOLUME="${PGTOPO_VOLUME:-/var/lib/postgresql/data}/tls"
 tls_on() { [ -f "$TLS_IN_VOLUME/ca.crt" ]; }
 
 # With TLS, every TCP connection must be encrypted (hostssl: a plaintext one matches no
