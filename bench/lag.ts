@@ -13,7 +13,7 @@
  * those over the runs, and pgtopo's median against the hand-made one's.
  *
  *   npm run bench:lag [-- --runs 3] [--seconds 20] [--rate 300 (0: unthrottled)] [--clients 4] [--scale 10]
- *                     [--pgtopo-parameters '{"hot_standby_feedback": false}']
+ *                     [--pgtopo-parameters '{"hot_standby_feedback": false}'] [--tls]
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -180,6 +180,7 @@ async function connectChain(
 async function pgtopoCluster(
     ports: number[],
     parameters: Record<string, string | number | boolean> | undefined,
+    tls: boolean,
 ): Promise<Made> {
     const stack = await TestStack.create("bench-lag");
     const teardown = () => stack.dispose();
@@ -189,7 +190,7 @@ async function pgtopoCluster(
         { name: "pg-3", port: ports[2], upstream: "pg-2" },
     ];
     try {
-        await stack.configure({ primary: "pg-1", nodes, parameters });
+        await stack.configure({ primary: "pg-1", nodes, parameters, tls });
         await stack.up();
     } catch (err) {
         await teardown();
@@ -239,6 +240,8 @@ async function main(): Promise<void> {
             interval: { type: "string", default: "50" },
             // pgtopo:parameters for pgtopo's cluster, as JSON: to see what a default costs.
             "pgtopo-parameters": { type: "string" },
+            // pgtopo:tls on for pgtopo's cluster: replication over TLS against plaintext by hand.
+            tls: { type: "boolean", default: false },
         },
     });
     const runs = Number(values.runs);
@@ -252,7 +255,7 @@ async function main(): Promise<void> {
     const made = [await handMadeCluster(ports.slice(0, 3))];
     try {
         const parameters = values["pgtopo-parameters"] ? JSON.parse(values["pgtopo-parameters"]) : undefined;
-        made.push(await pgtopoCluster(ports.slice(3, 6), parameters));
+        made.push(await pgtopoCluster(ports.slice(3, 6), parameters, values.tls));
         const [hand, pgtopo] = made.map((m) => m.cluster);
         for (const cluster of [hand, pgtopo]) {
             await pgbench(cluster.primaryContainer, "-i", "-q", "-s", values.scale);
@@ -276,7 +279,7 @@ async function main(): Promise<void> {
             return [baseline, { label: `pgtopo: ${measure}`, unit, decimals, values: series(pgtopo, pick), baseline }];
         };
         const limit = options.rate > 0 ? `-R ${options.rate}` : "unthrottled";
-        const load = `pgbench -c ${options.clients} ${limit} for ${options.seconds} s, scale ${values.scale}`;
+        const load = `pgbench -c ${options.clients} ${limit} for ${options.seconds} s, scale ${values.scale}${values.tls ? "; pgtopo with TLS" : ""}`;
         printTable(
             `achieved write load (${load}), ${runs} runs each`,
             pair("tps", "tps", (r) => r.tps),

@@ -6,7 +6,7 @@
  * (which, unlike pgtopo, leaves the old primary down and nothing re-pointed: pgtopo's
  * next `up` then rejoins it, which the bench also relies on to reset between runs).
  *
- *   npm run bench:switchover [-- --runs 3]
+ *   npm run bench:switchover [-- --runs 3] [--tls]     (--tls: pgtopo:tls on, clients too)
  */
 import { parseArgs } from "node:util";
 import { docker } from "../tests/support/docker";
@@ -16,7 +16,10 @@ import { RecordingWriter } from "../tests/support/writer";
 import { printTable } from "./stats";
 
 async function main(): Promise<void> {
-    const { values } = parseArgs({ options: { runs: { type: "string", default: "3" } } });
+    const { values } = parseArgs({
+        options: { runs: { type: "string", default: "3" }, tls: { type: "boolean", default: false } },
+    });
+    const tls = values.tls;
     const runs = Number(values.runs);
     const ports = await freePorts(2);
     const stack = await TestStack.create("bench-sw");
@@ -28,7 +31,7 @@ async function main(): Promise<void> {
     const upTimes: number[] = [];
     const manualWindows: number[] = [];
     try {
-        await stack.configure({ primary: "pg-1", nodes });
+        await stack.configure({ primary: "pg-1", nodes, tls });
         await stack.up();
         const urls = await stack.connectionStrings();
         await query(urls["pg-1"], "CREATE TABLE bench_ids (id int PRIMARY KEY)");
@@ -43,7 +46,7 @@ async function main(): Promise<void> {
             // pgtopo: pg-1 -> pg-2
             await fiftyMoreCommits();
             writer.maxGapMs = 0;
-            await stack.configure({ primary: "pg-2", nodes });
+            await stack.configure({ primary: "pg-2", nodes, tls });
             const started = performance.now();
             await stack.up();
             upTimes.push((performance.now() - started) / 1000);
@@ -59,17 +62,20 @@ async function main(): Promise<void> {
             console.log(
                 `run ${i + 1}/${runs}: write gap pgtopo ${windows[i]} ms (up ${upTimes[i].toFixed(1)} s), by hand ${manualWindows[i]} ms`,
             );
-            await stack.configure({ primary: "pg-1", nodes });
+            await stack.configure({ primary: "pg-1", nodes, tls });
             await stack.up();
         }
         await writer.stop();
         const lost = writer.committed.length - (await query(urls["pg-1"], "SELECT id FROM bench_ids")).length;
         const manual = { label: "write gap, by hand (stop + pg_promote)", unit: "ms", values: manualWindows };
-        printTable(`switchover under load, ${runs} runs (pgtopo ${windows.length}, by hand ${manualWindows.length})`, [
-            manual,
-            { label: "write gap, pgtopo switchover", unit: "ms", values: windows, baseline: manual },
-            { label: "pulumi up, pgtopo switchover", unit: "s", values: upTimes },
-        ]);
+        printTable(
+            `switchover under load${tls ? ", TLS on" : ""}, ${runs} runs (pgtopo ${windows.length}, by hand ${manualWindows.length})`,
+            [
+                manual,
+                { label: "write gap, pgtopo switchover", unit: "ms", values: windows, baseline: manual },
+                { label: "pulumi up, pgtopo switchover", unit: "s", values: upTimes },
+            ],
+        );
         console.log(
             `committed ids recorded by the client: ${writer.committed.length}; missing on the final primary: ${lost}`,
         );
