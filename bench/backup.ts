@@ -13,13 +13,7 @@ import { parseArgs } from "node:util";
 import { docker } from "../tests/support/docker";
 import { query } from "../tests/support/postgres";
 import { freePorts, TestStack, type ClusterSpec } from "../tests/support/stack";
-import { printTable, type Row } from "./stats";
-
-async function seconds(work: () => Promise<unknown>): Promise<number> {
-    const started = performance.now();
-    await work();
-    return (performance.now() - started) / 1000;
-}
+import { printTable, seconds, type Row } from "./stats";
 
 async function main(): Promise<void> {
     const { values } = parseArgs({

@@ -17,17 +17,11 @@ import * as path from "node:path";
 import { parseArgs, promisify } from "node:util";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { freePorts, PROJECT_DIR, TestStack, type NodeSpec } from "../tests/support/stack";
-import { printTable, type Row } from "./stats";
+import { printTable, seconds, type Row } from "./stats";
 
 const run = promisify(execFile);
 const BY_HAND = path.join(__dirname, "by-hand.sh");
 const FLOOR_DIR = path.join(__dirname, "floor");
-
-async function seconds(work: () => Promise<unknown>): Promise<number> {
-    const started = performance.now();
-    await work();
-    return (performance.now() - started) / 1000;
-}
 
 /** `pulumi up` of a stack by the CLI, as a user runs it. */
 const cliUp = (dir: string, stack: string) =>

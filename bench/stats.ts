@@ -49,3 +49,10 @@ export function printTable(title: string, rows: readonly Row[]): void {
     }
     console.log(`\n${title}\n${table.toString()}`);
 }
+
+/** How long a piece of work takes, in seconds. */
+export async function seconds(work: () => Promise<unknown>): Promise<number> {
+    const started = performance.now();
+    await work();
+    return (performance.now() - started) / 1000;
+}
