@@ -455,7 +455,10 @@ link_bin() { # hard-link our own builds; symlink a reused binary (it may be upgr
 link_bin "$PULUMI_BIN" "$BIN/pulumi"
 link_bin "$LANG_BIN" "$BIN/pulumi-language-nodejs"
 
-PULUMI_HOME_DIR="${PULUMI_HOME:-$HOME/.pulumi}"
+# Said out loud: the CLI otherwise takes the home directory from the user database, not
+# from $HOME, and would install plugins where this script does not look for them.
+export PULUMI_HOME="${PULUMI_HOME:-$HOME/.pulumi}"
+PULUMI_HOME_DIR="$PULUMI_HOME"
 plugin_installed() { # kind name version
   [[ -d "$PULUMI_HOME_DIR/plugins/$1-$2-v$3" && ! -e "$PULUMI_HOME_DIR/plugins/$1-$2-v$3.partial" ]]
 }
@@ -500,6 +503,8 @@ export PATH="$BIN:\${PATH}"
 export PGTOPO_PLUGIN_BIN="$PLUGIN_BIN"
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+# Where setup.sh installed the plugins (the CLI's own default ignores \$HOME).
+export PULUMI_HOME="\${PULUMI_HOME:-\$HOME/.pulumi}"
 EOF
 
 for t in "${TIMINGS[@]}"; do log "  $t"; done
