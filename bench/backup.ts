@@ -13,6 +13,7 @@ import { parseArgs } from "node:util";
 import { docker } from "../tests/support/docker";
 import { query } from "../tests/support/postgres";
 import { freePorts, TestStack, type ClusterSpec } from "../tests/support/stack";
+import { bareBasebackup, loadPgbench } from "./primary-data";
 import { printTable, seconds, type Row } from "./stats";
 
 async function main(): Promise<void> {
@@ -46,12 +47,7 @@ async function main(): Promise<void> {
         await stack.stack.setConfig("pgtopo:deleteDataOnRemove", { value: "true" });
         await stack.up();
         const container = stack.container("pg-1");
-        await docker("exec", "-u", "postgres", container,
-            "pgbench", "-i", "-q", "-s", values.scale, "-h", "/var/run/postgresql", "postgres"); // prettier-ignore
-        const [{ size }] = await query<{ size: string }>(
-            (await stack.connectionStrings())["pg-1"],
-            "SELECT pg_size_pretty(pg_database_size('postgres')) AS size",
-        );
+        const size = await loadPgbench(container, (await stack.connectionStrings())["pg-1"], values.scale);
 
         const bare: number[] = [];
         const backup: number[] = [];
@@ -60,12 +56,7 @@ async function main(): Promise<void> {
         const fromRepository: number[] = [];
         const restore: number[] = [];
         for (let i = 0; i < runs; i++) {
-            bare.push(
-                await seconds(() =>
-                    docker("exec", "-u", "postgres", container, "bash", "-c",
-                        'PGPASSWORD="$PGTOPO_REPLICATION_PASSWORD" pg_basebackup -h pg-1 -U replicator -D /tmp/bare -X stream -c fast && rm -rf /tmp/bare'),
-                ),
-            ); // prettier-ignore
+            bare.push(await seconds(() => bareBasebackup(container)));
             backup.push(await seconds(() => docker("exec", container, "pgtopo-backup", "full")));
 
             for (const [from, times] of [

@@ -6,9 +6,9 @@
  *   npm run bench:clone [-- --runs 3 --scale 100]     (pgbench scale 100 is about 1.5 GB)
  */
 import { parseArgs } from "node:util";
-import { docker } from "../tests/support/docker";
 import { query } from "../tests/support/postgres";
 import { freePorts, TestStack, type NodeSpec } from "../tests/support/stack";
+import { bareBasebackup, loadPgbench } from "./primary-data";
 import { printTable, seconds, type Row } from "./stats";
 
 async function main(): Promise<void> {
@@ -25,35 +25,12 @@ async function main(): Promise<void> {
         await stack.up();
         const urls = await stack.connectionStrings();
         const container = stack.container("pg-1");
-        await docker(
-            "exec",
-            "-u",
-            "postgres",
-            container,
-            "pgbench",
-            "-i",
-            "-q",
-            "-s",
-            values.scale,
-            "-h",
-            "/var/run/postgresql",
-            "postgres",
-        );
-        const [{ size }] = await query<{ size: string }>(
-            urls["pg-1"],
-            "SELECT pg_size_pretty(pg_database_size('postgres')) AS size",
-        );
+        const size = await loadPgbench(container, urls["pg-1"], values.scale);
 
         const bare: number[] = [];
         const pgtopo: number[] = [];
         for (let i = 0; i < runs; i++) {
-            // Bare: the replication role's own password, over the cluster network, into the container's /tmp.
-            bare.push(
-                await seconds(() =>
-                    docker("exec", "-u", "postgres", container, "bash", "-c",
-                        'PGPASSWORD="$PGTOPO_REPLICATION_PASSWORD" pg_basebackup -h pg-1 -U replicator -D /tmp/bare -X stream -c fast && rm -rf /tmp/bare'),
-                ),
-            ); // prettier-ignore
+            bare.push(await seconds(() => bareBasebackup(container)));
             await stack.configure({ primary: "pg-1", nodes: [primary, { name: "pg-2", port: p2 }] });
             pgtopo.push(await seconds(() => stack.up()));
             console.log(`run ${i + 1}/${runs}: bare ${bare[i].toFixed(1)} s, pgtopo ${pgtopo[i].toFixed(1)} s`);

@@ -1,3 +1,5 @@
+import { TLS_MOUNT } from "../planning/backup";
+
 /**
  * Shell text of the Command resources. Secrets never appear here: they reach the
  * command through its `environment`, and `docker run -e NAME` (no value) forwards them
@@ -117,7 +119,7 @@ export function caFileCommand(container: string, file: string): string {
     const partial = shellQuote(`${file}.partial`);
     return [
         `mkdir -p "$(dirname ${target})"`,
-        `docker exec ${container} cat ${TLS_CA_IN_NODE} > ${partial}`,
+        `docker exec ${container} cat ${TLS_MOUNT}/ca.crt > ${partial}`,
         `mv ${partial} ${target}`,
     ].join(" && ");
 }
@@ -125,5 +127,3 @@ export function caFileCommand(container: string, file: string): string {
 export function removeFileCommand(file: string): string {
     return `rm -f ${shellQuote(file)}`;
 }
-
-const TLS_CA_IN_NODE = "/etc/pgtopo/tls/ca.crt";

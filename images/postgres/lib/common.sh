@@ -51,17 +51,17 @@ write_pgpass() {
     printf '*:*:*:replicator:%s\n' "$PGTOPO_REPLICATION_PASSWORD" >"$file"
 }
 
-# Only the cluster's own Docker network may connect ("samenet": the subnets this
-# container is attached to), only with SCRAM, and the replication role only for
-# replication. Rewritten at every start so it always matches this pgtopo version.
 # pgtopo:tls: the node's CA and server certificate are copied into its volume by pgtopo-run
 # (from the stack's TLS volume), so that every one-shot on the volume (clone, rewind)
 # sees the mode the node last started in; without TLS there is no such directory.
 TLS_IN_VOLUME="${PGTOPO_VOLUME:-/var/lib/postgresql/data}/tls"
 tls_on() { [ -f "$TLS_IN_VOLUME/ca.crt" ]; }
 
-# With TLS, every TCP connection must be encrypted (hostssl: a plaintext one matches no
-# line and is refused) and the client verifies the server's name against the stack's CA.
+# Only the cluster's own Docker network may connect ("samenet": the subnets this
+# container is attached to), only with SCRAM, and the replication role only for
+# replication. Rewritten at every start so it always matches this pgtopo version. With
+# TLS, every TCP connection must be encrypted (hostssl: a plaintext one matches no line
+# and is refused) and the client verifies the server's name against the stack's CA.
 write_hba() {
     local dir=$1 host=host
     tls_on && host=hostssl
