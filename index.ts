@@ -5,7 +5,7 @@ import { ConfigError, parseClusterConfig, rawConfigFromPulumi } from "./config";
 import { portProblems } from "./config/ports";
 import { restoreProblems } from "./config/restore";
 import { versionProblems } from "./config/version";
-import { surveyStack } from "./ops/survey";
+import { EngineUnreachable, surveyStack } from "./ops/survey";
 import { planTopology } from "./planning/topology";
 
 /**
@@ -30,15 +30,18 @@ export = async () => {
         // first, before any resource is declared.
         const problems = (
             await Promise.all([
+                // Every engine answers before anything is declared (EngineUnreachable otherwise).
+                survey.engines.then(() => []),
                 versionProblems(stack, config.postgresVersion),
                 restoreProblems(stack, config),
-                portProblems(config.nodes, names.container),
+                // Across hosts the ports are published on the hosts' addresses, not here.
+                config.hosts ? Promise.resolve([]) : portProblems(config.nodes, names.container),
             ])
         ).flat();
         if (problems.length > 0) throw new ConfigError(problems);
         cluster = new PostgresCluster("pgtopo", { stack, config, plan, survey });
     } catch (err) {
-        if (err instanceof ConfigError) throw userError(err.message);
+        if (err instanceof ConfigError || err instanceof EngineUnreachable) throw userError(err.message);
         throw err;
     }
     return {

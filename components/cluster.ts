@@ -9,13 +9,8 @@ import * as command from "@pulumi/command";
 import type { ConvergeRequest } from "../ops/converge";
 import { superuserUrl } from "../ops/observe";
 import type { StackSurvey } from "../ops/survey";
-import {
-    caFileCommand,
-    firstBackupCommand,
-    networkReadyCommand,
-    removeFileCommand,
-    removeStackVolumesCommand,
-} from "./commands";
+import { caFileCommand, firstBackupCommand, removeFileCommand, shareCaCommand } from "./commands";
+import { declareEngine, type Engine } from "./engine";
 import { NodeImage } from "./image";
 import { BACKUPS_LABEL, PROJECT_ROOT, STACK_LABEL, stackCaFile, stackNames, type StackNames } from "./naming";
 import { PostgresNode } from "./node";
@@ -58,30 +53,6 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const { config, plan, stack } = args;
         const names = stackNames(stack);
 
-        // Every node depends on this, so on destroy it goes last and takes the volumes
-        // kept from removed nodes with it.
-        const dataJanitor = new command.local.Command(
-            `${name}-data-janitor`,
-            {
-                create: `echo "volumes labelled ${STACK_LABEL}=${stack} are removed when the stack is destroyed"`,
-                delete: removeStackVolumesCommand(`${STACK_LABEL}=${stack}`),
-            },
-            { parent: this },
-        );
-        new docker.Network(
-            `${name}-network`,
-            { name: names.network, driver: "bridge", labels: [{ label: STACK_LABEL, value: stack }] },
-            { parent: this },
-        );
-        // The provider reports a new network only after a fixed 2 s wait, though Docker made
-        // it at once; what attaches to it waits on this poll instead, which took 2 s off a
-        // cold `up`'s critical path (docs/benchmarks.md). Destroy still removes the network
-        // last: the provider retries removing a network while containers are attached.
-        const networkReady = new command.local.Command(
-            `${name}-network-ready`,
-            { create: networkReadyCommand(names.network) },
-            { parent: this },
-        );
         const image = new NodeImage(
             `${name}-image`,
             {
@@ -91,21 +62,52 @@ export class PostgresCluster extends pulumi.ComponentResource {
             },
             { parent: this },
         );
+        // The engines the nodes run on: the local one, or one per host of pgtopo:hosts.
+        const engineArgs = {
+            stack,
+            names,
+            withTlsVolume: config.tls || config.backup !== undefined,
+            image: { name: image.imageName, id: image.imageId },
+            imageBuilt: image,
+        };
+        const engines = new Map<string | undefined, Engine>(
+            config.hosts
+                ? Object.entries(config.hosts)
+                      .sort(([a], [b]) => (a < b ? -1 : 1))
+                      .map(([host, { docker }]) => [
+                          host,
+                          declareEngine(this, {
+                              ...engineArgs,
+                              resourcePrefix: `${name}-${host}`,
+                              host: { name: host, docker },
+                          }),
+                      ])
+                : [[undefined, declareEngine(this, { ...engineArgs, resourcePrefix: name })]],
+        );
+        // Across hosts, one CA in every host's TLS volume before any node starts (a node
+        // that found none would make its own, which the others would not trust).
+        const sharedCa = config.hosts
+            ? new command.local.Command(
+                  `${name}-ca`,
+                  {
+                      create: pulumi
+                          .all([image.imageName, ...[...engines.values()].map((e) => e.tlsVolumeName!)])
+                          .apply(([imageName, volume]) =>
+                              shareCaCommand(
+                                  imageName,
+                                  volume,
+                                  [...engines.values()].map((e) => e.env.DOCKER_HOST),
+                              ),
+                          ),
+                      dir: PROJECT_ROOT,
+                  },
+                  { parent: this, dependsOn: [...engines.values()].flatMap((e) => e.imageReady) },
+              )
+            : undefined;
+        const peerAddresses = Object.values(config.hosts ?? {}).map((h) => h.address);
 
         const superuserPassword = new GeneratedPassword(`${name}-superuser-password`, { parent: this });
         const replicationPassword = new GeneratedPassword(`${name}-replication-password`, { parent: this });
-
-        // The stack's CA and the nodes' certificates, for PostgreSQL's TLS (pgtopo:tls) and
-        // pgBackRest's TLS servers (pgtopo:backup): made by the nodes themselves
-        // (pgtopo-tls), never in Pulumi state; removed with the stack.
-        const tlsVolumeName =
-            config.tls || config.backup
-                ? new docker.Volume(
-                      `${name}-tls`,
-                      { name: names.tlsVolume, labels: [{ label: STACK_LABEL, value: stack }] },
-                      { parent: this, dependsOn: [dataJanitor] },
-                  ).name
-                : undefined;
 
         // The backup repository: a volume of its own, mounted by every node, that outlives
         // the stack's destroy unless the config says otherwise (planning/backup.ts).
@@ -130,6 +132,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             : Promise.resolve(undefined);
         const created = new Map<string, PostgresNode>();
         for (const node of plan.nodes) {
+            const engine = engines.get(node.host)!;
             created.set(
                 node.name,
                 new PostgresNode(
@@ -139,18 +142,19 @@ export class PostgresCluster extends pulumi.ComponentResource {
                         names,
                         node,
                         networkName: names.network,
-                        networkReady,
+                        engine,
                         imageName: image.imageName,
-                        imageId: image.imageId,
+                        peerAddresses,
+                        clientAddresses: config.clients,
+                        sharedCa,
                         superuserPassword: superuserPassword.value,
                         replicationPassword: replicationPassword.value,
                         settings,
                         retainDataOnRemove: !config.deleteDataOnRemove,
                         upstream: node.upstream ? created.get(node.upstream) : undefined,
-                        volumeDependsOn: [dataJanitor],
+
                         generation: args.survey?.generations.then((found) => found[node.name]),
                         backup,
-                        tlsVolumeName,
                         tls: config.tls,
                         restore:
                             config.restore && node.role === "primary"
@@ -171,7 +175,13 @@ export class PostgresCluster extends pulumi.ComponentResource {
         if (caFile) {
             new command.local.Command(
                 `${name}-ca-file`,
-                { create: caFileCommand(names.container(plan.primary), caFile), delete: removeFileCommand(caFile) },
+                {
+                    create: caFileCommand(names.container(plan.primary), caFile),
+                    delete: removeFileCommand(caFile),
+                    ...(Object.keys(created.get(plan.primary)!.engineEnv).length > 0
+                        ? { environment: created.get(plan.primary)!.engineEnv }
+                        : {}),
+                },
                 { parent: this, dependsOn: [created.get(plan.primary)!.ready] },
             );
         }
@@ -257,7 +267,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
             pulumi
                 .all([superuserPassword.value])
                 .apply(([password]) =>
-                    Object.fromEntries(plan.nodes.map((n) => [n.name, superuserUrl(password, n.port, caFile)])),
+                    Object.fromEntries(
+                        plan.nodes.map((n) => [n.name, superuserUrl(password, n.port, caFile, n.address)]),
+                    ),
                 ),
         );
         this.registerOutputs({
@@ -288,6 +300,9 @@ export function convergeRequest(
         nodes: plan.nodes.map((n) => ({
             name: n.name,
             port: n.port,
+            ...(n.host ? { host: n.host, dockerHost: n.dockerHost } : {}),
+            address: n.address,
+            endpoint: n.endpoint,
             container: names.container(n.name),
             volume: names.volume(n.name),
             upstream: n.upstream,

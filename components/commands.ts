@@ -127,3 +127,17 @@ export function caFileCommand(container: string, file: string): string {
 export function removeFileCommand(file: string): string {
     return `rm -f ${shellQuote(file)}`;
 }
+
+/** Copies the node image (tag appended) from this machine's engine onto a host's (scripts/load-image.sh). */
+export function loadImageCommand(dockerHost: string): string {
+    return `bash scripts/load-image.sh ${shellQuote(dockerHost)}`;
+}
+
+/**
+ * pgtopo:hosts: one CA for every host's TLS volume (scripts/share-ca.sh): made on the
+ * first host, its certificate and key piped from engine to engine, never through a file
+ * or Pulumi state here.
+ */
+export function shareCaCommand(image: string, volume: string, dockerHosts: readonly string[]): string {
+    return `bash scripts/share-ca.sh ${[image, volume, ...dockerHosts].map(shellQuote).join(" ")}`;
+}

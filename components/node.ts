@@ -12,6 +12,7 @@ import {
     followCommand,
     VOLUME_MOUNT_PATH,
 } from "./commands";
+import type { Engine } from "./engine";
 import { GENERATION_LABEL, NODE_LABEL, PROJECT_ROOT, STACK_LABEL, type StackNames } from "./naming";
 
 export interface PostgresNodeArgs {
@@ -19,12 +20,19 @@ export interface PostgresNodeArgs {
     readonly names: StackNames;
     readonly node: PlannedNode;
     readonly networkName: string;
-    /** Done once the network exists: the one-shot containers and the server attach to it. */
-    readonly networkReady: pulumi.Resource;
+    /**
+     * The engine it runs on (components/engine.ts): its provider, the network the one-shot
+     * containers and the server attach to, the image there, the TLS volume.
+     */
+    readonly engine: Engine;
     /** Tag of the node image, used by the one-shot bootstrap container. */
     readonly imageName: pulumi.Input<string>;
-    /** ID of the node image: the long-running container follows it. */
-    readonly imageId: pulumi.Input<string>;
+    /** pgtopo:hosts: every host's address, each let in by pg_hba (replication, pg_rewind). */
+    readonly peerAddresses: readonly string[];
+    /** pgtopo:clients: where applications connect from. */
+    readonly clientAddresses: readonly string[];
+    /** pgtopo:hosts: done once every host's TLS volume holds the stack's CA. */
+    readonly sharedCa?: pulumi.Resource;
     readonly superuserPassword: pulumi.Input<string>;
     readonly replicationPassword: pulumi.Input<string>;
     /** pgtopo.conf for every node (planning/settings.ts). */
@@ -36,8 +44,6 @@ export interface PostgresNodeArgs {
     readonly retainDataOnRemove: boolean;
     /** The node this one streams from; required for a standby. */
     readonly upstream?: PostgresNode;
-    /** Created before this node's volume and removed after it (the stack's data janitor). */
-    readonly volumeDependsOn?: pulumi.Resource[];
     /** The container's generation label (planning/generation.ts); a new one recreates it. */
     readonly generation?: pulumi.Input<string | undefined>;
     /**
@@ -52,8 +58,6 @@ export interface PostgresNodeArgs {
         /** pgtopo:backup.standbysFrom: where a new standby's first copy comes from. */
         readonly standbysFrom: "upstream" | "repository";
     };
-    /** The stack's CA and certificates (pgtopo:tls or pgtopo:backup), mounted in every node. */
-    readonly tlsVolumeName?: pulumi.Input<string>;
     /** pgtopo:tls: every TCP connection to and between nodes encrypted and verified. */
     readonly tls: boolean;
 }
@@ -68,6 +72,10 @@ export interface PostgresNodeArgs {
 export class PostgresNode extends pulumi.ComponentResource {
     readonly name: string;
     readonly containerName: string;
+    /** How the other nodes reach it (PlannedNode.endpoint). */
+    readonly endpoint: string;
+    /** DOCKER_HOST for Commands acting on its engine (empty for the local engine). */
+    readonly engineEnv: Record<string, string>;
     readonly container: docker.Container;
     /** Done once PostgreSQL in the container accepts connections. */
     readonly ready: command.local.Command;
@@ -77,6 +85,13 @@ export class PostgresNode extends pulumi.ComponentResource {
         const { node, names } = args;
         this.name = node.name;
         this.containerName = names.container(node.name);
+        this.endpoint = node.endpoint;
+        const { engine } = args;
+        this.engineEnv = engine.env;
+        // Commands that had no environment before hosts existed get none on the local engine,
+        // so that a stack made before does not see them change.
+        const withEnv = Object.keys(engine.env).length > 0 ? { environment: engine.env } : {};
+        const tlsVolumeName = engine.tlsVolumeName;
         const labels = [
             { label: STACK_LABEL, value: args.stack },
             { label: NODE_LABEL, value: node.name },
@@ -88,7 +103,12 @@ export class PostgresNode extends pulumi.ComponentResource {
         const volume = new docker.Volume(
             `${name}-data`,
             { name: names.volume(node.name), labels },
-            { parent: this, retainOnDelete: args.retainDataOnRemove, dependsOn: args.volumeDependsOn },
+            {
+                parent: this,
+                provider: engine.provider,
+                retainOnDelete: args.retainDataOnRemove,
+                dependsOn: [engine.janitor],
+            },
         );
 
         const standby = node.role === "standby" ? this.cloneStandby(name, args, volume) : undefined;
@@ -99,22 +119,32 @@ export class PostgresNode extends pulumi.ComponentResource {
             {
                 name: this.containerName,
                 hostname: node.name,
-                image: args.imageId,
+                image: engine.imageId,
                 envs: [
                     `PGTOPO_NODE=${node.name}`,
                     pulumi.interpolate`PGTOPO_REPLICATION_PASSWORD=${args.replicationPassword}`,
                     ...Object.entries(args.backup?.environment ?? {}).map(([key, value]) => `${key}=${value}`),
                     ...(args.tls ? ["PGTOPO_TLS=on"] : []),
+                    // Across hosts: its certificate names its host's address; pg_hba lets
+                    // in the cluster's hosts and pgtopo:clients (pgtopo-run, write_hba).
+                    ...(node.host
+                        ? [
+                              `PGTOPO_ADDRESS=${node.address}`,
+                              `PGTOPO_PEER_ADDRESSES=${args.peerAddresses.join(" ")}`,
+                              `PGTOPO_CLIENT_ADDRESSES=${args.clientAddresses.join(" ")}`,
+                          ]
+                        : []),
                 ],
                 labels: containerLabels,
                 networksAdvanced: [{ name: args.networkName, aliases: [node.name] }],
-                // Published on loopback only: the cluster is reachable from this machine,
-                // never from the network it sits on.
-                ports: [{ internal: 5432, external: node.port, ip: "127.0.0.1" }],
+                // Published on loopback only on one machine: the cluster is reachable from
+                // it, never from the network it sits on. Across hosts, on the host's address,
+                // where pg_hba admits only the cluster's hosts and pgtopo:clients, over TLS.
+                ports: [{ internal: 5432, external: node.port, ip: node.address }],
                 volumes: [
                     { volumeName: volume.name, containerPath: VOLUME_MOUNT_PATH },
                     ...(args.backup ? [{ volumeName: args.backup.volumeName, containerPath: REPOSITORY_MOUNT }] : []),
-                    ...(args.tlsVolumeName ? [{ volumeName: args.tlsVolumeName, containerPath: TLS_MOUNT }] : []),
+                    ...(tlsVolumeName ? [{ volumeName: tlsVolumeName, containerPath: TLS_MOUNT }] : []),
                 ],
                 restart: "unless-stopped",
                 init: true,
@@ -150,7 +180,8 @@ export class PostgresNode extends pulumi.ComponentResource {
             },
             {
                 parent: this,
-                dependsOn: [bootstrap, args.networkReady],
+                provider: engine.provider,
+                dependsOn: [bootstrap, engine.networkReady, ...engine.imageReady],
                 additionalSecretOutputs: ["envs"],
                 // The container has a fixed name, so a replacement (new image, new port)
                 // must remove the old one first. The data stays in the volume.
@@ -161,7 +192,12 @@ export class PostgresNode extends pulumi.ComponentResource {
         // again whenever the container is replaced (a new ID).
         this.ready = new command.local.Command(
             `${name}-ready`,
-            { create: readyCommand(this.containerName), dir: PROJECT_ROOT, triggers: [this.container.id] },
+            {
+                create: readyCommand(this.containerName),
+                dir: PROJECT_ROOT,
+                triggers: [this.container.id],
+                ...withEnv,
+            },
             { parent: this, dependsOn: [this.container] },
         );
         const configured = new command.local.Command(
@@ -169,7 +205,7 @@ export class PostgresNode extends pulumi.ComponentResource {
             {
                 create: configureCommand(this.containerName),
                 dir: PROJECT_ROOT,
-                environment: { PGTOPO_SETTINGS: args.settings },
+                environment: { PGTOPO_SETTINGS: args.settings, ...engine.env },
             },
             { parent: this, dependsOn: [this.ready] },
         );
@@ -207,7 +243,10 @@ export class PostgresNode extends pulumi.ComponentResource {
         const { node } = this.args;
         return new command.local.Command(
             `${this.resourceName}-follow`,
-            { create: followCommand(this.containerName, node.upstream!, node.slotName!) },
+            {
+                create: followCommand(this.containerName, this.args.upstream!.endpoint, node.slotName!),
+                ...(Object.keys(this.engineEnv).length > 0 ? { environment: this.engineEnv } : {}),
+            },
             { parent: this, dependsOn: after },
         );
     }
@@ -235,6 +274,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                     mounts: restore ? [`${restore.sourceVolume}:/var/lib/pgbackrest-source:ro`] : [],
                 }),
                 environment: {
+                    ...args.engine.env,
                     PGTOPO_IMAGE: args.imageName,
                     PGTOPO_NODE: node.name,
                     PGTOPO_SUPERUSER_PASSWORD: args.superuserPassword,
@@ -245,7 +285,16 @@ export class PostgresNode extends pulumi.ComponentResource {
             },
             // A bootstrap runs once per volume: later config changes reach the node
             // through the settings and follow commands, never through a new initdb.
-            { parent: this, dependsOn: [volume, args.networkReady], ignoreChanges: ["create", "environment"] },
+            {
+                parent: this,
+                dependsOn: [
+                    volume,
+                    args.engine.networkReady,
+                    ...args.engine.imageReady,
+                    ...(args.sharedCa ? [args.sharedCa] : []),
+                ],
+                ignoreChanges: ["create", "environment"],
+            },
         );
     }
 
@@ -266,6 +315,8 @@ export class PostgresNode extends pulumi.ComponentResource {
                 create: createSlotCommand(upstream.containerName, node.slotName),
                 delete: dropSlotCommand(upstream.containerName, node.slotName),
                 triggers: [node.upstream],
+                // On the upstream's engine.
+                ...(Object.keys(upstream.engineEnv).length > 0 ? { environment: upstream.engineEnv } : {}),
             },
             { parent: this, dependsOn: [upstream.ready] },
         );
@@ -279,7 +330,7 @@ export class PostgresNode extends pulumi.ComponentResource {
             `${name}-clone`,
             {
                 create: pulumi
-                    .all([fromRepository?.volumeName ?? "", args.tls ? (args.tlsVolumeName ?? "") : ""])
+                    .all([fromRepository?.volumeName ?? "", args.tls ? (args.engine.tlsVolumeName ?? "") : ""])
                     .apply(([repository, tlsVolume]) =>
                         bootstrapCommand({
                             script: "pgtopo-clone",
@@ -304,9 +355,10 @@ export class PostgresNode extends pulumi.ComponentResource {
                         }),
                     ),
                 environment: {
+                    ...args.engine.env,
                     PGTOPO_IMAGE: args.imageName,
                     PGTOPO_NODE: node.name,
-                    PGTOPO_UPSTREAM: node.upstream,
+                    PGTOPO_UPSTREAM: upstream.endpoint,
                     PGTOPO_SLOT: node.slotName,
                     PGTOPO_REPLICATION_PASSWORD: args.replicationPassword,
                     ...(fromRepository ? { PGTOPO_CLONE_FROM: "repository", ...repositoryEnv } : {}),
@@ -315,7 +367,14 @@ export class PostgresNode extends pulumi.ComponentResource {
             },
             {
                 parent: this,
-                dependsOn: [volume, slot, upstream.ready, args.networkReady],
+                dependsOn: [
+                    volume,
+                    slot,
+                    upstream.ready,
+                    args.engine.networkReady,
+                    ...args.engine.imageReady,
+                    ...(args.sharedCa ? [args.sharedCa] : []),
+                ],
                 ignoreChanges: ["create", "environment"],
             },
         );

@@ -17,6 +17,8 @@ const JSON_KEYS = new Set([
     "backup",
     "restore",
     "tls",
+    "hosts",
+    "clients",
 ]);
 
 /**
@@ -51,7 +53,15 @@ function parseJson(text: string): unknown {
 export function parseClusterConfig(raw: Record<string, unknown>): ClusterConfig {
     const result = clusterConfigSchema.safeParse(raw, { reportInput: true });
     if (result.success) {
-        return { ...result.data, baseImage: result.data.baseImage ?? defaultBaseImage(result.data.postgresVersion) };
+        const data = result.data;
+        const problems = hostsProblems(data);
+        if (problems.length > 0) throw new ConfigError(problems);
+        return {
+            ...data,
+            baseImage: data.baseImage ?? defaultBaseImage(data.postgresVersion),
+            // Traffic between hosts leaves the machine: always encrypted (hostsProblems).
+            tls: data.tls ?? data.hosts !== undefined,
+        };
     }
     throw new ConfigError(result.error.issues.map((issue) => describeIssue(issue, raw)));
 }
@@ -92,8 +102,67 @@ function allowedKeysAt(path: readonly PropertyKey[]): string[] {
     if (path.length === 0) return Object.keys(clusterConfigSchema.shape).map((k) => `${CONFIG_NAMESPACE}:${k}`);
     if (path[0] === "nodes") return Object.keys(clusterConfigSchema.shape.nodes.element.shape);
     if (path[0] === "synchronous") return ["mode", "count", "standbys"];
-    if (path[0] === "backup" && path.length === 1) return ["retention", "schedule", "deleteBackupsOnDestroy"];
+    if (path[0] === "backup" && path.length === 1)
+        return ["retention", "schedule", "deleteBackupsOnDestroy", "standbysFrom"];
     if (path[0] === "backup" && path[1] === "retention") return ["full"];
     if (path[0] === "restore") return ["fromStack", "target"];
+    if (path[0] === "hosts" && path.length === 2) return ["docker", "address"];
     return [];
+}
+
+/**
+ * What pgtopo:hosts rules out: plaintext between machines, and the features that still
+ * assume one engine (the backup repository is one volume every node mounts).
+ */
+function hostsProblems(data: z.infer<typeof clusterConfigSchema>): string[] {
+    if (!data.hosts) {
+        return [
+            ...(data.clients.length > 0
+                ? ["pgtopo:clients: allowed only with pgtopo:hosts; on one machine clients connect on 127.0.0.1"]
+                : []),
+            ...data.nodes.flatMap((node, i) =>
+                node.host === undefined
+                    ? []
+                    : [
+                          `pgtopo:nodes[${i}] (${node.name}).host: "${node.host}" is not allowed without pgtopo:hosts, which says how to reach each host's Docker engine`,
+                      ],
+            ),
+        ];
+    }
+    const problems: string[] = [];
+    if (data.tls === false) {
+        problems.push(
+            "pgtopo:tls: false is not allowed with pgtopo:hosts; replication between hosts is always encrypted (remove pgtopo:tls or set it to true)",
+        );
+    }
+    if (data.backup) {
+        problems.push(
+            "pgtopo:backup: not supported yet with pgtopo:hosts (the repository is one Docker volume that every node mounts); remove pgtopo:backup or pgtopo:hosts",
+        );
+    }
+    if (data.restore) {
+        problems.push("pgtopo:restore: not supported yet with pgtopo:hosts; restore on one machine first");
+    }
+    const byAddress = new Map<string, string[]>();
+    for (const [name, host] of Object.entries(data.hosts)) {
+        byAddress.set(host.address, [...(byAddress.get(host.address) ?? []), name]);
+    }
+    for (const [address, names] of byAddress) {
+        if (names.length > 1) {
+            problems.push(
+                `pgtopo:hosts: ${names.map((n) => `"${n}"`).join(" and ")} have the same address ${address}; each host needs its own`,
+            );
+        }
+    }
+    const hostNames = Object.keys(data.hosts);
+    data.nodes.forEach((node, i) => {
+        const field = `pgtopo:nodes[${i}] (${node.name}).host`;
+        const allowed = hostNames.map((h) => `"${h}"`).join(", ");
+        if (node.host === undefined) {
+            problems.push(`${field} is required with pgtopo:hosts: the host this node runs on; allowed: ${allowed}`);
+        } else if (!hostNames.includes(node.host)) {
+            problems.push(`${field}: "${node.host}" is not in pgtopo:hosts; allowed: ${allowed}`);
+        }
+    });
+    return problems;
 }

@@ -130,6 +130,27 @@ const nodeSchema = z.strictObject({
         .min(MIN_PORT, { error: `must be an integer from ${MIN_PORT} to ${MAX_PORT}` })
         .max(MAX_PORT, { error: `must be an integer from ${MIN_PORT} to ${MAX_PORT}` }),
     upstream: z.string({ error: "must be the name of another node" }).optional(),
+    /** A name from pgtopo:hosts: the Docker engine this node runs on. Absent: the local engine. */
+    host: z.string({ error: "must be the name of a host in pgtopo:hosts" }).optional(),
+});
+
+/** What `docker` accepts as DOCKER_HOST and @pulumi/docker as a provider's `host`. */
+export const DOCKER_URL_RULE = "a Docker engine URL such as ssh://admin@db1 or unix:///run/docker.sock";
+const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+/** An IPv4 address, or an IPv4 network in CIDR form (pgtopo:clients). */
+const IPV4_CIDR = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}(\/(3[0-2]|[12]?\d))?$/;
+
+/**
+ * One Docker host (pgtopo:hosts). tcp:// engines are not taken yet: the docker CLI that
+ * pgtopo's steps run needs their TLS material as files, which pgtopo does not write.
+ */
+const hostSchema = z.strictObject({
+    docker: z.string({ error: `must be ${DOCKER_URL_RULE}` }).regex(/^(ssh:\/\/[^\s'"]+|unix:\/\/\/[^\s'"]+)$/, {
+        error: `must be ${DOCKER_URL_RULE} (ssh:// or unix://; tcp:// is not supported yet)`,
+    }),
+    address: z
+        .string({ error: "must be the IPv4 address the other hosts reach this one on, such as 10.0.0.11" })
+        .regex(IPV4, { error: "must be the IPv4 address the other hosts reach this one on, such as 10.0.0.11" }),
 });
 
 /**
@@ -189,7 +210,30 @@ export const clusterConfigSchema = z.strictObject({
      * plaintext connections are refused. Off by default on one machine, where that traffic
      * never leaves the stack's Docker network and loopback.
      */
-    tls: z.boolean({ error: "must be true or false" }).default(false),
+    tls: z.boolean({ error: "must be true or false" }).optional(),
+    /**
+     * The Docker hosts nodes run on, by name: how to reach each engine and the address the
+     * other hosts reach it on. Absent: every node on the local engine, published on
+     * 127.0.0.1. With hosts, every node names one, and TLS is on.
+     */
+    hosts: z
+        .record(z.string().regex(NODE_NAME_PATTERN, { error: `must be ${NODE_NAME_RULE}` }), hostSchema, {
+            error: "must be a map of host names to { docker, address }",
+        })
+        .optional(),
+    /**
+     * With pgtopo:hosts: the addresses (or IPv4 networks) applications connect from; each
+     * gets a hostssl line in pg_hba for every user but the replication one. The cluster's
+     * own hosts need no entry.
+     */
+    clients: z
+        .array(
+            z
+                .string()
+                .regex(IPV4_CIDR, { error: "must be an IPv4 address or network, such as 10.0.0.5 or 10.0.1.0/24" }),
+            { error: "must be a list of IPv4 addresses or networks" },
+        )
+        .default([]),
     /** Bootstrap this stack's primary from another stack's backups, to a point in time. */
     restore: restoreSchema.optional(),
     /** Default: defaultBaseImage(postgresVersion), filled in by parseClusterConfig. */
@@ -199,7 +243,12 @@ export const clusterConfigSchema = z.strictObject({
         .optional(),
 });
 
-export type ClusterConfig = z.infer<typeof clusterConfigSchema> & { readonly baseImage: string };
+export type ClusterConfig = Omit<z.infer<typeof clusterConfigSchema>, "tls"> & {
+    readonly baseImage: string;
+    /** Filled in by parseClusterConfig: on by default with pgtopo:hosts, off without. */
+    readonly tls: boolean;
+};
+export type HostConfig = z.infer<typeof hostSchema>;
 export type NodeConfig = z.infer<typeof nodeSchema>;
 export type SynchronousConfig = NonNullable<ClusterConfig["synchronous"]>;
 export type BackupConfig = z.infer<typeof backupSchema>;

@@ -1,17 +1,17 @@
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import type { BackupObservation } from "../planning/backup-health";
-
-const run = promisify(execFile);
+import { dockerOn } from "./docker";
 
 /**
  * pgBackRest's account of the stack's repository and the primary's archiver statistics,
  * asked on the primary as postgres. Undefined when backups are off for the stack (its
  * containers have no pgBackRest settings) or the primary does not answer.
  */
-export async function observeBackups(primaryContainer: string): Promise<BackupObservation | undefined> {
+export async function observeBackups(
+    primaryContainer: string,
+    dockerHost?: string,
+): Promise<BackupObservation | undefined> {
     const exec = async (...args: string[]) =>
-        (await run("docker", ["exec", "-u", "postgres", primaryContainer, ...args], { timeout: 20_000 })).stdout.trim();
+        (await dockerOn(dockerHost, ["exec", "-u", "postgres", primaryContainer, ...args], { timeout: 20_000 })).stdout.trim(); // prettier-ignore
     const stanza = await exec("printenv", "PGBACKREST_STANZA").catch(() => "");
     if (!stanza) return undefined;
     try {

@@ -1,17 +1,22 @@
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { VOLUME_MOUNT_PATH } from "../components/commands";
 import { lsnToBytes } from "../planning/lsn";
 import { describeRepairs, planRepairs, type PlannedStandby, type Repair } from "../planning/repair";
 import { describeTransition, planTransition, type Transition } from "../planning/transition";
+import { splitEndpoint } from "../planning/topology";
+import { dockerOn } from "./docker";
 import { observeCluster, observeNode, tcpUrl, type NodeEndpoint, type NodeObservation } from "./observe";
-
-const run = promisify(execFile);
 
 /** One node as the converge step needs it: where it runs and whom it should follow. */
 export interface ClusterNode {
     readonly name: string;
     readonly port: number;
+    /** Its host in pgtopo:hosts and that engine's DOCKER_HOST; undefined: the local engine. */
+    readonly host?: string;
+    readonly dockerHost?: string;
+    /** Where its port is published: 127.0.0.1, or its host's address. */
+    readonly address: string;
+    /** How the other nodes reach it (PlannedNode.endpoint): what the node scripts are told. */
+    readonly endpoint: string;
     readonly container: string;
     readonly volume: string;
     /** Planned upstream and slot; absent for the primary. */
@@ -37,13 +42,31 @@ export interface ConvergeRequest {
 
 type Log = (line: string) => void;
 
-/** Where to ask each node: over its published port when the superuser's password is given. */
-export const endpointsOf = (request: ConvergeRequest, superuserPassword?: string): NodeEndpoint[] =>
-    request.nodes.map((n) => ({
+/**
+ * Where to ask each node: over its port published on this machine's loopback when the
+ * superuser's password is given; in its container otherwise, and always across hosts,
+ * where pg_hba lets in only the cluster's hosts and pgtopo:clients, not this machine.
+ */
+export const endpointsOf = (request: ConvergeRequest, superuserPassword?: string): NodeEndpoint[] => {
+    const peers = peersOf(request.nodes);
+    return request.nodes.map((n) => ({
         name: n.name,
         container: n.container,
-        url: tcpUrl(superuserPassword, n.port, request.caFile),
+        dockerHost: n.dockerHost,
+        peers,
+        url: n.dockerHost === undefined ? tcpUrl(superuserPassword, n.port, request.caFile) : undefined,
     }));
+};
+
+/** Each node's endpoint, as "host:port", to its name (NodeEndpoint.peers). */
+export function peersOf(nodes: readonly { name: string; endpoint: string }[]): ReadonlyMap<string, string> {
+    return new Map(
+        nodes.map((n) => {
+            const { host, port } = splitEndpoint(n.endpoint);
+            return [`${host}:${port}`, n.name];
+        }),
+    );
+}
 
 /** What the program found and what the converge step will do about it, before doing it. */
 export interface ConvergencePlan {
@@ -87,9 +110,11 @@ export function planConvergence(
     return { startPrimary, transition, repairs, drifted: !settled || repairs.length > 0, lines };
 }
 
-const docker = async (...args: string[]) => (await run("docker", args, { maxBuffer: 8 << 20 })).stdout.trim();
-const volumeExists = (name: string) =>
-    docker("volume", "inspect", name).then(
+/** The docker CLI on the node's own engine. */
+const docker = async (node: { dockerHost?: string }, ...args: string[]) =>
+    (await dockerOn(node.dockerHost, args)).stdout.trim();
+const volumeExists = (node: ClusterNode) =>
+    docker(node, "volume", "inspect", node.volume).then(
         () => true,
         () => false,
     );
@@ -146,7 +171,7 @@ export async function convergeCluster(
 
     /** SQL as postgres over the node's socket (peer), for the few statements that change things. */
     const sql = (node: ClusterNode, text: string) =>
-        docker("exec", "-u", "postgres", node.container, "psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c", text); // prettier-ignore
+        docker(node, "exec", "-u", "postgres", node.container, "psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c", text); // prettier-ignore
 
     /**
      * A one-shot container on a node's volume, on the cluster network; secrets via the
@@ -156,8 +181,9 @@ export async function convergeCluster(
      */
     const oneShot = async (node: ClusterNode, script: string, args: string[] = [], env: string[] = []) => {
         const name = `${node.container}-oneshot`;
-        await docker("rm", "-f", name).catch(() => undefined);
+        await docker(node, "rm", "-f", name).catch(() => undefined);
         return docker(
+            node,
             "run", "--rm", "--name", name, "--label", request.stackLabel, "--network", request.network,
             "-v", `${node.volume}:${VOLUME_MOUNT_PATH}`,
             "-e", `PGTOPO_NODE=${node.name}`, "-e", "PGTOPO_SUPERUSER_PASSWORD",
@@ -178,13 +204,13 @@ export async function convergeCluster(
         waitUntil(`${node.name} accepting connections`, 120, async () => (await observe(node)).reachable);
 
     const running = (node: ClusterNode) =>
-        docker("container", "inspect", "-f", "{{.State.Running}}", node.container).catch(() => "missing");
+        docker(node, "container", "inspect", "-f", "{{.State.Running}}", node.container).catch(() => "missing");
 
     const stop = async (node: ClusterNode) => {
         const state = await running(node);
         if (state === "true") {
             log(`fencing ${node.name}: stopping it cleanly`);
-            await docker("stop", "-t", "60", node.container);
+            await docker(node, "stop", "-t", "60", node.container);
         }
         return state !== "missing";
     };
@@ -195,8 +221,8 @@ export async function convergeCluster(
                 `run 'pulumi up' again to recreate it on its volume`,
         );
 
-    const createSlot = (upstream: ClusterNode, slot: string) => docker("exec", upstream.container, "pgtopo-slot", "create", slot); // prettier-ignore
-    const dropSlot = (on: ClusterNode, slot: string) => docker("exec", on.container, "pgtopo-slot", "drop", slot);
+    const createSlot = (upstream: ClusterNode, slot: string) => docker(upstream, "exec", upstream.container, "pgtopo-slot", "create", slot); // prettier-ignore
+    const dropSlot = (on: ClusterNode, slot: string) => docker(on, "exec", on.container, "pgtopo-slot", "drop", slot);
 
     /** Only says what happened: nothing can be started or waited for without a container. */
     const reportNoContainer = (node: ClusterNode, upstream: ClusterNode, how: string) =>
@@ -217,7 +243,7 @@ export async function convergeCluster(
                 ? `${node.name} cannot rejoin ${upstream.name} with its own data: cloning it afresh`
                 : `${node.name} cannot stream from ${upstream.name} with the data it has: cloning it afresh`,
         );
-        if (hasContainer) await docker("stop", "-t", "60", node.container);
+        if (hasContainer) await docker(node, "stop", "-t", "60", node.container);
         if (keep) {
             const kept = await oneShot(node, "pgtopo-set-aside");
             if (kept)
@@ -227,14 +253,14 @@ export async function convergeCluster(
         }
         await createSlot(upstream, node.slot!);
         const cloneEnv = [
-            `PGTOPO_UPSTREAM=${upstream.name}`,
+            `PGTOPO_UPSTREAM=${upstream.endpoint}`,
             `PGTOPO_SLOT=${node.slot}`,
             "PGTOPO_REPLICATION_PASSWORD",
         ];
         log(await oneShot(node, "pgtopo-clone", [], cloneEnv));
         if (!hasContainer) return reportNoContainer(node, upstream, "re-cloned");
         const since = new Date().toISOString();
-        await docker("start", node.container);
+        await docker(node, "start", node.container);
         const { why, lastLog } = await streamOrSayWhy(node, 60, since);
         if (why !== "streaming") {
             throw new Error(
@@ -256,12 +282,12 @@ export async function convergeCluster(
         const upstream = byName.get(node.upstream!)!;
         const hasContainer = await stop(node);
         // `docker run -v` would create a missing volume: look first.
-        if (!(await volumeExists(node.volume))) {
+        if (!(await volumeExists(node))) {
             log(`${node.name} has no volume ${node.volume}: no data that could come back as a primary`);
             return;
         }
         await createSlot(upstream, node.slot!);
-        const rewind = await oneShot(node, "pgtopo-rewind", [request.target, upstream.name, node.slot!]).then(
+        const rewind = await oneShot(node, "pgtopo-rewind", [target.endpoint, upstream.endpoint, node.slot!]).then(
             (out) => ({ ok: true, out }),
             (err: { stderr?: string; message: string }) => ({ ok: false, out: whyFailed(err.stderr ?? err.message) }),
         );
@@ -270,7 +296,7 @@ export async function convergeCluster(
             const how = rewind.out.includes("no rewind needed") ? "without a rewind" : "after pg_rewind";
             if (!hasContainer) return reportNoContainer(node, upstream, how);
             const since = new Date().toISOString();
-            await docker("start", node.container);
+            await docker(node, "start", node.container);
             const { why } = await streamOrSayWhy(node, 30, since);
             if (why === "streaming") {
                 log(`${node.name} rejoined as a standby of ${upstream.name} ${how}`);
@@ -297,7 +323,7 @@ export async function convergeCluster(
                 why = "streaming";
                 return true;
             }
-            const { stdout, stderr } = await run("docker", ["logs", "--since", since, node.container]);
+            const { stdout, stderr } = await dockerOn(node.dockerHost, ["logs", "--since", since, node.container]);
             lastLog = `${stdout}\n${stderr}`;
             why = whyNotStreaming(lastLog);
             return why !== "unknown";
@@ -337,7 +363,7 @@ export async function convergeCluster(
                 const state = await running(node);
                 if (state === "missing") throw missingContainer(node);
                 const since = new Date().toISOString();
-                if (state !== "true") await docker("start", node.container);
+                if (state !== "true") await docker(node, "start", node.container);
                 await untilStreaming(node, 60, since);
                 return log(`${node.name} started; it streams from ${upstream!.name}`);
             }
@@ -347,7 +373,17 @@ export async function convergeCluster(
                 return reclone(node, upstream!, false);
             case "repoint": {
                 const since = new Date().toISOString();
-                log(await docker("exec", node.container, "pgtopo-follow", upstream!.name, node.slot!, "--no-wait"));
+                log(
+                    await docker(
+                        node,
+                        "exec",
+                        node.container,
+                        "pgtopo-follow",
+                        upstream!.endpoint,
+                        node.slot!,
+                        "--no-wait",
+                    ),
+                );
                 return untilStreaming(node, 60, since);
             }
             case "check-streaming":
@@ -374,7 +410,7 @@ export async function convergeCluster(
     const first = planConvergence(request, observed);
     if (first.startPrimary) {
         log(`${target.name}: the primary's container is stopped: starting it`);
-        await docker("start", target.container);
+        await docker(target, "start", target.container);
         await acceptsConnections(target);
         observed = await observeCluster(endpoints);
     }
@@ -410,7 +446,7 @@ export async function convergeCluster(
             });
             if (!caughtUp) {
                 // Give the cluster its primary back rather than lose the tail of its WAL.
-                await docker("start", from.container);
+                await docker(from, "start", from.container);
                 throw new Error(
                     `switchover aborted: ${target.name} did not receive ${from.name}'s last WAL (${finalLsn}); ${from.name} was restarted as primary and nothing else changed`,
                 );

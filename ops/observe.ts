@@ -1,10 +1,7 @@
 import { existsSync } from "node:fs";
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { Client } from "pg";
 import { VOLUME_MOUNT_PATH } from "../components/commands";
-
-const run = promisify(execFile);
+import { dockerOn } from "./docker";
 
 /** A replication slot as its node reports it. */
 export interface SlotObservation {
@@ -57,6 +54,13 @@ export interface NodeObservation {
 export interface NodeEndpoint {
     readonly name: string;
     readonly container: string;
+    /** Its engine's DOCKER_HOST (pgtopo:hosts); undefined: the local engine. */
+    readonly dockerHost?: string;
+    /**
+     * Every node's endpoint ("pg-1:5432" on one machine, "10.0.0.11:5433" across hosts) to
+     * its name: what a standby's WAL receiver reports is turned back into a node name.
+     */
+    readonly peers?: ReadonlyMap<string, string>;
     /**
      * A superuser's libpq URI on the published port, when the caller has the password: a
      * query over it takes a few milliseconds. Without it, the query runs in the container
@@ -80,8 +84,10 @@ SELECT json_build_object(
                                  (SELECT timeline_id FROM pg_control_checkpoint()))
                    ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
   'upstream_host', (SELECT sender_host FROM pg_stat_wal_receiver),
+  'upstream_port', (SELECT sender_port FROM pg_stat_wal_receiver),
   'receiver_status', (SELECT status FROM pg_stat_wal_receiver),
   'conninfo_host', substring(current_setting('primary_conninfo') FROM 'host=([^ ]+)'),
+  'conninfo_port', substring(current_setting('primary_conninfo') FROM 'port=([0-9]+)'),
   'slot_setting', NULLIF(current_setting('primary_slot_name'), ''),
   'slots', (SELECT COALESCE(json_agg(json_build_object('name', slot_name, 'active', active, 'walStatus', wal_status)
                                      ORDER BY slot_name), '[]') FROM pg_replication_slots),
@@ -95,10 +101,10 @@ SELECT json_build_object(
            FROM pg_ls_dir('${VOLUME_MOUNT_PATH}') AS name WHERE name LIKE 'pgdata.diverged-%')
 )`;
 
-async function askInContainer(container: string): Promise<string> {
-    const { stdout } = await run(
-        "docker",
-        ["exec", "-u", "postgres", container, "psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c", OBSERVE_SQL],
+async function askInContainer(endpoint: NodeEndpoint): Promise<string> {
+    const { stdout } = await dockerOn(
+        endpoint.dockerHost,
+        ["exec", "-u", "postgres", endpoint.container, "psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c", OBSERVE_SQL],
         { timeout: 10_000 },
     ); // prettier-ignore
     return stdout;
@@ -117,18 +123,27 @@ async function askOverTcp(url: string): Promise<string> {
     }
 }
 
-async function containerState(container: string): Promise<NodeObservation["container"]> {
+async function containerState(endpoint: NodeEndpoint): Promise<NodeObservation["container"] | "unreachable"> {
     try {
-        const { stdout } = await run("docker", ["container", "inspect", "-f", "{{.State.Running}}", container]);
+        const { stdout } = await dockerOn(
+            endpoint.dockerHost,
+            ["container", "inspect", "-f", "{{.State.Running}}", endpoint.container],
+            { timeout: 15_000 },
+        );
         return stdout.trim() === "true" ? "running" : "stopped";
-    } catch {
-        return "missing";
+    } catch (err) {
+        // "No such container" is an answer; an engine that does not answer is not one.
+        return /no such/i.test((err as { stderr?: string }).stderr ?? "") ? "missing" : "unreachable";
     }
 }
 
 /** Whether a stopped container's data directory carries standby.signal (read from its volume). */
-async function stoppedAsStandby(container: string): Promise<boolean> {
-    return run("docker", ["cp", `${container}:${VOLUME_MOUNT_PATH}/pgdata/standby.signal`, "-"]).then(
+async function stoppedAsStandby(endpoint: NodeEndpoint): Promise<boolean> {
+    return dockerOn(endpoint.dockerHost, [
+        "cp",
+        `${endpoint.container}:${VOLUME_MOUNT_PATH}/pgdata/standby.signal`,
+        "-",
+    ]).then(
         () => true,
         () => false,
     );
@@ -145,8 +160,14 @@ export async function observeNode(endpoint: NodeEndpoint): Promise<NodeObservati
     try {
         // Straight to the query: in a healthy cluster that is all it takes. Only when it
         // fails is the container looked at, to say why.
-        const row = JSON.parse(endpoint.url ? await askOverTcp(endpoint.url) : await askInContainer(endpoint.container)) as Record<string, unknown>; // prettier-ignore
+        const row = JSON.parse(endpoint.url ? await askOverTcp(endpoint.url) : await askInContainer(endpoint)) as Record<string, unknown>; // prettier-ignore
         const text = (v: unknown) => (typeof v === "string" ? v : undefined);
+        // The host (and port) it streams from, as a node name when it is one of the stack's.
+        const peer = (host: unknown, port: unknown) => {
+            const h = text(host);
+            if (h === undefined) return undefined;
+            return endpoint.peers?.get(`${h}:${port === null || port === undefined ? 5432 : String(port)}`) ?? h;
+        };
         return {
             ...base,
             container: "running",
@@ -155,18 +176,22 @@ export async function observeNode(endpoint: NodeEndpoint): Promise<NodeObservati
             timeline: Number(row.timeline),
             walLsn: text(row.wal_lsn),
             replayLsn: text(row.replay_lsn),
-            upstreamHost: text(row.upstream_host),
+            upstreamHost: peer(row.upstream_host, row.upstream_port),
             receiverStatus: text(row.receiver_status),
-            conninfoHost: text(row.conninfo_host),
+            conninfoHost: peer(row.conninfo_host, row.conninfo_port),
             slotSetting: text(row.slot_setting),
             slots: row.slots as SlotObservation[],
             replicas: row.replicas as NodeObservation["replicas"],
             keptData: row.kept as string[],
         };
     } catch (err) {
-        const container = await containerState(endpoint.container);
+        const container = await containerState(endpoint);
+        if (container === "unreachable") {
+            const where = endpoint.dockerHost ?? "the local Docker engine";
+            return { ...base, container: "running", reachable: false, error: `its engine (${where}) does not answer` };
+        }
         if (container === "stopped") {
-            const dataIsStandby = await stoppedAsStandby(endpoint.container);
+            const dataIsStandby = await stoppedAsStandby(endpoint);
             return { ...base, container, reachable: false, error: "container stopped", dataIsStandby };
         }
         if (container === "missing") return { ...base, container, reachable: false, error: "container missing" };
@@ -177,12 +202,13 @@ export async function observeNode(endpoint: NodeEndpoint): Promise<NodeObservati
 }
 
 /**
- * The superuser's libpq URI of a node, on its port published on 127.0.0.1. With
- * pgtopo:tls, the stack's CA file on this machine: the client then verifies the server
- * (its certificate names 127.0.0.1) and a plaintext connection is never tried.
+ * The superuser's libpq URI of a node, on its port published on 127.0.0.1 (or, across
+ * hosts, on its host's address). With pgtopo:tls, the stack's CA file on this machine: the
+ * client then verifies the server (its certificate names that address) and a plaintext
+ * connection is never tried.
  */
-export function superuserUrl(password: string, port: number, caFile?: string): string {
-    const url = `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+export function superuserUrl(password: string, port: number, caFile?: string, address = "127.0.0.1"): string {
+    const url = `postgresql://postgres:${encodeURIComponent(password)}@${address}:${port}/postgres`;
     return caFile ? `${url}?sslmode=verify-full&sslrootcert=${encodeURIComponent(caFile)}` : url;
 }
 

@@ -1,14 +1,13 @@
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { GENERATION_LABEL, NODE_LABEL, STACK_LABEL, stackNames } from "../components/naming";
 import { containerGeneration } from "../planning/generation";
-import { planConvergence, type ConvergencePlan, type ConvergeRequest } from "./converge";
-import { observeNode, tcpUrl } from "./observe";
-
-const run = promisify(execFile);
+import { endpointsOf, planConvergence, type ConvergencePlan, type ConvergeRequest } from "./converge";
+import { dockerOn } from "./docker";
+import { observeNode } from "./observe";
 
 /** What the program finds running for a stack, while it declares resources. */
 export interface StackSurvey {
+    /** Settles once every engine answered the listings; rejects with EngineUnreachable otherwise. */
+    readonly engines: Promise<void>;
     /** Per node, the generation label its container carries (planning/generation.ts): two docker listings. */
     readonly generations: Promise<Readonly<Record<string, string | undefined>>>;
     /**
@@ -26,14 +25,11 @@ export interface StackSurvey {
  */
 export function surveyStack(stack: string, request: ConvergeRequest): StackSurvey {
     const names = stackNames(stack);
-    const docker = async (...args: string[]) => (await run("docker", args)).stdout.trim().split("\n").filter(Boolean);
-    const listed = Promise.all([
-        docker("ps", "-a", "--filter", `label=${STACK_LABEL}=${stack}`, "--filter", `label=${NODE_LABEL}`,
-            "--format", `{{.Label "${NODE_LABEL}"}}|{{.Label "${GENERATION_LABEL}"}}`), // prettier-ignore
-        docker("volume", "ls", "-q", "--filter", `label=${STACK_LABEL}=${stack}`),
-    ]).then(([containers, volumes]) => ({
-        labels: new Map(containers.map((line) => line.split("|") as [string, string])),
-        volumes: new Set(volumes),
+    // Each engine the nodes run on (one, or one per host of pgtopo:hosts), listed at once.
+    const engines = new Map(request.nodes.map((n) => [n.dockerHost, n.host]));
+    const listed = Promise.all([...engines].map(([engine, host]) => listEngine(stack, engine, host))).then((lists) => ({
+        labels: new Map(lists.flatMap((l) => l.containers).map((line) => line.split("|") as [string, string])),
+        volumes: new Set(lists.flatMap((l) => l.volumes)),
     }));
     const now = new Date();
     const generations = listed.then(({ labels, volumes }) =>
@@ -60,16 +56,58 @@ export function surveyStack(stack: string, request: ConvergeRequest): StackSurve
         const password = labels.size > 0 ? await superuserPassword() : undefined;
         // Over each node's published port when the password is at hand (a few
         // milliseconds), in its container otherwise (about 0.1 s, and CPU the `up` needs).
+        const endpoints = endpointsOf(request, password);
         const observed = await Promise.all(
-            existing.map((node) =>
-                observeNode({
-                    name: node.name,
-                    container: node.container,
-                    url: tcpUrl(password, node.port, request.caFile),
-                }),
-            ),
+            existing.map((node) => observeNode(endpoints.find((e) => e.name === node.name)!)),
         );
         return planConvergence(request, observed);
     };
-    return { generations, convergence };
+    // An unreachable engine is reported once, through `engines`; the program stops there
+    // and never asks for the generations.
+    generations.catch(() => undefined);
+    return { engines: listed.then(() => undefined), generations, convergence };
+}
+
+/** How long an engine may take to list a stack's objects before `up` says it cannot be reached. */
+export const ENGINE_TIMEOUT_SECONDS = 20;
+
+/**
+ * The stack's node containers (name|generation) and volumes on one engine. An engine that
+ * does not answer stops the program here, before any resource is declared, naming it.
+ */
+async function listEngine(stack: string, engine: string | undefined, host: string | undefined) {
+    const docker = async (...args: string[]) =>
+        (await dockerOn(engine, args, { timeout: ENGINE_TIMEOUT_SECONDS * 1000 })).stdout
+            .trim()
+            .split("\n")
+            .filter(Boolean);
+    try {
+        const [containers, volumes] = await Promise.all([
+            docker("ps", "-a", "--filter", `label=${STACK_LABEL}=${stack}`, "--filter", `label=${NODE_LABEL}`,
+                "--format", `{{.Label "${NODE_LABEL}"}}|{{.Label "${GENERATION_LABEL}"}}`), // prettier-ignore
+            docker("volume", "ls", "-q", "--filter", `label=${STACK_LABEL}=${stack}`),
+        ]);
+        return { containers, volumes };
+    } catch (err) {
+        const e = err as { killed?: boolean; stderr?: string; message: string };
+        const why = e.killed
+            ? `no answer within ${ENGINE_TIMEOUT_SECONDS}s`
+            : (e.stderr ?? "").trim().split("\n").pop() || e.message.split("\n")[0];
+        throw new EngineUnreachable(host, engine, why);
+    }
+}
+
+/** A Docker engine of the stack that does not answer; the program reports it as the user's problem. */
+export class EngineUnreachable extends Error {
+    constructor(
+        readonly host: string | undefined,
+        readonly engine: string | undefined,
+        readonly why: string,
+    ) {
+        super(
+            host
+                ? `pgtopo:hosts.${host}: its Docker engine (${engine}) cannot be reached: ${why}`
+                : `the Docker engine on this machine cannot be reached: ${why}`,
+        );
+    }
 }

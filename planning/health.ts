@@ -1,13 +1,9 @@
 import type { NodeObservation } from "../ops/observe";
 import { lagBytes } from "./lsn";
-import { slotNameFor, type Role } from "./topology";
+import { slotNameFor, type NodeSummary, type Role } from "./topology";
 
-/** What the config says a node should be (the stack's `nodes` output). */
-export interface DesiredNode {
-    readonly role: Role;
-    readonly port: number;
-    readonly upstream?: string;
-}
+/** What the config says a node should be: the stack's `nodes` output says of a node (planning/topology.ts, nodesSummary). */
+export type DesiredNode = NodeSummary;
 
 export type NodeState = "primary" | "streaming" | "catching up" | "not streaming" | "stopped" | "unreachable";
 

@@ -14,6 +14,18 @@ export interface PlannedNode {
     readonly slotName?: string;
     /** Hops from the primary: 0 for the primary, 1 for its direct standbys, ... */
     readonly depth: number;
+    /** pgtopo:hosts: the host it runs on; undefined on the local engine. */
+    readonly host?: string;
+    /** DOCKER_HOST of that host's engine; undefined for the local one. */
+    readonly dockerHost?: string;
+    /** Where its port is published: the host's address, or 127.0.0.1 on the local engine. */
+    readonly address: string;
+    /**
+     * How the other nodes reach it, as the node scripts take it: its name on the stack's
+     * Docker network (port 5432) on one machine; across hosts, its host's address and
+     * published port ("10.0.0.11:5433").
+     */
+    readonly endpoint: string;
 }
 
 export interface TopologyPlan {
@@ -101,7 +113,11 @@ export function planTopology(config: ClusterConfig): TopologyPlan {
     };
     const planned: PlannedNode[] = config.nodes.map((node) => {
         const upstream = upstreamOf(node.name);
+        const host = node.host !== undefined ? config.hosts?.[node.host] : undefined;
         return {
+            ...(host ? { host: node.host, dockerHost: host.docker } : {}),
+            address: host?.address ?? "127.0.0.1",
+            endpoint: host ? `${host.address}:${node.port}` : node.name,
             name: node.name,
             port: node.port,
             role: upstream === undefined ? "primary" : "standby",
@@ -179,13 +195,40 @@ function findCycles(names: readonly string[], upstreamOf: (name: string) => stri
 }
 
 /** Stack outputs' `nodes` map: what each node is and whom it follows. */
-export function nodesSummary(plan: TopologyPlan): Record<string, { role: Role; port: number; upstream?: string }> {
+export interface NodeSummary {
+    readonly role: Role;
+    readonly port: number;
+    readonly upstream?: string;
+    /** With pgtopo:hosts: where it runs and is reached (what `npm run status` asks). */
+    readonly host?: string;
+    readonly dockerHost?: string;
+    readonly address?: string;
+    readonly endpoint?: string;
+}
+
+export function nodesSummary(plan: TopologyPlan): Record<string, NodeSummary> {
     return Object.fromEntries(
         plan.nodes.map((n) => [
             n.name,
-            { role: n.role, port: n.port, ...(n.upstream ? { upstream: n.upstream } : {}) },
+            {
+                role: n.role,
+                port: n.port,
+                ...(n.upstream ? { upstream: n.upstream } : {}),
+                ...(n.host ? { host: n.host, dockerHost: n.dockerHost, address: n.address, endpoint: n.endpoint } : {}),
+            },
         ]),
     );
+}
+
+/**
+ * "10.0.0.11:5433" -> its host and port; a bare node name is reached on 5432 over the
+ * stack's Docker network. The same reading as endpoint_host/endpoint_port in the image.
+ */
+export function splitEndpoint(endpoint: string): { host: string; port: number } {
+    const at = endpoint.lastIndexOf(":");
+    return at < 0
+        ? { host: endpoint, port: 5432 }
+        : { host: endpoint.slice(0, at), port: Number(endpoint.slice(at + 1)) };
 }
 
 /** A Mermaid flowchart of who streams from whom, arrows pointing downstream. */

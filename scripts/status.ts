@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { stackNames } from "../components/naming";
 import { observeBackups } from "../ops/backups";
+import { peersOf } from "../ops/converge";
 import { observeCluster } from "../ops/observe";
 import { assessBackups } from "../planning/backup-health";
 import { renderStatus } from "../ops/report";
@@ -43,11 +44,18 @@ async function main(): Promise<number> {
     const desired = outputs.nodes.value as Record<string, DesiredNode>;
     const primary = outputs.primary.value as string;
     const names = stackNames(values.stack);
+    // Every node on its own engine (pgtopo:hosts), asked in its container.
+    const peers = peersOf(Object.entries(desired).map(([name, n]) => ({ name, endpoint: n.endpoint ?? name })));
     const observed = await observeCluster(
-        Object.keys(desired).map((name) => ({ name, container: names.container(name) })),
+        Object.entries(desired).map(([name, n]) => ({
+            name,
+            container: names.container(name),
+            dockerHost: n.dockerHost,
+            peers,
+        })),
     );
     const cluster = assessCluster(desired, primary, observed, { tls: outputs.tls?.value === true });
-    const seen = await observeBackups(names.container(primary));
+    const seen = await observeBackups(names.container(primary), desired[primary]?.dockerHost);
     const backups = seen ? assessBackups(primary, seen, new Date()) : undefined;
     const differences = [...cluster.differences, ...(backups?.differences ?? [])];
     const status = { ...cluster, healthy: differences.length === 0, differences, backups: backups?.lines };

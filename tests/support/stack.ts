@@ -13,6 +13,8 @@ export interface NodeSpec {
     name: string;
     port: number;
     upstream?: string;
+    /** pgtopo:hosts: the host it runs on. */
+    host?: string;
 }
 
 export interface ClusterSpec {
@@ -33,6 +35,9 @@ export interface ClusterSpec {
     tls?: boolean;
     /** pgtopo:restore; absent: a new cluster starts empty. */
     restore?: { fromStack: string; target?: string };
+    /** pgtopo:hosts and pgtopo:clients; absent: every node on the local engine. */
+    hosts?: Record<string, { docker: string; address: string }>;
+    clients?: string[];
 }
 
 /** Ports the kernel says are free right now on 127.0.0.1. */
@@ -85,6 +90,8 @@ export class TestStack {
             backup: spec.backup,
             restore: spec.restore,
             tls: spec.tls,
+            hosts: spec.hosts,
+            clients: spec.clients,
         };
         for (const [key, value] of Object.entries(keys)) {
             if (value === undefined) await this.stack.removeConfig(`pgtopo:${key}`);

@@ -27,8 +27,10 @@ describe("planTopology", () => {
         const result = plan(twoNodes);
         expect(result.primary).toBe("pg-1");
         expect(result.nodes).toEqual([
-            { name: "pg-1", port: 15432, role: "primary", upstream: undefined, slotName: undefined, depth: 0 },
-            { name: "pg-2", port: 15433, role: "standby", upstream: "pg-1", slotName: "pgtopo_pg_2", depth: 1 },
+            // prettier-ignore
+            { name: "pg-1", port: 15432, role: "primary", upstream: undefined, slotName: undefined, depth: 0, address: "127.0.0.1", endpoint: "pg-1" },
+            // prettier-ignore
+            { name: "pg-2", port: 15433, role: "standby", upstream: "pg-1", slotName: "pgtopo_pg_2", depth: 1, address: "127.0.0.1", endpoint: "pg-2" },
         ]);
     });
 
@@ -183,13 +185,13 @@ describe("bad configs are refused with one message per problem", () => {
             "an unknown top-level key",
             { ...twoNodes, primay: "pg-2" },
             [
-                'pgtopo: unknown key "primay"; allowed keys are pgtopo:postgresVersion, pgtopo:primary, pgtopo:nodes, pgtopo:synchronous, pgtopo:parameters, pgtopo:maxLagOnFailover, pgtopo:deleteDataOnRemove, pgtopo:backup, pgtopo:tls, pgtopo:restore, pgtopo:baseImage',
+                'pgtopo: unknown key "primay"; allowed keys are pgtopo:postgresVersion, pgtopo:primary, pgtopo:nodes, pgtopo:synchronous, pgtopo:parameters, pgtopo:maxLagOnFailover, pgtopo:deleteDataOnRemove, pgtopo:backup, pgtopo:tls, pgtopo:hosts, pgtopo:clients, pgtopo:restore, pgtopo:baseImage',
             ],
         ],
         [
             "an unknown node key",
             { primary: "pg-1", nodes: [{ name: "pg-1", prot: 15432, port: 15432 }] },
-            ['pgtopo:nodes[0] (pg-1): unknown key "prot"; allowed keys are name, port, upstream'],
+            ['pgtopo:nodes[0] (pg-1): unknown key "prot"; allowed keys are name, port, upstream, host'],
         ],
         [
             "an unsupported PostgreSQL version",

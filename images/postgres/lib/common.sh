@@ -42,6 +42,18 @@ require_identifier() {
     [[ $value =~ ^[a-z][a-z0-9_-]{0,62}$ ]] || die "$name must be a lowercase identifier, got '$value'"
 }
 
+# Another node as the scripts are told of it: its name on the stack's Docker network
+# (port 5432) on one machine, or ADDRESS:PORT, its host's address and published port,
+# across hosts (pgtopo:hosts).
+require_endpoint() {
+    local name=$1
+    local value=${!name:-}
+    [[ $value =~ ^[a-z][a-z0-9_-]{0,62}$ || $value =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}:[0-9]{1,5}$ ]] ||
+        die "$name must be a node name or ADDRESS:PORT, got '$value'"
+}
+endpoint_host() { printf '%s' "${1%:*}"; }
+endpoint_port() { if [[ $1 == *:* ]]; then printf '%s' "${1##*:}"; else printf 5432; fi; }
+
 # libpq reads this for the replication user, so no password ever sits in
 # primary_conninfo (which any superuser can read with SHOW).
 write_pgpass() {
@@ -62,17 +74,32 @@ tls_on() { [ -f "$TLS_IN_VOLUME/ca.crt" ]; }
 # replication. Rewritten at every start so it always matches this pgtopo version. With
 # TLS, every TCP connection must be encrypted (hostssl: a plaintext one matches no line
 # and is refused) and the client verifies the server's name against the stack's CA.
+# Across hosts (pgtopo:hosts) the other nodes connect from their hosts' addresses
+# (PGTOPO_PEER_ADDRESSES): one line each, no wider range; applications from
+# PGTOPO_CLIENT_ADDRESSES (pgtopo:clients), never as the replication role.
 write_hba() {
-    local dir=$1 host=host
+    local dir=$1 host=host address
     tls_on && host=hostssl
-    cat >"$dir/pg_hba.conf" <<HBA
+    {
+        cat <<HBA
 # Managed by pgtopo: rewritten at every start of the node. Do not edit.
 # TYPE  DATABASE     USER        ADDRESS   METHOD
 local   all          postgres              peer
 $host replication  replicator  samenet   scram-sha-256
-$host all          replicator  all       reject
-$host all          all         samenet   scram-sha-256
 HBA
+        for address in ${PGTOPO_PEER_ADDRESSES:-}; do
+            printf '%s replication  replicator  %s/32   scram-sha-256\n' "$host" "$address"
+        done
+        printf '%s all          replicator  all       reject\n' "$host"
+        printf '%s all          all         samenet   scram-sha-256\n' "$host"
+        for address in ${PGTOPO_PEER_ADDRESSES:-}; do
+            printf '%s all          all         %s/32   scram-sha-256\n' "$host" "$address"
+        done
+        for address in ${PGTOPO_CLIENT_ADDRESSES:-}; do
+            [[ $address == */* ]] || address=$address/32
+            printf '%s all          all         %s   scram-sha-256\n' "$host" "$address"
+        done
+    } >"$dir/pg_hba.conf"
     chown postgres:postgres "$dir/pg_hba.conf"
     chmod 0600 "$dir/pg_hba.conf"
 }
@@ -87,10 +114,10 @@ install_tls_ca() {
 # What libpq adds to reach another node: with TLS, the server's name verified against the CA.
 tls_conninfo() { if tls_on; then printf ' sslmode=verify-full sslrootcert=%s' "$TLS_IN_VOLUME/ca.crt"; fi; }
 
-# libpq's connection string to an upstream, for primary_conninfo (pgtopo-clone, -follow).
+# libpq's connection string to an upstream endpoint, for primary_conninfo (pgtopo-clone, -follow).
 upstream_conninfo() {
-    printf 'host=%s port=5432 user=replicator application_name=%s passfile=/var/lib/postgresql/.pgpass connect_timeout=5%s' \
-        "$1" "$PGTOPO_NODE" "$(tls_conninfo)"
+    printf 'host=%s port=%s user=replicator application_name=%s passfile=/var/lib/postgresql/.pgpass connect_timeout=5%s' \
+        "$(endpoint_host "$1")" "$(endpoint_port "$1")" "$PGTOPO_NODE" "$(tls_conninfo)"
 }
 
 # A standby's primary_conninfo made to match the TLS mode the node starts in (pgtopo:tls
@@ -136,11 +163,13 @@ write_settings() {
 
 psql_local() { run_as_postgres psql -X -q -At -v ON_ERROR_STOP=1 -d postgres "$@"; }
 
-wait_for_server() {
-    local host=$1 seconds=${2:-120}
+wait_for_server() { # wait_for_server ENDPOINT [SECONDS]
+    local host port seconds=${2:-120}
+    host=$(endpoint_host "$1")
+    port=$(endpoint_port "$1")
     for ((i = 0; i < seconds * 5; i++)); do
-        if pg_isready -q -h "$host" -p 5432; then return 0; fi
+        if pg_isready -q -h "$host" -p "$port"; then return 0; fi
         sleep 0.2
     done
-    die "$host did not accept connections within ${seconds}s"
+    die "$1 did not accept connections within ${seconds}s"
 }

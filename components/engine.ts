@@ -1,0 +1,111 @@
+import * as command from "@pulumi/command";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { loadImageCommand, networkReadyCommand, removeStackVolumesCommand } from "./commands";
+import { PROJECT_ROOT, STACK_LABEL, type StackNames } from "./naming";
+
+/**
+ * One Docker engine the stack runs nodes on, with what every node there shares: the
+ * stack's network, the janitor that removes its volumes on destroy, the TLS volume, and
+ * the node image. On one machine that is the local engine, with the resource names
+ * pgtopo always gave them; with pgtopo:hosts, one per host, named after it, each through
+ * its own docker provider, and every Command that touches it gets its DOCKER_HOST.
+ */
+export interface Engine {
+    /** The host's name in pgtopo:hosts; undefined for the local engine. */
+    readonly host?: string;
+    /** Resource options for the docker resources on this engine (its provider). */
+    readonly provider?: docker.Provider;
+    /** Environment of every Command acting on this engine: DOCKER_HOST, or nothing. */
+    readonly env: Record<string, string>;
+    /** Created before the node volumes and removed after them. */
+    readonly janitor: command.local.Command;
+    /** Done once the stack's network exists on this engine. */
+    readonly networkReady: command.local.Command;
+    /** The stack's CA and certificates on this engine (pgtopo:tls or pgtopo:backup). */
+    readonly tlsVolumeName?: pulumi.Output<string>;
+    /** The node image's ID, once the image is on this engine. */
+    readonly imageId: pulumi.Output<string>;
+    /** Done once the image is on this engine (the build, or the load onto a host). */
+    readonly imageReady: pulumi.Resource[];
+}
+
+export interface EngineArgs {
+    readonly stack: string;
+    readonly names: StackNames;
+    /** Prefix of the resource names: the cluster's name, or `<cluster>-<host>`. */
+    readonly resourcePrefix: string;
+    readonly host?: { readonly name: string; readonly docker: string };
+    readonly withTlsVolume: boolean;
+    /** The image as built on the local engine: its tag and ID, and the build resource. */
+    readonly image: { readonly name: pulumi.Output<string>; readonly id: pulumi.Output<string> };
+    readonly imageBuilt: pulumi.Resource;
+}
+
+export function declareEngine(parent: pulumi.Resource, args: EngineArgs): Engine {
+    const { names, stack, resourcePrefix: prefix, host } = args;
+    const env: Record<string, string> = host ? { DOCKER_HOST: host.docker } : {};
+    const provider = host ? new docker.Provider(`${prefix}-engine`, { host: host.docker }, { parent }) : undefined;
+    const withEnv = host ? { environment: env } : {};
+
+    // Every node depends on this, so on destroy it goes last and takes the volumes
+    // kept from removed nodes with it.
+    const janitor = new command.local.Command(
+        `${prefix}-data-janitor`,
+        {
+            create: `echo "volumes labelled ${STACK_LABEL}=${stack} are removed when the stack is destroyed"`,
+            delete: removeStackVolumesCommand(`${STACK_LABEL}=${stack}`),
+            ...withEnv,
+        },
+        { parent },
+    );
+    new docker.Network(
+        `${prefix}-network`,
+        { name: names.network, driver: "bridge", labels: [{ label: STACK_LABEL, value: stack }] },
+        { parent, provider },
+    );
+    // The provider reports a new network only after a fixed 2 s wait, though Docker made
+    // it at once; what attaches to it waits on this poll instead, which took 2 s off a
+    // cold `up`'s critical path (docs/benchmarks.md). Destroy still removes the network
+    // last: the provider retries removing a network while containers are attached.
+    const networkReady = new command.local.Command(
+        `${prefix}-network-ready`,
+        { create: networkReadyCommand(names.network), ...withEnv },
+        { parent },
+    );
+    // The stack's CA and the nodes' certificates, for PostgreSQL's TLS (pgtopo:tls) and
+    // pgBackRest's TLS servers (pgtopo:backup): made by the nodes themselves
+    // (pgtopo-tls), never in Pulumi state; removed with the stack.
+    const tlsVolumeName = args.withTlsVolume
+        ? new docker.Volume(
+              `${prefix}-tls`,
+              { name: names.tlsVolume, labels: [{ label: STACK_LABEL, value: stack }] },
+              { parent, provider, dependsOn: [janitor] },
+          ).name
+        : undefined;
+
+    if (!host) {
+        return { env, janitor, networkReady, tlsVolumeName, imageId: args.image.id, imageReady: [args.imageBuilt] };
+    }
+    // A host gets the image built here, copied engine to engine (docker save | load) when
+    // it does not have that ID yet: one build for every host, and no registry needed.
+    const load = new command.local.Command(
+        `${prefix}-image`,
+        {
+            create: pulumi.interpolate`${loadImageCommand(host.docker)} ${args.image.name}`,
+            dir: PROJECT_ROOT,
+            triggers: [args.image.id],
+        },
+        { parent, dependsOn: [args.imageBuilt] },
+    );
+    return {
+        host: host.name,
+        provider,
+        env,
+        janitor,
+        networkReady,
+        tlsVolumeName,
+        imageId: pulumi.all([args.image.id, load.stdout]).apply(([id]) => id),
+        imageReady: [load],
+    };
+}

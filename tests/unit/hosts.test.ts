@@ -1,0 +1,128 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, parseClusterConfig } from "../../config";
+import { peersOf } from "../../ops/converge";
+import { nodesSummary, planTopology, splitEndpoint } from "../../planning/topology";
+
+const hosts = {
+    db1: { docker: "ssh://admin@db1", address: "10.0.0.11" },
+    db2: { docker: "ssh://admin@db2", address: "10.0.0.12" },
+    db3: { docker: "unix:///run/db3/docker.sock", address: "10.0.0.13" },
+};
+const cascade = {
+    primary: "a",
+    hosts,
+    nodes: [
+        { name: "a", port: 5433, host: "db1" },
+        { name: "b", port: 5434, host: "db2" },
+        { name: "c", port: 5435, host: "db3", upstream: "b" },
+    ],
+};
+
+function problemsOf(raw: Record<string, unknown>): readonly string[] {
+    try {
+        planTopology(parseClusterConfig(raw));
+    } catch (err) {
+        if (err instanceof ConfigError) return err.problems;
+        throw err;
+    }
+    throw new Error("expected a ConfigError");
+}
+
+describe("pgtopo:hosts", () => {
+    it("places each node on its host, reached on the host's address and its port", () => {
+        const plan = planTopology(parseClusterConfig(cascade));
+        const c = plan.nodes.find((n) => n.name === "c")!;
+        expect(c).toMatchObject({
+            host: "db3",
+            dockerHost: "unix:///run/db3/docker.sock",
+            address: "10.0.0.13",
+            endpoint: "10.0.0.13:5435",
+            upstream: "b",
+        });
+        expect(nodesSummary(plan).b).toEqual({
+            role: "standby",
+            port: 5434,
+            upstream: "a",
+            host: "db2",
+            dockerHost: "ssh://admin@db2",
+            address: "10.0.0.12",
+            endpoint: "10.0.0.12:5434",
+        });
+    });
+
+    it("turns TLS on by default with hosts, and leaves it off on one machine", () => {
+        expect(parseClusterConfig(cascade).tls).toBe(true);
+        expect(parseClusterConfig({ primary: "a", nodes: [{ name: "a", port: 5433 }] }).tls).toBe(false);
+    });
+
+    it("maps what a WAL receiver reports back to node names", () => {
+        const peers = peersOf([
+            { name: "a", endpoint: "10.0.0.11:5433" },
+            { name: "b", endpoint: "pg-b" },
+        ]);
+        expect(peers.get("10.0.0.11:5433")).toBe("a");
+        expect(peers.get("pg-b:5432")).toBe("b");
+        expect(splitEndpoint("10.0.0.11:5433")).toEqual({ host: "10.0.0.11", port: 5433 });
+        expect(splitEndpoint("pg-b")).toEqual({ host: "pg-b", port: 5432 });
+    });
+
+    it.each([
+        [
+            "plaintext between hosts",
+            { ...cascade, tls: false },
+            "pgtopo:tls: false is not allowed with pgtopo:hosts; replication between hosts is always encrypted (remove pgtopo:tls or set it to true)",
+        ],
+        [
+            "a node without a host",
+            { ...cascade, nodes: [...cascade.nodes.slice(0, 2), { name: "c", port: 5435 }] },
+            'pgtopo:nodes[2] (c).host is required with pgtopo:hosts: the host this node runs on; allowed: "db1", "db2", "db3"',
+        ],
+        [
+            "a host that is not listed",
+            { ...cascade, nodes: [...cascade.nodes.slice(0, 2), { name: "c", port: 5435, host: "db9" }] },
+            'pgtopo:nodes[2] (c).host: "db9" is not in pgtopo:hosts; allowed: "db1", "db2", "db3"',
+        ],
+        [
+            "a host without pgtopo:hosts",
+            { primary: "a", nodes: [{ name: "a", port: 5433, host: "db1" }] },
+            'pgtopo:nodes[0] (a).host: "db1" is not allowed without pgtopo:hosts, which says how to reach each host\'s Docker engine',
+        ],
+        [
+            "a tcp:// engine",
+            { ...cascade, hosts: { ...hosts, db1: { docker: "tcp://10.0.0.11:2376", address: "10.0.0.11" } } },
+            'pgtopo:hosts.db1.docker: "tcp://10.0.0.11:2376" is not allowed; it must be a Docker engine URL such as ssh://admin@db1 or unix:///run/docker.sock (ssh:// or unix://; tcp:// is not supported yet)',
+        ],
+        [
+            "an address that is not an IPv4 address",
+            { ...cascade, hosts: { ...hosts, db2: { docker: "ssh://db2", address: "db2.example" } } },
+            'pgtopo:hosts.db2.address: "db2.example" is not allowed; it must be the IPv4 address the other hosts reach this one on, such as 10.0.0.11',
+        ],
+        [
+            "two hosts on one address",
+            { ...cascade, hosts: { ...hosts, db3: { docker: "ssh://db3", address: "10.0.0.12" } } },
+            'pgtopo:hosts: "db2" and "db3" have the same address 10.0.0.12; each host needs its own',
+        ],
+        [
+            "an unknown host key",
+            { ...cascade, hosts: { ...hosts, db3: { docker: "ssh://db3", address: "10.0.0.13", user: "x" } } },
+            'pgtopo:hosts.db3: unknown key "user"; allowed keys are docker, address',
+        ],
+        [
+            "backups across hosts",
+            { ...cascade, backup: {} },
+            "pgtopo:backup: not supported yet with pgtopo:hosts (the repository is one Docker volume that every node mounts); remove pgtopo:backup or pgtopo:hosts",
+        ],
+        [
+            "a client that is not an address",
+            { ...cascade, clients: ["everyone"] },
+            'pgtopo:clients[0]: "everyone" is not allowed; it must be an IPv4 address or network, such as 10.0.0.5 or 10.0.1.0/24',
+        ],
+        [
+            "clients on one machine",
+            { primary: "a", nodes: [{ name: "a", port: 5433 }], clients: ["10.0.0.5"] },
+            "pgtopo:clients: allowed only with pgtopo:hosts; on one machine clients connect on 127.0.0.1",
+        ],
+    ])("refuses %s, naming the field, the value and what is allowed", (_title, raw, problem) => {
+        expect(problemsOf(raw)).toEqual([problem]);
+    });
+});
