@@ -1,0 +1,167 @@
+import { execFile } from "node:child_process";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { docker, NODE_IMAGE } from "../support/docker";
+import { query } from "../support/postgres";
+import { freePorts, PROJECT_DIR, TestStack, type ClusterSpec } from "../support/stack";
+import { status } from "../support/status";
+import { RecordingWriter } from "../support/writer";
+
+const run = promisify(execFile);
+const HOSTS_SCRIPT = path.join(PROJECT_DIR, "scripts", "test-hosts.sh");
+/** The test hosts' group name: netns pgtopo-t1.., engines on 10.<NET>.0.11.. */
+const GROUP = "t";
+/** The bridge's own address: where this machine's connections to the hosts come from. */
+const HERE = `10.${process.env.PGTOPO_TEST_NET ?? "250"}.0.1`;
+
+/**
+ * pgtopo:hosts (issue 12): a 1 + 2 cascade with one node per Docker host. The hosts are
+ * three Docker engines this test starts, each in its own network namespace with its own
+ * address on a bridge the test makes (scripts/test-hosts.sh), so that replication really
+ * crosses between namespaces, as between machines. This machine talks to them only on
+ * those addresses, from the bridge's own address (10.250.0.1 by default), which is the stack's one
+ * pgtopo:clients entry and not a cluster host.
+ */
+describe("pgtopo:hosts: nodes on three Docker hosts, over TLS", () => {
+    let stack: TestStack;
+    let spec: ClusterSpec;
+    let urls: Record<string, string>;
+    const hosts: Record<string, { docker: string; address: string }> = {};
+    const WAIT = { timeout: 90_000, interval: 500 };
+
+    const testHosts = (...args: string[]) =>
+        run("bash", [HOSTS_SCRIPT, ...args], { maxBuffer: 8 << 20 }).then((r) => r.stdout.trim());
+    const onHost = (host: string, ...args: string[]) =>
+        run("docker", args, { env: { ...process.env, DOCKER_HOST: hosts[host].docker } }).then((r) => r.stdout.trim());
+
+    /** The upstream's view of a standby's replication connection: TLS or not, and from where. */
+    const replication = async (upstream: string, standby: string) =>
+        query<{ ssl: boolean; client: string }>(
+            urls[upstream],
+            "SELECT s.ssl, host(r.client_addr) AS client FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid) WHERE r.application_name = $1",
+            [standby],
+        );
+    const count = async (node: string) =>
+        (await query<{ n: number }>(urls[node], "SELECT count(*)::int AS n FROM ids"))[0].n;
+
+    beforeAll(async () => {
+        for (const line of (await testHosts("up", GROUP, "3")).split("\n")) {
+            const [name, dockerHost, address] = line.split(" ");
+            hosts[name] = { docker: dockerHost, address };
+        }
+        expect(Object.keys(hosts)).toEqual(["t1", "t2", "t3"]);
+        const ports = await freePorts(3);
+        stack = await TestStack.create("hosts");
+        spec = {
+            primary: "pg-1",
+            hosts,
+            clients: [HERE],
+            nodes: [
+                { name: "pg-1", port: ports[0], host: "t1" },
+                { name: "pg-2", port: ports[1], host: "t2" },
+                { name: "pg-3", port: ports[2], host: "t3", upstream: "pg-2" },
+            ],
+        };
+        await stack.configure(spec);
+        await stack.timedUp("1 + 2 cascade on three hosts, cold (image loaded onto each)");
+        urls = await stack.connectionStrings();
+    });
+
+    afterAll(async () => {
+        try {
+            if (stack) await stack.dispose();
+        } finally {
+            // --purge: nothing of the hosts stays behind, their data roots neither.
+            await testHosts("down", GROUP, "--purge");
+        }
+    });
+
+    it("runs each node on its own host, and streams every replication connection over TLS between the hosts", async () => {
+        for (const [node, host] of [
+            ["pg-1", "t1"],
+            ["pg-2", "t2"],
+            ["pg-3", "t3"],
+        ]) {
+            expect(await onHost(host, "ps", "--filter", `name=^${stack.container(node)}$`, "--format", "{{.Names}}")).toBe(stack.container(node)); // prettier-ignore
+            expect(new URL(urls[node]).host).toBe(`${hosts[host].address}:${spec.nodes.find((n) => n.name === node)!.port}`); // prettier-ignore
+        }
+        // Nothing of the stack on this machine's own engine.
+        expect(await docker("ps", "-a", "--filter", `label=pgtopo.stack=${stack.name}`, "-q")).toBe("");
+        for (const [upstream, standby, from] of [
+            ["pg-1", "pg-2", "t2"],
+            ["pg-2", "pg-3", "t3"],
+        ]) {
+            await vi.waitFor(async () => {
+                expect(await replication(upstream, standby)).toEqual([{ ssl: true, client: hosts[from].address }]);
+            }, WAIT);
+            const [{ conninfo }] = await query<{ conninfo: string }>(urls[standby], "SELECT current_setting('primary_conninfo') AS conninfo"); // prettier-ignore
+            const up = spec.nodes.find((n) => n.name === upstream)!;
+            expect(conninfo).toContain(`host=${hosts[up.host!].address} port=${up.port} `);
+            expect(conninfo).toContain("sslmode=verify-full");
+        }
+        const healthy = await status(stack.name, "--json");
+        expect(healthy.code, healthy.stdout).toBe(0);
+        const nodes = JSON.parse(healthy.stdout).nodes as { name: string; tls: boolean | null; upstream: string | null }[]; // prettier-ignore
+        expect(nodes.map((n) => [n.name, n.upstream, n.tls])).toEqual([["pg-1", null, null], ["pg-2", "pg-1", true], ["pg-3", "pg-2", true]]); // prettier-ignore
+    });
+
+    it("refuses a plaintext replication connection from a host not in the cluster, and replication over TLS from it too", async () => {
+        const node = spec.nodes[0];
+        const attempt = (sslmode: string) =>
+            docker(
+                "run", "--rm", "--network", "host", "--entrypoint", "psql", NODE_IMAGE,
+                `host=${hosts.t1.address} port=${node.port} user=replicator dbname=postgres replication=true sslmode=${sslmode} connect_timeout=5`,
+                "-c", "IDENTIFY_SYSTEM",
+            ); // prettier-ignore
+        const refused = (why: string) =>
+            new RegExp(
+                `no pg_hba\\.conf entry for replication connection from host "${HERE.replace(/\./g, "\\.")}".*${why}`,
+            );
+        await expect(attempt("disable")).rejects.toThrow(refused("no encryption"));
+        await expect(attempt("require")).rejects.toThrow(refused("SSL encryption"));
+    });
+
+    it("switches over between hosts under a recording writer: no committed id lost", async () => {
+        await query(urls["pg-1"], "CREATE TABLE ids (id int PRIMARY KEY)");
+        const writer = new RecordingWriter(urls, "ids").start();
+        await vi.waitFor(() => expect(writer.committed.length).toBeGreaterThan(20), WAIT);
+        await stack.configure({ ...spec, primary: "pg-2" });
+        await stack.timedUp("switchover pg-1 (t1) -> pg-2 (t2)");
+        await vi.waitFor(() => expect(writer.committed.length).toBeGreaterThan(60), WAIT);
+        await writer.stop();
+        const committed = [...writer.committed];
+        await vi.waitFor(async () => {
+            const [row] = await query<{ n: number }>(urls["pg-2"], "SELECT count(*)::int AS n FROM ids WHERE id = ANY($1::int[])", [committed]); // prettier-ignore
+            expect(row.n).toBe(committed.length);
+        }, WAIT);
+        for (const [standby, from] of [
+            ["pg-1", "t1"],
+            ["pg-3", "t3"],
+        ]) {
+            await vi.waitFor(async () => {
+                expect(await replication("pg-2", standby)).toEqual([{ ssl: true, client: hosts[from].address }]);
+            }, WAIT);
+        }
+        const healthy = await status(stack.name);
+        expect(healthy.code, healthy.stdout).toBe(0);
+    });
+
+    it("lets a standby whose host was cut off catch up once its link is back", async () => {
+        const before = await count("pg-2");
+        await testHosts("cut", GROUP, "3");
+        try {
+            await query(urls["pg-2"], "INSERT INTO ids SELECT g FROM generate_series(1000001, 1000500) g");
+            // pg-3 is unreachable meanwhile: the test talks to it only through its host's address.
+            await expect(query(urls["pg-3"], "SELECT 1")).rejects.toThrow();
+        } finally {
+            await testHosts("restore", GROUP, "3");
+        }
+        await vi.waitFor(async () => expect(await count("pg-3")).toBe(before + 500), WAIT);
+        await vi.waitFor(async () => {
+            expect(await replication("pg-2", "pg-3")).toEqual([{ ssl: true, client: hosts.t3.address }]);
+            const healthy = await status(stack.name);
+            expect(healthy.code, healthy.stdout).toBe(0);
+        }, WAIT);
+    });
+});
