@@ -4,7 +4,7 @@ import { convergeRequest } from "./components/cluster";
 import { ConfigError, parseClusterConfig, rawConfigFromPulumi } from "./config";
 import { portProblems } from "./config/ports";
 import { restoreProblems } from "./config/restore";
-import { versionProblems } from "./config/version";
+import { runningMajors, versionProblems } from "./config/version";
 import { EngineUnreachable, surveyStack } from "./ops/survey";
 import { planTopology } from "./planning/topology";
 
@@ -32,7 +32,10 @@ export = async () => {
             await Promise.all([
                 // Every engine answers before anything is declared (EngineUnreachable otherwise).
                 survey.engines.then(() => []),
-                versionProblems(stack, config.postgresVersion),
+                // On every engine that is not marked gone (an unreachable one is the survey's to report).
+                versionProblems(stack, config.postgresVersion, (s) =>
+                    runningMajors(s, [...new Set(plan.nodes.filter((n) => !n.gone).map((n) => n.dockerHost))]),
+                ),
                 restoreProblems(stack, config),
                 // Across hosts the ports are published on the hosts' addresses, not here.
                 config.hosts ? Promise.resolve([]) : portProblems(config.nodes, names.container),

@@ -13,7 +13,9 @@
  * those over the runs, and pgtopo's median against the hand-made one's.
  *
  *   npm run bench:lag [-- --runs 3] [--seconds 20] [--rate 300 (0: unthrottled)] [--clients 4] [--scale 10]
- *                     [--pgtopo-parameters '{"hot_standby_feedback": false}'] [--tls]
+ *                     [--pgtopo-parameters '{"hot_standby_feedback": false}'] [--tls] [--hosts]
+ *   --hosts: pgtopo's cluster one node per Docker host (three engines in network namespaces,
+ *            scripts/test-hosts.sh), TLS on; the by-hand cluster stays on this engine
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -22,6 +24,7 @@ import { parseArgs, promisify } from "node:util";
 import { Client } from "pg";
 import { lagBytes } from "../planning/lsn";
 import { freePorts, TestStack } from "../tests/support/stack";
+import { startTestHosts, type TestHosts } from "./test-hosts";
 import { percentile, printTable, type Row } from "./stats";
 
 const run = promisify(execFile);
@@ -44,6 +47,8 @@ interface Standby {
 interface Cluster {
     readonly label: string;
     readonly primaryContainer: string;
+    /** The primary's engine (--hosts); undefined: the local one. */
+    readonly dockerHost?: string;
     readonly primary: Client;
     readonly standbys: readonly Standby[];
 }
@@ -67,9 +72,10 @@ async function connect(url: string): Promise<Client> {
 }
 
 /** pgbench in the primary's container, over its Unix socket (peer auth as postgres). */
-async function pgbench(container: string, ...args: string[]): Promise<string> {
-    const argv = ["exec", "-u", "postgres", container, "pgbench", "-h", "/var/run/postgresql", ...args, "postgres"];
-    return (await run("docker", argv, { maxBuffer: 16 << 20 })).stdout;
+async function pgbench(cluster: Cluster, ...args: string[]): Promise<string> {
+    const argv = ["exec", "-u", "postgres", cluster.primaryContainer, "pgbench", "-h", "/var/run/postgresql", ...args, "postgres"]; // prettier-ignore
+    const env = cluster.dockerHost ? { ...process.env, DOCKER_HOST: cluster.dockerHost } : process.env;
+    return (await run("docker", argv, { maxBuffer: 16 << 20, env })).stdout;
 }
 
 /** Every standby's lag in one instant: all queries sent together. */
@@ -103,7 +109,7 @@ async function loadRun(cluster: Cluster, options: LoadOptions): Promise<LoadRun>
     // --rate 0: as fast as the machine goes (pgbench without -R).
     const rate = options.rate > 0 ? ["-R", String(options.rate)] : [];
     const load = pgbench(
-        cluster.primaryContainer,
+        cluster,
         "-n", "-c", String(options.clients), "-j", "2", "-T", String(options.seconds), ...rate,
     ).finally(() => (loading = false)); // prettier-ignore
     // The first second is connection set-up; sample the steady state after it.
@@ -150,7 +156,7 @@ interface Made {
  */
 async function connectChain(
     label: string,
-    primaryContainer: string,
+    primaryContainer: string | { container: string; dockerHost: string },
     urls: readonly [string, string, string],
     applicationNames: readonly [string, string],
     teardown: () => Promise<void>,
@@ -163,7 +169,9 @@ async function connectChain(
     return {
         cluster: {
             label,
-            primaryContainer,
+            ...(typeof primaryContainer === "string"
+                ? { primaryContainer }
+                : { primaryContainer: primaryContainer.container, dockerHost: primaryContainer.dockerHost }),
             primary: a,
             standbys: [
                 { role: "standby", applicationName: applicationNames[0], self: b, upstream: a },
@@ -181,16 +189,19 @@ async function pgtopoCluster(
     ports: number[],
     parameters: Record<string, string | number | boolean> | undefined,
     tls: boolean,
+    testHosts?: TestHosts,
 ): Promise<Made> {
     const stack = await TestStack.create("bench-lag");
     const teardown = () => stack.dispose();
+    const on = (host: string) => (testHosts ? { host } : {});
     const nodes = [
-        { name: "pg-1", port: ports[0] },
-        { name: "pg-2", port: ports[1] },
-        { name: "pg-3", port: ports[2], upstream: "pg-2" },
+        { name: "pg-1", port: ports[0], ...on("b1") },
+        { name: "pg-2", port: ports[1], ...on("b2") },
+        { name: "pg-3", port: ports[2], upstream: "pg-2", ...on("b3") },
     ];
+    const placement = testHosts ? { hosts: testHosts.hosts, clients: [testHosts.here] } : {};
     try {
-        await stack.configure({ primary: "pg-1", nodes, parameters, tls });
+        await stack.configure({ primary: "pg-1", nodes, parameters, tls, ...placement });
         await stack.up();
     } catch (err) {
         await teardown();
@@ -199,7 +210,9 @@ async function pgtopoCluster(
     const urls = await stack.connectionStrings();
     return connectChain(
         "pgtopo",
-        stack.container("pg-1"),
+        testHosts
+            ? { container: stack.container("pg-1"), dockerHost: testHosts.hosts.b1.docker }
+            : stack.container("pg-1"),
         [urls["pg-1"], urls["pg-2"], urls["pg-3"]],
         ["pg-2", "pg-3"],
         teardown,
@@ -242,8 +255,12 @@ async function main(): Promise<void> {
             "pgtopo-parameters": { type: "string" },
             // pgtopo:tls on for pgtopo's cluster: replication over TLS against plaintext by hand.
             tls: { type: "boolean", default: false },
+            // pgtopo's cluster on three Docker hosts (network namespaces), TLS on.
+            hosts: { type: "boolean", default: false },
         },
     });
+    const testHosts = values.hosts ? await startTestHosts(3) : undefined;
+    const tls = values.tls || values.hosts;
     const runs = Number(values.runs);
     const options: LoadOptions = {
         seconds: Number(values.seconds),
@@ -255,10 +272,10 @@ async function main(): Promise<void> {
     const made = [await handMadeCluster(ports.slice(0, 3))];
     try {
         const parameters = values["pgtopo-parameters"] ? JSON.parse(values["pgtopo-parameters"]) : undefined;
-        made.push(await pgtopoCluster(ports.slice(3, 6), parameters, values.tls));
+        made.push(await pgtopoCluster(ports.slice(3, 6), parameters, tls, testHosts));
         const [hand, pgtopo] = made.map((m) => m.cluster);
         for (const cluster of [hand, pgtopo]) {
-            await pgbench(cluster.primaryContainer, "-i", "-q", "-s", values.scale);
+            await pgbench(cluster, "-i", "-q", "-s", values.scale);
         }
 
         const results = new Map<Cluster, LoadRun[]>([
@@ -279,7 +296,7 @@ async function main(): Promise<void> {
             return [baseline, { label: `pgtopo: ${measure}`, unit, decimals, values: series(pgtopo, pick), baseline }];
         };
         const limit = options.rate > 0 ? `-R ${options.rate}` : "unthrottled";
-        const load = `pgbench -c ${options.clients} ${limit} for ${options.seconds} s, scale ${values.scale}${values.tls ? "; pgtopo with TLS" : ""}`;
+        const load = `pgbench -c ${options.clients} ${limit} for ${options.seconds} s, scale ${values.scale}${testHosts ? "; pgtopo across three hosts, TLS" : tls ? "; pgtopo with TLS" : ""}`;
         printTable(
             `achieved write load (${load}), ${runs} runs each`,
             pair("tps", "tps", (r) => r.tps),
@@ -295,6 +312,7 @@ async function main(): Promise<void> {
         }
     } finally {
         for (const m of made) await m.dispose();
+        await testHosts?.remove();
     }
 }
 

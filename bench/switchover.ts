@@ -6,7 +6,10 @@
  * (which, unlike pgtopo, leaves the old primary down and nothing re-pointed: pgtopo's
  * next `up` then rejoins it, which the bench also relies on to reset between runs).
  *
- *   npm run bench:switchover [-- --runs 3] [--tls]     (--tls: pgtopo:tls on, clients too)
+ *   npm run bench:switchover [-- --runs 3] [--tls] [--hosts]
+ *     --tls: pgtopo:tls on, clients too
+ *     --hosts: pg-1 and pg-2 each on a Docker host of its own (two engines in network
+ *              namespaces, scripts/test-hosts.sh; TLS on, as always across hosts)
  */
 import { parseArgs } from "node:util";
 import { docker } from "../tests/support/docker";
@@ -14,24 +17,34 @@ import { query } from "../tests/support/postgres";
 import { freePorts, TestStack } from "../tests/support/stack";
 import { RecordingWriter } from "../tests/support/writer";
 import { printTable } from "./stats";
+import { startTestHosts } from "./test-hosts";
 
 async function main(): Promise<void> {
     const { values } = parseArgs({
-        options: { runs: { type: "string", default: "3" }, tls: { type: "boolean", default: false } },
+        options: {
+            runs: { type: "string", default: "3" },
+            tls: { type: "boolean", default: false },
+            hosts: { type: "boolean", default: false },
+        },
     });
-    const tls = values.tls;
+    const testHosts = values.hosts ? await startTestHosts(2) : undefined;
+    const tls = values.tls || values.hosts;
     const runs = Number(values.runs);
     const ports = await freePorts(2);
     const stack = await TestStack.create("bench-sw");
     const nodes = [
-        { name: "pg-1", port: ports[0] },
-        { name: "pg-2", port: ports[1] },
+        { name: "pg-1", port: ports[0], ...(testHosts ? { host: "b1" } : {}) },
+        { name: "pg-2", port: ports[1], ...(testHosts ? { host: "b2" } : {}) },
     ];
+    const placement = testHosts ? { hosts: testHosts.hosts, clients: [testHosts.here] } : {};
+    /** `docker stop` on the node's own engine. */
+    const stopNode = (node: "pg-2") =>
+        testHosts ? testHosts.docker("b2", "stop", stack.container(node)) : docker("stop", stack.container(node));
     const windows: number[] = [];
     const upTimes: number[] = [];
     const manualWindows: number[] = [];
     try {
-        await stack.configure({ primary: "pg-1", nodes, tls });
+        await stack.configure({ primary: "pg-1", nodes, tls, ...placement });
         await stack.up();
         const urls = await stack.connectionStrings();
         await query(urls["pg-1"], "CREATE TABLE bench_ids (id int PRIMARY KEY)");
@@ -46,7 +59,7 @@ async function main(): Promise<void> {
             // pgtopo: pg-1 -> pg-2
             await fiftyMoreCommits();
             writer.maxGapMs = 0;
-            await stack.configure({ primary: "pg-2", nodes, tls });
+            await stack.configure({ primary: "pg-2", nodes, tls, ...placement });
             const started = performance.now();
             await stack.up();
             upTimes.push((performance.now() - started) / 1000);
@@ -55,21 +68,21 @@ async function main(): Promise<void> {
 
             // by hand: pg-2 -> pg-1 (stop, promote), then pgtopo's up rejoins pg-2.
             writer.maxGapMs = 0;
-            await docker("stop", stack.container("pg-2"));
+            await stopNode("pg-2");
             await query(urls["pg-1"], "SELECT pg_promote(wait => true)");
             await fiftyMoreCommits();
             manualWindows.push(writer.maxGapMs);
             console.log(
                 `run ${i + 1}/${runs}: write gap pgtopo ${windows[i]} ms (up ${upTimes[i].toFixed(1)} s), by hand ${manualWindows[i]} ms`,
             );
-            await stack.configure({ primary: "pg-1", nodes, tls });
+            await stack.configure({ primary: "pg-1", nodes, tls, ...placement });
             await stack.up();
         }
         await writer.stop();
         const lost = writer.committed.length - (await query(urls["pg-1"], "SELECT id FROM bench_ids")).length;
         const manual = { label: "write gap, by hand (stop + pg_promote)", unit: "ms", values: manualWindows };
         printTable(
-            `switchover under load${tls ? ", TLS on" : ""}, ${runs} runs (pgtopo ${windows.length}, by hand ${manualWindows.length})`,
+            `switchover under load${testHosts ? ", across two hosts" : ", on one host"}${tls ? ", TLS on" : ""}, ${runs} runs (pgtopo ${windows.length}, by hand ${manualWindows.length})`,
             [
                 manual,
                 { label: "write gap, pgtopo switchover", unit: "ms", values: windows, baseline: manual },
@@ -80,7 +93,11 @@ async function main(): Promise<void> {
             `committed ids recorded by the client: ${writer.committed.length}; missing on the final primary: ${lost}`,
         );
     } finally {
-        await stack.dispose();
+        try {
+            await stack.dispose();
+        } finally {
+            await testHosts?.remove();
+        }
     }
 }
 

@@ -74,34 +74,36 @@ export class PostgresCluster extends pulumi.ComponentResource {
             config.hosts
                 ? Object.entries(config.hosts)
                       .sort(([a], [b]) => (a < b ? -1 : 1))
-                      .map(([host, { docker }]) => [
+                      .map(([host, { docker, gone }]) => [
                           host,
                           declareEngine(this, {
                               ...engineArgs,
                               resourcePrefix: `${name}-${host}`,
-                              host: { name: host, docker },
+                              host: { name: host, docker, gone },
                           }),
                       ])
                 : [[undefined, declareEngine(this, { ...engineArgs, resourcePrefix: name })]],
         );
         // Across hosts, one CA in every host's TLS volume before any node starts (a node
         // that found none would make its own, which the others would not trust).
+        // (A host marked gone is left out: it gets the CA again once it is back.)
+        const liveEngines = [...engines.values()].filter((e) => !e.gone);
         const sharedCa = config.hosts
             ? new command.local.Command(
                   `${name}-ca`,
                   {
                       create: pulumi
-                          .all([image.imageName, ...[...engines.values()].map((e) => e.tlsVolumeName!)])
+                          .all([image.imageName, ...liveEngines.map((e) => e.tlsVolumeName!)])
                           .apply(([imageName, volume]) =>
                               shareCaCommand(
                                   imageName,
                                   volume,
-                                  [...engines.values()].map((e) => e.env.DOCKER_HOST),
+                                  liveEngines.map((e) => e.env.DOCKER_HOST),
                               ),
                           ),
                       dir: PROJECT_ROOT,
                   },
-                  { parent: this, dependsOn: [...engines.values()].flatMap((e) => e.imageReady) },
+                  { parent: this, dependsOn: liveEngines.flatMap((e) => e.imageReady) },
               )
             : undefined;
         const peerAddresses = Object.values(config.hosts ?? {}).map((h) => h.address);
@@ -301,6 +303,7 @@ export function convergeRequest(
             name: n.name,
             port: n.port,
             ...(n.host ? { host: n.host, dockerHost: n.dockerHost } : {}),
+            ...(n.gone ? { gone: true } : {}),
             address: n.address,
             endpoint: n.endpoint,
             container: names.container(n.name),

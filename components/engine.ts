@@ -14,6 +14,8 @@ import { PROJECT_ROOT, STACK_LABEL, type StackNames } from "./naming";
 export interface Engine {
     /** The host's name in pgtopo:hosts; undefined for the local engine. */
     readonly host?: string;
+    /** pgtopo:hosts.NAME.gone: never contacted; everything on it is left as it is. */
+    readonly gone: boolean;
     /** Resource options for the docker resources on this engine (its provider). */
     readonly provider?: docker.Provider;
     /** Environment of every Command acting on this engine: DOCKER_HOST, or nothing. */
@@ -35,7 +37,7 @@ export interface EngineArgs {
     readonly names: StackNames;
     /** Prefix of the resource names: the cluster's name, or `<cluster>-<host>`. */
     readonly resourcePrefix: string;
-    readonly host?: { readonly name: string; readonly docker: string };
+    readonly host?: { readonly name: string; readonly docker: string; readonly gone: boolean };
     readonly withTlsVolume: boolean;
     /** The image as built on the local engine: its tag and ID, and the build resource. */
     readonly image: { readonly name: pulumi.Output<string>; readonly id: pulumi.Output<string> };
@@ -47,6 +49,9 @@ export function declareEngine(parent: pulumi.Resource, args: EngineArgs): Engine
     const env: Record<string, string> = host ? { DOCKER_HOST: host.docker } : {};
     const provider = host ? new docker.Provider(`${prefix}-engine`, { host: host.docker }, { parent }) : undefined;
     const withEnv = host ? { environment: env } : {};
+    // A host marked gone is never contacted: what pgtopo made there stays as the state says
+    // (no update, no replacement), and comes back under management once 'gone' is removed.
+    const frozen = host?.gone ? { ignoreChanges: ["*"] } : {};
 
     // Every node depends on this, so on destroy it goes last and takes the volumes
     // kept from removed nodes with it.
@@ -57,12 +62,12 @@ export function declareEngine(parent: pulumi.Resource, args: EngineArgs): Engine
             delete: removeStackVolumesCommand(`${STACK_LABEL}=${stack}`),
             ...withEnv,
         },
-        { parent },
+        { parent, ...frozen },
     );
     new docker.Network(
         `${prefix}-network`,
         { name: names.network, driver: "bridge", labels: [{ label: STACK_LABEL, value: stack }] },
-        { parent, provider },
+        { parent, provider, ...frozen },
     );
     // The provider reports a new network only after a fixed 2 s wait, though Docker made
     // it at once; what attaches to it waits on this poll instead, which took 2 s off a
@@ -71,7 +76,7 @@ export function declareEngine(parent: pulumi.Resource, args: EngineArgs): Engine
     const networkReady = new command.local.Command(
         `${prefix}-network-ready`,
         { create: networkReadyCommand(names.network), ...withEnv },
-        { parent },
+        { parent, ...frozen },
     );
     // The stack's CA and the nodes' certificates, for PostgreSQL's TLS (pgtopo:tls) and
     // pgBackRest's TLS servers (pgtopo:backup): made by the nodes themselves
@@ -80,12 +85,20 @@ export function declareEngine(parent: pulumi.Resource, args: EngineArgs): Engine
         ? new docker.Volume(
               `${prefix}-tls`,
               { name: names.tlsVolume, labels: [{ label: STACK_LABEL, value: stack }] },
-              { parent, provider, dependsOn: [janitor] },
+              { parent, provider, dependsOn: [janitor], ...frozen },
           ).name
         : undefined;
 
     if (!host) {
-        return { env, janitor, networkReady, tlsVolumeName, imageId: args.image.id, imageReady: [args.imageBuilt] };
+        return {
+            gone: false,
+            env,
+            janitor,
+            networkReady,
+            tlsVolumeName,
+            imageId: args.image.id,
+            imageReady: [args.imageBuilt],
+        };
     }
     // A host gets the image built here, copied engine to engine (docker save | load) when
     // it does not have that ID yet: one build for every host, and no registry needed.
@@ -96,10 +109,11 @@ export function declareEngine(parent: pulumi.Resource, args: EngineArgs): Engine
             dir: PROJECT_ROOT,
             triggers: [args.image.id],
         },
-        { parent, dependsOn: [args.imageBuilt] },
+        { parent, dependsOn: [args.imageBuilt], ...frozen },
     );
     return {
         host: host.name,
+        gone: host.gone,
         provider,
         env,
         janitor,

@@ -100,6 +100,12 @@ export class PostgresNode extends pulumi.ComponentResource {
             .output(args.generation)
             .apply((generation) => (generation ? [...labels, { label: GENERATION_LABEL, value: generation }] : labels));
 
+        // On a host marked gone (pgtopo:hosts.NAME.gone) nothing is done there: what exists
+        // stays as the state says, and no bootstrap or re-point is declared (only its slot,
+        // on its upstream's host, which keeps the WAL it needs to rejoin later).
+        const gone = node.gone === true;
+        const frozen = gone ? { ignoreChanges: ["*"] } : {};
+        this.gone = gone;
         const volume = new docker.Volume(
             `${name}-data`,
             { name: names.volume(node.name), labels },
@@ -108,11 +114,12 @@ export class PostgresNode extends pulumi.ComponentResource {
                 provider: engine.provider,
                 retainOnDelete: args.retainDataOnRemove,
                 dependsOn: [engine.janitor],
+                ...frozen,
             },
         );
 
-        const standby = node.role === "standby" ? this.cloneStandby(name, args, volume) : undefined;
-        const bootstrap = standby?.clone ?? this.initializePrimary(name, args, volume);
+        const standby = node.role === "standby" ? this.cloneStandby(name, args, volume, gone) : undefined;
+        const bootstrap = gone ? undefined : (standby?.clone ?? this.initializePrimary(name, args, volume));
 
         this.container = new docker.Container(
             `${name}-server`,
@@ -181,7 +188,8 @@ export class PostgresNode extends pulumi.ComponentResource {
             {
                 parent: this,
                 provider: engine.provider,
-                dependsOn: [bootstrap, engine.networkReady, ...engine.imageReady],
+                dependsOn: [...(bootstrap ? [bootstrap] : []), engine.networkReady, ...engine.imageReady],
+                ...frozen,
                 additionalSecretOutputs: ["envs"],
                 // The container has a fixed name, so a replacement (new image, new port)
                 // must remove the old one first. The data stays in the volume.
@@ -198,7 +206,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                 triggers: [this.container.id],
                 ...withEnv,
             },
-            { parent: this, dependsOn: [this.container] },
+            { parent: this, dependsOn: [this.container], ...frozen },
         );
         const configured = new command.local.Command(
             `${name}-settings`,
@@ -207,7 +215,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                 dir: PROJECT_ROOT,
                 environment: { PGTOPO_SETTINGS: args.settings, ...engine.env },
             },
-            { parent: this, dependsOn: [this.ready] },
+            { parent: this, dependsOn: [this.ready], ...frozen },
         );
         this.configured = configured;
         this.settingsReport = configured.stdout;
@@ -220,6 +228,7 @@ export class PostgresNode extends pulumi.ComponentResource {
     readonly settingsReport: pulumi.Output<string>;
     private readonly configured: pulumi.Resource;
     private readonly standby?: { slot: command.local.Command };
+    private readonly gone: boolean;
     private readonly resourceName: string;
     private readonly args: PostgresNodeArgs;
 
@@ -229,7 +238,8 @@ export class PostgresNode extends pulumi.ComponentResource {
      * moment ago cannot follow anyone until it has been fenced and made a standby.
      */
     finish(after: pulumi.Resource[]): pulumi.Resource {
-        const ready = this.standby ? this.follow([this.configured, this.standby.slot, ...after]) : this.configured;
+        const ready =
+            this.standby && !this.gone ? this.follow([this.configured, this.standby.slot, ...after]) : this.configured;
         this.registerOutputs({ containerName: this.containerName });
         return ready;
     }
@@ -302,7 +312,8 @@ export class PostgresNode extends pulumi.ComponentResource {
         name: string,
         args: PostgresNodeArgs,
         volume: docker.Volume,
-    ): { slot: command.local.Command; clone: command.local.Command } {
+        gone: boolean,
+    ): { slot: command.local.Command; clone?: command.local.Command } {
         const { names, node, upstream } = args;
         if (!upstream || !node.upstream || !node.slotName) {
             throw new pulumi.ResourceError(`standby ${node.name} has no upstream node to clone from`, this);
@@ -326,6 +337,7 @@ export class PostgresNode extends pulumi.ComponentResource {
         const repositoryEnv = Object.fromEntries(
             Object.entries(fromRepository?.environment ?? {}).filter(([key]) => key.startsWith("PGBACKREST_")),
         );
+        if (gone) return { slot };
         const clone = new command.local.Command(
             `${name}-clone`,
             {

@@ -106,7 +106,7 @@ function allowedKeysAt(path: readonly PropertyKey[]): string[] {
         return ["retention", "schedule", "deleteBackupsOnDestroy", "standbysFrom"];
     if (path[0] === "backup" && path[1] === "retention") return ["full"];
     if (path[0] === "restore") return ["fromStack", "target"];
-    if (path[0] === "hosts" && path.length === 2) return ["docker", "address"];
+    if (path[0] === "hosts" && path.length === 2) return ["docker", "address", "gone"];
     return [];
 }
 
@@ -162,6 +162,27 @@ function hostsProblems(data: z.infer<typeof clusterConfigSchema>): string[] {
             problems.push(`${field} is required with pgtopo:hosts: the host this node runs on; allowed: ${allowed}`);
         } else if (!hostNames.includes(node.host)) {
             problems.push(`${field}: "${node.host}" is not in pgtopo:hosts; allowed: ${allowed}`);
+        }
+    });
+    // A host marked gone is never contacted: nothing there can be primary or feed a standby.
+    const goneHost = (name: string | undefined) => {
+        const host = data.nodes.find((n) => n.name === name)?.host;
+        return host !== undefined && data.hosts?.[host]?.gone ? host : undefined;
+    };
+    const live = data.nodes.filter((n) => !goneHost(n.name)).map((n) => `"${n.name}"`);
+    const primaryHost = goneHost(data.primary);
+    if (primaryHost) {
+        problems.push(
+            `pgtopo:primary: "${data.primary}" is on host ${primaryHost}, which pgtopo:hosts.${primaryHost}.gone says is lost; name a node on a host that is up: ${live.join(", ")}`,
+        );
+    }
+    data.nodes.forEach((node, i) => {
+        const upstream = node.upstream ?? (node.name === data.primary ? undefined : data.primary);
+        const host = goneHost(upstream);
+        if (host && !goneHost(node.name) && upstream !== data.primary) {
+            problems.push(
+                `pgtopo:nodes[${i}] (${node.name}).upstream: "${upstream}" is on host ${host}, which pgtopo:hosts.${host}.gone says is lost; stream from a node on a host that is up: ${live.filter((n) => n !== `"${node.name}"`).join(", ")}`,
+            );
         }
     });
     return problems;

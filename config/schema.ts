@@ -151,6 +151,12 @@ const hostSchema = z.strictObject({
     address: z
         .string({ error: "must be the IPv4 address the other hosts reach this one on, such as 10.0.0.11" })
         .regex(IPV4, { error: "must be the IPv4 address the other hosts reach this one on, such as 10.0.0.11" }),
+    /**
+     * The user's word that this host is lost: pgtopo then never contacts it, which is what
+     * lets a failover go ahead without fencing the nodes there (pgtopo cannot fence what it
+     * cannot reach). Removed once the host is back: the next `up` fences and rejoins them.
+     */
+    gone: z.boolean({ error: "must be true or false" }).default(false),
 });
 
 /**

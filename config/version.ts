@@ -12,10 +12,19 @@ export interface RunningMajor {
 
 /**
  * The PostgreSQL major of every existing node container of a stack (running or not), read
- * from the PG_MAJOR its image sets. No container: an empty list.
+ * from the PG_MAJOR its image sets, on every engine the stack runs on (DOCKER_HOSTs;
+ * undefined: the local one). No container: an empty list.
  */
-export async function runningMajors(stack: string): Promise<RunningMajor[]> {
-    const docker = async (...args: string[]) => (await run("docker", args)).stdout.trim();
+export async function runningMajors(
+    stack: string,
+    engines: readonly (string | undefined)[] = [undefined],
+): Promise<RunningMajor[]> {
+    return (await Promise.all(engines.map((engine) => majorsOn(stack, engine)))).flat();
+}
+
+async function majorsOn(stack: string, engine: string | undefined): Promise<RunningMajor[]> {
+    const env = engine ? { ...process.env, DOCKER_HOST: engine } : process.env;
+    const docker = async (...args: string[]) => (await run("docker", args, { env, timeout: 20_000 })).stdout.trim();
     const ids = (
         await docker("ps", "-aq", "--filter", `label=${STACK_LABEL}=${stack}`, "--filter", `label=${NODE_LABEL}`)
     )
@@ -44,7 +53,7 @@ export async function versionProblems(
     requested: string,
     majorsOf: (stack: string) => Promise<RunningMajor[]> = runningMajors,
 ): Promise<string[]> {
-    const other = (await majorsOf(stack)).filter((c) => c.major !== requested);
+    const other = (await majorsOf(stack).catch(() => [])).filter((c) => c.major !== requested);
     if (other.length === 0) return [];
     const majors = [...new Set(other.map((c) => c.major))].sort();
     const nodes = [...new Set(other.map((c) => c.node))].sort().join(", ");

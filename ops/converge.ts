@@ -9,6 +9,8 @@ import { observeCluster, observeNode, tcpUrl, type NodeEndpoint, type NodeObserv
 /** One node as the converge step needs it: where it runs and whom it should follow. */
 export interface ClusterNode {
     readonly name: string;
+    /** Its host is marked gone: never contacted; not fenced, not repaired. */
+    readonly gone?: boolean;
     readonly port: number;
     /** Its host in pgtopo:hosts and that engine's DOCKER_HOST; undefined: the local engine. */
     readonly host?: string;
@@ -54,6 +56,7 @@ export const endpointsOf = (request: ConvergeRequest, superuserPassword?: string
         container: n.container,
         dockerHost: n.dockerHost,
         peers,
+        ...(n.gone ? { gone: { host: n.host ?? "" } } : {}),
         url: n.dockerHost === undefined ? tcpUrl(superuserPassword, n.port, request.caFile) : undefined,
     }));
 };
@@ -101,10 +104,17 @@ export function planConvergence(
         : planTransition(request.target, observed, { maxLagOnFailover: request.maxLagOnFailover });
     const fence = transition && transition.kind !== "refused" ? transition.fence : [];
     const repairs = planRepairs(request.target, request.nodes, observed, fence);
+    // What the user said is lost is left alone: pgtopo cannot fence what it cannot reach.
+    const gone = request.nodes.filter((n) => n.gone).map((n) => n.name);
     const lines = [
         ...(startPrimary ? [`${request.target}: the primary's container is stopped: start it`] : []),
         ...(transition ? [describeTransition(transition)] : []),
         ...describeRepairs(repairs),
+        ...(gone.length > 0
+            ? [
+                  `${gone.join(", ")}: on a host marked gone, not fenced and not repaired; once the host is back and its 'gone' removed, the next 'up' fences and rejoins ${gone.length === 1 ? "it" : "them"}`,
+              ]
+            : []),
     ];
     const settled = !startPrimary && transition?.kind === "none" && transition.fence.length === 0;
     return { startPrimary, transition, repairs, drifted: !settled || repairs.length > 0, lines };
@@ -207,6 +217,12 @@ export async function convergeCluster(
         docker(node, "container", "inspect", "-f", "{{.State.Running}}", node.container).catch(() => "missing");
 
     const stop = async (node: ClusterNode) => {
+        if (node.gone) {
+            log(
+                `${node.name} is on a host marked gone: not fenced (it cannot be reached); it rejoins once the host is back`,
+            );
+            return false;
+        }
         const state = await running(node);
         if (state === "true") {
             log(`fencing ${node.name}: stopping it cleanly`);
@@ -466,7 +482,7 @@ export async function convergeCluster(
     const done: Repair[] = [];
     const primaryNow = await observe(target);
     for (const node of request.nodes) {
-        if (node.name === target.name || !node.upstream) continue;
+        if (node.name === target.name || !node.upstream || node.gone) continue;
         const upstream = byName.get(node.upstream)!;
         const [self, up] = await Promise.all([observe(node), observe(upstream)]);
         const repairs = planRepairs(

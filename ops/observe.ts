@@ -61,6 +61,8 @@ export interface NodeEndpoint {
      * its name: what a standby's WAL receiver reports is turned back into a node name.
      */
     readonly peers?: ReadonlyMap<string, string>;
+    /** Its host is marked gone: not asked at all, reported unreachable. */
+    readonly gone?: { readonly host: string };
     /**
      * A superuser's libpq URI on the published port, when the caller has the password: a
      * query over it takes a few milliseconds. Without it, the query runs in the container
@@ -157,6 +159,10 @@ async function stoppedAsStandby(endpoint: NodeEndpoint): Promise<boolean> {
  */
 export async function observeNode(endpoint: NodeEndpoint): Promise<NodeObservation> {
     const base = { name: endpoint.name, slots: [], replicas: [] };
+    if (endpoint.gone) {
+        const error = `not asked: its host ${endpoint.gone.host} is marked gone (pgtopo:hosts.${endpoint.gone.host}.gone)`;
+        return { ...base, container: "running", reachable: false, error };
+    }
     try {
         // Straight to the query: in a healthy cluster that is all it takes. Only when it
         // fails is the container looked at, to say why.

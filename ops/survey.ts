@@ -26,7 +26,8 @@ export interface StackSurvey {
 export function surveyStack(stack: string, request: ConvergeRequest): StackSurvey {
     const names = stackNames(stack);
     // Each engine the nodes run on (one, or one per host of pgtopo:hosts), listed at once.
-    const engines = new Map(request.nodes.map((n) => [n.dockerHost, n.host]));
+    // A host marked gone is never contacted (its nodes are reported, not asked).
+    const engines = new Map(request.nodes.filter((n) => !n.gone).map((n) => [n.dockerHost, n.host]));
     const listed = Promise.all([...engines].map(([engine, host]) => listEngine(stack, engine, host))).then((lists) => ({
         labels: new Map(lists.flatMap((l) => l.containers).map((line) => line.split("|") as [string, string])),
         volumes: new Set(lists.flatMap((l) => l.volumes)),
@@ -52,7 +53,7 @@ export function surveyStack(stack: string, request: ConvergeRequest): StackSurve
         // A node with neither container nor volume is one this `up` creates: not observed,
         // so not drifted. A stack with no container has nothing to ask, and no password
         // to wait for yet.
-        const existing = request.nodes.filter((n) => labels.has(n.name) || volumes.has(names.volume(n.name)));
+        const existing = request.nodes.filter((n) => n.gone || labels.has(n.name) || volumes.has(names.volume(n.name)));
         const password = labels.size > 0 ? await superuserPassword() : undefined;
         // Over each node's published port when the password is at hand (a few
         // milliseconds), in its container otherwise (about 0.1 s, and CPU the `up` needs).
@@ -106,7 +107,12 @@ export class EngineUnreachable extends Error {
     ) {
         super(
             host
-                ? `pgtopo:hosts.${host}: its Docker engine (${engine}) cannot be reached: ${why}`
+                ? `pgtopo:hosts.${host}: its Docker engine (${engine}) cannot be reached: ${why}. ` +
+                      `Nothing was changed. pgtopo cannot fence the nodes on a host it cannot reach; if ${host} ` +
+                      `is lost and you accept that its nodes may have taken writes no other node has, set ` +
+                      `pgtopo:hosts.${host}.gone: true to fail over without it (its nodes are left as they are ` +
+                      `until you remove 'gone' once it is back; the next 'up' then fences them and keeps their ` +
+                      `diverged writes aside)`
                 : `the Docker engine on this machine cannot be reached: ${why}`,
         );
     }

@@ -6,6 +6,8 @@ export interface PlannedStandby {
     /** Absent for the primary. */
     readonly upstream?: string;
     readonly slot?: string;
+    /** On a host marked gone: never repaired (nor fenced) until the host is back. */
+    readonly gone?: boolean;
 }
 
 export type RepairAction =
@@ -57,7 +59,7 @@ export function planRepairs(
     const primaryTimeline = seen.get(primary)?.inRecovery === false ? seen.get(primary)?.timeline : undefined;
 
     for (const node of nodes) {
-        if (node.name === primary || !node.upstream || !node.slot) continue;
+        if (node.name === primary || !node.upstream || !node.slot || node.gone) continue;
         // Not observed: a node this very `up` creates, with its slot and clone.
         const o = seen.get(node.name);
         if (!o) continue;

@@ -18,6 +18,8 @@ export interface PlannedNode {
     readonly host?: string;
     /** DOCKER_HOST of that host's engine; undefined for the local one. */
     readonly dockerHost?: string;
+    /** Its host is marked gone (pgtopo:hosts.NAME.gone): never contacted, left as it is. */
+    readonly gone?: true;
     /** Where its port is published: the host's address, or 127.0.0.1 on the local engine. */
     readonly address: string;
     /**
@@ -116,6 +118,7 @@ export function planTopology(config: ClusterConfig): TopologyPlan {
         const host = node.host !== undefined ? config.hosts?.[node.host] : undefined;
         return {
             ...(host ? { host: node.host, dockerHost: host.docker } : {}),
+            ...(host?.gone ? { gone: true as const } : {}),
             address: host?.address ?? "127.0.0.1",
             endpoint: host ? `${host.address}:${node.port}` : node.name,
             name: node.name,
@@ -204,6 +207,7 @@ export interface NodeSummary {
     readonly dockerHost?: string;
     readonly address?: string;
     readonly endpoint?: string;
+    readonly gone?: true;
 }
 
 export function nodesSummary(plan: TopologyPlan): Record<string, NodeSummary> {
@@ -214,7 +218,15 @@ export function nodesSummary(plan: TopologyPlan): Record<string, NodeSummary> {
                 role: n.role,
                 port: n.port,
                 ...(n.upstream ? { upstream: n.upstream } : {}),
-                ...(n.host ? { host: n.host, dockerHost: n.dockerHost, address: n.address, endpoint: n.endpoint } : {}),
+                ...(n.host
+                    ? {
+                          host: n.host,
+                          dockerHost: n.dockerHost,
+                          address: n.address,
+                          endpoint: n.endpoint,
+                          ...(n.gone ? { gone: n.gone } : {}),
+                      }
+                    : {}),
             },
         ]),
     );

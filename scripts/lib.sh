@@ -145,6 +145,16 @@ ensure_psql() {
     if [ "$(id -u)" = 0 ]; then apt_install postgresql-client; else say "note: install postgresql-client to connect with psql"; fi
 }
 
+# The several-hosts test makes its hosts (scripts/test-hosts.sh) with ip, nsenter and
+# iptables: iproute2, util-linux and iptables (docker.io brings the last one).
+ensure_test_host_tools() {
+    local missing=()
+    command -v ip >/dev/null || missing+=(iproute2)
+    command -v nsenter >/dev/null || missing+=(util-linux)
+    command -v iptables >/dev/null || missing+=(iptables)
+    [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+}
+
 # Everything `pulumi up` needs on this machine.
 prepare_machine() {
     ensure_node_modules

@@ -52,6 +52,7 @@ async function main(): Promise<number> {
             container: names.container(name),
             dockerHost: n.dockerHost,
             peers,
+            ...(n.gone && n.host ? { gone: { host: n.host } } : {}),
         })),
     );
     const cluster = assessCluster(desired, primary, observed, { tls: outputs.tls?.value === true });

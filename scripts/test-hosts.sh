@@ -4,7 +4,9 @@
 # shared/notes/several-hosts.md.
 #   test-hosts.sh up NAME N         start hosts NAME1..NAMEN; prints "HOST SOCKET ADDRESS" lines
 #   test-hosts.sh down NAME [--purge]   stop and remove them (--purge: the image caches too)
-#   test-hosts.sh cut|restore NAME I    take host I off the network / put it back
+#   test-hosts.sh cut|restore NAME I [--engine]   take host I off the network / put it
+#                                       back; --engine: its Docker engine too (its socket
+#                                       moved aside), as when the host itself is lost
 # Env: PGTOPO_TEST_NET (third octet, default 250), PGTOPO_HOSTS_DIR (data roots, kept
 # across `down` so that loaded images are cached), PGTOPO_TEST_IMAGES (main-engine images
 # to copy into every host).
@@ -181,6 +183,12 @@ case $cmd in
     cut | restore)
         [[ ${3:-} =~ ^[0-9]+$ ]] || die "$cmd NAME I: I must be a host number"
         state=down; [ "$cmd" = restore ] && state=up
-        ip link set "pt$name$3" "$state" ;;
+        ip link set "pt$name$3" "$state"
+        # The engine is reached over a Unix socket on this machine, which a cut link does not
+        # stop: moving the socket aside makes it unreachable the way a lost host's is.
+        # `restore` puts back whatever was moved aside, --engine or not.
+        sock=$RUN/$name$3/docker.sock
+        if [ "$cmd" = cut ] && [ "${4:-}" = --engine ]; then mv "$sock" "$sock.cut"; fi
+        if [ "$cmd" = restore ] && [ -e "$sock.cut" ]; then mv "$sock.cut" "$sock"; fi ;;
     *) die "unknown command '$cmd' (up, down, cut, restore)" ;;
 esac

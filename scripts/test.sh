@@ -23,6 +23,7 @@ ensure_docker
 # the test stack's own base-image step, as any stack does.
 ensure_base_image 15
 ensure_psql
+ensure_test_host_tools
 use_local_pulumi_backend
 npx vitest run --config vitest.integration.config.ts --reporter=default --reporter=json \
     --outputFile.json="$results/integration.json" || status=$?

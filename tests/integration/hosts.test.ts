@@ -164,4 +164,65 @@ describe("pgtopo:hosts: nodes on three Docker hosts, over TLS", () => {
             expect(healthy.code, healthy.stdout).toBe(0);
         }, WAIT);
     });
+
+    it("fails over away from a lost primary only once the user says its host is gone; back, it rejoins as a standby with its cut-off writes kept aside", async () => {
+        // pg-2 (t2) is the primary; pg-1 and pg-3 stream from it. Its host is lost: its link
+        // and its Docker engine.
+        const failover: ClusterSpec = {
+            ...spec,
+            primary: "pg-1",
+            nodes: spec.nodes.map((n) => (n.name === "pg-3" ? { ...n, upstream: "pg-1" } : n)),
+        };
+        const escaped = (text: string) => text.replace(/\./g, "\\.");
+        await testHosts("cut", GROUP, "2", "--engine");
+        try {
+            // A client on that host still writes to it, as a cut-off primary's own clients can.
+            const cutOff = `${hosts.t2.docker}.cut`;
+            await run("docker", ["-H", cutOff, "exec", "-u", "postgres", stack.container("pg-2"), "psql", "-XAtq", "-d", "postgres",
+                "-c", "INSERT INTO ids SELECT g FROM generate_series(2000001, 2000100) g"]); // prettier-ignore
+
+            // Without the user's word, nothing changes: pgtopo cannot fence what it cannot reach.
+            await stack.configure(failover);
+            await expect(stack.up()).rejects.toThrow(
+                new RegExp(`pgtopo:hosts\\.t2: its Docker engine \\(${escaped(hosts.t2.docker)}\\) cannot be reached: .*set pgtopo:hosts\\.t2\\.gone: true to fail over without it`), // prettier-ignore
+            );
+            const [{ standby }] = await query<{ standby: boolean }>(
+                urls["pg-1"],
+                "SELECT pg_is_in_recovery() AS standby",
+            );
+            expect(standby).toBe(true);
+
+            // With it: pg-1 promoted, pg-3 re-pointed to it, nothing done on t2.
+            await stack.configure({ ...failover, hosts: { ...hosts, t2: { ...hosts.t2, gone: true } } });
+            await stack.timedUp("failover to pg-1 (t1), host t2 marked gone");
+            await query(urls["pg-1"], "INSERT INTO ids SELECT g FROM generate_series(3000001, 3000100) g");
+            await vi.waitFor(async () => {
+                expect(await replication("pg-1", "pg-3")).toEqual([{ ssl: true, client: hosts.t3.address }]);
+                const [row] = await query<{ n: number }>(urls["pg-3"], "SELECT count(*)::int AS n FROM ids WHERE id > 3000000"); // prettier-ignore
+                expect(row.n).toBe(100);
+            }, WAIT);
+            const degraded = await status(stack.name);
+            expect(degraded.code, degraded.stdout).toBe(1);
+            expect(degraded.stdout).toContain("marked gone");
+        } finally {
+            await testHosts("restore", GROUP, "2");
+        }
+
+        // The host is back and 'gone' removed: its old primary is fenced and rejoins as a
+        // standby of pg-1; what it took while cut off is kept aside, not merged, not dropped.
+        await stack.configure(failover);
+        await stack.timedUp("host t2 back: its old primary fenced, rewound, rejoined");
+        await vi.waitFor(async () => {
+            expect(await replication("pg-1", "pg-2")).toEqual([{ ssl: true, client: hosts.t2.address }]);
+        }, WAIT);
+        const [merged] = await query<{ n: number }>(urls["pg-1"], "SELECT count(*)::int AS n FROM ids WHERE id BETWEEN 2000001 AND 2000100"); // prettier-ignore
+        expect(merged.n).toBe(0);
+        const kept = await onHost("t2", "run", "--rm", "-v", `pgtopo-${stack.name}-pg-2-data:/data:ro`, "--entrypoint", "sh", NODE_IMAGE,
+            "-c", "cat /data/pgdata.diverged-*/DIVERGED.txt"); // prettier-ignore
+        expect(kept).toMatch(/^WAL of pg-2 from [0-9A-F]+\/[0-9A-F]+ \(timeline \d+\)/);
+        await vi.waitFor(async () => {
+            const [row] = await query<{ n: number }>(urls["pg-2"], "SELECT count(*)::int AS n FROM ids WHERE id > 3000000"); // prettier-ignore
+            expect(row.n).toBe(100);
+        }, WAIT);
+    });
 });

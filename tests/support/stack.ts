@@ -36,7 +36,7 @@ export interface ClusterSpec {
     /** pgtopo:restore; absent: a new cluster starts empty. */
     restore?: { fromStack: string; target?: string };
     /** pgtopo:hosts and pgtopo:clients; absent: every node on the local engine. */
-    hosts?: Record<string, { docker: string; address: string }>;
+    hosts?: Record<string, { docker: string; address: string; gone?: boolean }>;
     clients?: string[];
 }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseClusterConfig } from "../../config";
-import { peersOf } from "../../ops/converge";
+import { peersOf, planConvergence } from "../../ops/converge";
+import type { NodeObservation } from "../../ops/observe";
 import { nodesSummary, planTopology, splitEndpoint } from "../../planning/topology";
 
 const hosts = {
@@ -105,7 +106,7 @@ describe("pgtopo:hosts", () => {
         [
             "an unknown host key",
             { ...cascade, hosts: { ...hosts, db3: { docker: "ssh://db3", address: "10.0.0.13", user: "x" } } },
-            'pgtopo:hosts.db3: unknown key "user"; allowed keys are docker, address',
+            'pgtopo:hosts.db3: unknown key "user"; allowed keys are docker, address, gone',
         ],
         [
             "backups across hosts",
@@ -124,5 +125,62 @@ describe("pgtopo:hosts", () => {
         ],
     ])("refuses %s, naming the field, the value and what is allowed", (_title, raw, problem) => {
         expect(problemsOf(raw)).toEqual([problem]);
+    });
+
+    describe("a host the user says is gone", () => {
+        const gone = { ...hosts, db1: { ...hosts.db1, gone: true } };
+
+        it("refuses it as the primary's host, and as a live standby's upstream's", () => {
+            expect(problemsOf({ ...cascade, hosts: gone })).toEqual([
+                'pgtopo:primary: "a" is on host db1, which pgtopo:hosts.db1.gone says is lost; name a node on a host that is up: "b", "c"',
+            ]);
+            const nodes = [
+                { name: "a", port: 5433, host: "db1" },
+                { name: "b", port: 5434, host: "db2" },
+                { name: "c", port: 5435, host: "db3", upstream: "a" },
+            ];
+            expect(problemsOf({ primary: "b", hosts: gone, nodes })).toEqual([
+                'pgtopo:nodes[2] (c).upstream: "a" is on host db1, which pgtopo:hosts.db1.gone says is lost; stream from a node on a host that is up: "b"',
+            ]);
+        });
+
+        it("fails over without fencing or repairing its nodes, and says so", () => {
+            const config = parseClusterConfig({
+                primary: "b",
+                hosts: gone,
+                nodes: [
+                    { name: "a", port: 5433, host: "db1" },
+                    { name: "b", port: 5434, host: "db2" },
+                    { name: "c", port: 5435, host: "db3", upstream: "b" },
+                ],
+            });
+            const plan = planTopology(config);
+            expect(plan.nodes.find((n) => n.name === "a")).toMatchObject({ gone: true, role: "standby" });
+            const seen = (name: string, change: Partial<NodeObservation>): NodeObservation => ({
+                name,
+                container: "running",
+                reachable: true,
+                slots: [],
+                replicas: [],
+                ...change,
+            });
+            const observed = [
+                seen("a", { reachable: false, error: "not asked: its host db1 is marked gone" }),
+                seen("b", { inRecovery: true, timeline: 1, walLsn: "0/5000000", upstreamHost: "a", conninfoHost: "a", slotSetting: "pgtopo_b" }), // prettier-ignore
+                seen("c", { inRecovery: true, timeline: 1, walLsn: "0/5000000", upstreamHost: "a", conninfoHost: "a", slotSetting: "pgtopo_c" }), // prettier-ignore
+            ];
+            const nodes = plan.nodes.map((n) => ({
+                name: n.name,
+                upstream: n.upstream,
+                slot: n.slotName,
+                gone: n.gone,
+            }));
+            const planned = planConvergence({ target: "b", maxLagOnFailover: 1 << 20, nodes }, observed);
+            expect(planned.transition).toMatchObject({ kind: "failover", to: "b" });
+            expect(planned.repairs.map((r) => r.node)).not.toContain("a");
+            expect(planned.lines.at(-1)).toBe(
+                "a: on a host marked gone, not fenced and not repaired; once the host is back and its 'gone' removed, the next 'up' fences and rejoins it",
+            );
+        });
     });
 });
