@@ -225,4 +225,40 @@ describe("pgtopo:hosts: nodes on three Docker hosts, over TLS", () => {
             expect(row.n).toBe(100);
         }, WAIT);
     });
+
+    it("grows, re-points and shrinks across hosts: a second node on a host, cascading from another host, then from its neighbour", async () => {
+        // pg-1 (t1) is the primary now; pg-2 (t2) and pg-3 (t3) stream from it.
+        const [port] = await freePorts(1);
+        const base = spec.nodes.map((n) => (n.name === "pg-3" ? { ...n, upstream: "pg-1" } : n));
+        const grown: ClusterSpec = { ...spec, primary: "pg-1", nodes: [...base, { name: "pg-4", port, host: "t2", upstream: "pg-3" }] }; // prettier-ignore
+        await stack.configure(grown);
+        await stack.timedUp("grow: pg-4 on t2, cascading from pg-3 on t3");
+        urls = await stack.connectionStrings();
+        await vi.waitFor(async () => {
+            expect(await replication("pg-3", "pg-4")).toEqual([{ ssl: true, client: hosts.t2.address }]);
+        }, WAIT);
+        const [row] = await query<{ n: number }>(urls["pg-4"], "SELECT count(*)::int AS n FROM ids WHERE id > 3000000");
+        expect(row.n).toBe(100);
+
+        // Re-pointed to the node beside it on t2: a reload, no restart, no re-clone.
+        const pg4 = grown.nodes.map((n) => (n.name === "pg-4" ? { ...n, upstream: "pg-2" } : n));
+        await stack.configure({ ...grown, nodes: pg4 });
+        const startedAt = () => onHost("t2", "inspect", "-f", "{{.State.StartedAt}}", stack.container("pg-4"));
+        const before = await startedAt();
+        await stack.timedUp("re-point pg-4 to pg-2, its neighbour on t2");
+        await vi.waitFor(async () => {
+            expect(await replication("pg-2", "pg-4")).toEqual([{ ssl: true, client: expect.any(String) }]);
+            expect(await replication("pg-3", "pg-4")).toEqual([]);
+        }, WAIT);
+        expect(await startedAt()).toBe(before); // not restarted, so not re-cloned either
+        const healthy = await status(stack.name);
+        expect(healthy.code, healthy.stdout).toBe(0);
+
+        // Shrunk again: its container goes from t2, its slot from pg-2.
+        await stack.configure({ ...spec, primary: "pg-1", nodes: base });
+        await stack.timedUp("shrink: pg-4 removed");
+        expect(await onHost("t2", "ps", "-aq", "--filter", `name=^${stack.container("pg-4")}$`)).toBe("");
+        const slots = await query<{ slot_name: string }>(urls["pg-2"], "SELECT slot_name FROM pg_replication_slots");
+        expect(slots.map((s) => s.slot_name)).not.toContain("pgtopo_pg_4");
+    });
 });
