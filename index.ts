@@ -5,6 +5,7 @@ import { ConfigError, parseClusterConfig, rawConfigFromPulumi } from "./config";
 import { portProblems } from "./config/ports";
 import { restoreProblems } from "./config/restore";
 import { runningMajors, versionProblems } from "./config/version";
+import { writeDockerCerts } from "./ops/docker";
 import { EngineUnreachable, surveyStack } from "./ops/survey";
 import { planTopology } from "./planning/topology";
 
@@ -21,6 +22,11 @@ export = async () => {
         const config = parseClusterConfig(rawConfigFromPulumi(pulumi.runtime.allConfig()));
         tls = config.tls;
         const plan = planTopology(config);
+        // tcp:// engines: their client certificates where pgtopo's docker CLI steps read them,
+        // before the survey's first listing.
+        for (const host of Object.values(config.hosts ?? {})) {
+            if (host.tls && !host.gone) writeDockerCerts(host.docker, host.tls);
+        }
         const names = stackNames(stack);
         // The survey finds what drifted from the config since the last `up`. Its docker
         // listings start now; its queries run while the resources that do not need them

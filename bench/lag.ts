@@ -22,6 +22,7 @@ import { randomBytes } from "node:crypto";
 import * as path from "node:path";
 import { parseArgs, promisify } from "node:util";
 import { Client } from "pg";
+import { dockerEnv } from "../ops/docker";
 import { lagBytes } from "../planning/lsn";
 import { freePorts, TestStack } from "../tests/support/stack";
 import { startTestHosts, type TestHosts } from "./test-hosts";
@@ -74,7 +75,7 @@ async function connect(url: string): Promise<Client> {
 /** pgbench in the primary's container, over its Unix socket (peer auth as postgres). */
 async function pgbench(cluster: Cluster, ...args: string[]): Promise<string> {
     const argv = ["exec", "-u", "postgres", cluster.primaryContainer, "pgbench", "-h", "/var/run/postgresql", ...args, "postgres"]; // prettier-ignore
-    const env = cluster.dockerHost ? { ...process.env, DOCKER_HOST: cluster.dockerHost } : process.env;
+    const env = { ...process.env, ...dockerEnv(cluster.dockerHost) };
     return (await run("docker", argv, { maxBuffer: 16 << 20, env })).stdout;
 }
 

@@ -74,12 +74,12 @@ export class PostgresCluster extends pulumi.ComponentResource {
             config.hosts
                 ? Object.entries(config.hosts)
                       .sort(([a], [b]) => (a < b ? -1 : 1))
-                      .map(([host, { docker, gone }]) => [
+                      .map(([host, { docker, gone, tls }]) => [
                           host,
                           declareEngine(this, {
                               ...engineArgs,
                               resourcePrefix: `${name}-${host}`,
-                              host: { name: host, docker, gone },
+                              host: { name: host, docker, gone, tls },
                           }),
                       ])
                 : [[undefined, declareEngine(this, { ...engineArgs, resourcePrefix: name })]],

@@ -141,3 +141,7 @@ export function loadImageCommand(dockerHost: string): string {
 export function shareCaCommand(image: string, volume: string, dockerHosts: readonly string[]): string {
     return `bash scripts/share-ca.sh ${[image, volume, ...dockerHosts].map(shellQuote).join(" ")}`;
 }
+
+export function removeDirectoryCommand(dir: string): string {
+    return `rm -rf ${shellQuote(dir)}`;
+}

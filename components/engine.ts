@@ -1,7 +1,8 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { loadImageCommand, networkReadyCommand, removeStackVolumesCommand } from "./commands";
+import { loadImageCommand, networkReadyCommand, removeDirectoryCommand, removeStackVolumesCommand } from "./commands";
+import { dockerEnv, type DockerTls } from "../ops/docker";
 import { PROJECT_ROOT, STACK_LABEL, type StackNames } from "./naming";
 
 /**
@@ -18,7 +19,7 @@ export interface Engine {
     readonly gone: boolean;
     /** Resource options for the docker resources on this engine (its provider). */
     readonly provider?: docker.Provider;
-    /** Environment of every Command acting on this engine: DOCKER_HOST, or nothing. */
+    /** Environment of every Command acting on this engine (ops/docker.ts, dockerEnv); empty for the local one. */
     readonly env: Record<string, string>;
     /** Created before the node volumes and removed after them. */
     readonly janitor: command.local.Command;
@@ -37,7 +38,13 @@ export interface EngineArgs {
     readonly names: StackNames;
     /** Prefix of the resource names: the cluster's name, or `<cluster>-<host>`. */
     readonly resourcePrefix: string;
-    readonly host?: { readonly name: string; readonly docker: string; readonly gone: boolean };
+    readonly host?: {
+        readonly name: string;
+        readonly docker: string;
+        readonly gone: boolean;
+        /** A tcp:// engine's TLS material (PEM), handed to the provider as secrets. */
+        readonly tls?: DockerTls;
+    };
     readonly withTlsVolume: boolean;
     /** The image as built on the local engine: its tag and ID, and the build resource. */
     readonly image: { readonly name: pulumi.Output<string>; readonly id: pulumi.Output<string> };
@@ -46,9 +53,38 @@ export interface EngineArgs {
 
 export function declareEngine(parent: pulumi.Resource, args: EngineArgs): Engine {
     const { names, stack, resourcePrefix: prefix, host } = args;
-    const env: Record<string, string> = host ? { DOCKER_HOST: host.docker } : {};
-    const provider = host ? new docker.Provider(`${prefix}-engine`, { host: host.docker }, { parent }) : undefined;
+    const env = dockerEnv(host?.docker);
+    const provider = host
+        ? new docker.Provider(
+              `${prefix}-engine`,
+              {
+                  host: host.docker,
+                  ...(host.tls
+                      ? {
+                            caMaterial: pulumi.secret(host.tls.ca),
+                            certMaterial: pulumi.secret(host.tls.cert),
+                            keyMaterial: pulumi.secret(host.tls.key),
+                        }
+                      : {}),
+              },
+              { parent },
+          )
+        : undefined;
     const withEnv = host ? { environment: env } : {};
+    // A tcp:// engine's client certificate, written by the program for the docker CLI
+    // steps (ops/docker.ts): removed with the stack, like the CA file of pgtopo:tls.
+    // Everything on the engine depends on it, so that destroy removes it last.
+    const dockerTls = host?.tls
+        ? new command.local.Command(
+              `${prefix}-docker-tls`,
+              {
+                  create: `echo "${env.DOCKER_CERT_PATH} holds the client certificate for ${host.docker}"`,
+                  delete: removeDirectoryCommand(env.DOCKER_CERT_PATH),
+              },
+              { parent },
+          )
+        : undefined;
+    const afterTls = dockerTls ? [dockerTls] : [];
     // A host marked gone is never contacted: what pgtopo made there stays as the state says
     // (no update, no replacement), and comes back under management once 'gone' is removed.
     const frozen = host?.gone ? { ignoreChanges: ["*"] } : {};
@@ -62,12 +98,12 @@ export function declareEngine(parent: pulumi.Resource, args: EngineArgs): Engine
             delete: removeStackVolumesCommand(`${STACK_LABEL}=${stack}`),
             ...withEnv,
         },
-        { parent, ...frozen },
+        { parent, dependsOn: afterTls, ...frozen },
     );
     new docker.Network(
         `${prefix}-network`,
         { name: names.network, driver: "bridge", labels: [{ label: STACK_LABEL, value: stack }] },
-        { parent, provider, ...frozen },
+        { parent, provider, dependsOn: afterTls, ...frozen },
     );
     // The provider reports a new network only after a fixed 2 s wait, though Docker made
     // it at once; what attaches to it waits on this poll instead, which took 2 s off a
@@ -76,7 +112,7 @@ export function declareEngine(parent: pulumi.Resource, args: EngineArgs): Engine
     const networkReady = new command.local.Command(
         `${prefix}-network-ready`,
         { create: networkReadyCommand(names.network), ...withEnv },
-        { parent, ...frozen },
+        { parent, dependsOn: afterTls, ...frozen },
     );
     // The stack's CA and the nodes' certificates, for PostgreSQL's TLS (pgtopo:tls) and
     // pgBackRest's TLS servers (pgtopo:backup): made by the nodes themselves
@@ -85,7 +121,7 @@ export function declareEngine(parent: pulumi.Resource, args: EngineArgs): Engine
         ? new docker.Volume(
               `${prefix}-tls`,
               { name: names.tlsVolume, labels: [{ label: STACK_LABEL, value: stack }] },
-              { parent, provider, dependsOn: [janitor], ...frozen },
+              { parent, provider, dependsOn: [janitor, ...afterTls], ...frozen },
           ).name
         : undefined;
 
@@ -109,7 +145,7 @@ export function declareEngine(parent: pulumi.Resource, args: EngineArgs): Engine
             dir: PROJECT_ROOT,
             triggers: [args.image.id],
         },
-        { parent, dependsOn: [args.imageBuilt], ...frozen },
+        { parent, dependsOn: [args.imageBuilt, ...afterTls], ...frozen },
     );
     return {
         host: host.name,

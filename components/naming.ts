@@ -16,8 +16,8 @@ export interface StackNames {
     readonly tlsVolume: string;
 }
 
-import * as os from "os";
 import * as path from "path";
+import { pgtopoHome } from "../ops/docker";
 
 /** The project root: Commands run the repository's scripts/ from there. */
 export const PROJECT_ROOT = path.join(__dirname, "..");
@@ -54,6 +54,5 @@ export function stackNames(stack: string): StackNames {
  * verify the nodes (the connection strings name it). Beside the state, in PGTOPO_HOME.
  */
 export function stackCaFile(stack: string): string {
-    const home = process.env.PGTOPO_HOME || path.join(os.homedir(), ".pgtopo");
-    return path.join(home, "tls", `${stack}-ca.crt`);
+    return path.join(pgtopoHome(), "tls", `${stack}-ca.crt`);
 }

@@ -75,7 +75,9 @@ function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>): s
     }
     // A bad map key (pgtopo:parameters) carries the key's own problem inside it.
     const message = issue.code === "invalid_key" ? (issue.issues[0]?.message ?? issue.message) : issue.message;
-    if (issue.input === undefined) return `${field} ${message}`;
+    // A tcp:// engine's TLS material is secret: named, never echoed.
+    if (issue.input === undefined || (issue.path[0] === "hosts" && issue.path.includes("tls")))
+        return `${field} ${message}`;
     return `${field}: ${JSON.stringify(issue.input)} is not allowed; it ${message}`;
 }
 
@@ -106,7 +108,8 @@ function allowedKeysAt(path: readonly PropertyKey[]): string[] {
         return ["retention", "schedule", "deleteBackupsOnDestroy", "standbysFrom"];
     if (path[0] === "backup" && path[1] === "retention") return ["full"];
     if (path[0] === "restore") return ["fromStack", "target"];
-    if (path[0] === "hosts" && path.length === 2) return ["docker", "address", "gone"];
+    if (path[0] === "hosts" && path.length === 2) return ["docker", "address", "tls", "gone"];
+    if (path[0] === "hosts" && path[2] === "tls") return ["ca", "cert", "key"];
     return [];
 }
 
@@ -151,6 +154,18 @@ function hostsProblems(data: z.infer<typeof clusterConfigSchema>): string[] {
         if (names.length > 1) {
             problems.push(
                 `pgtopo:hosts: ${names.map((n) => `"${n}"`).join(" and ")} have the same address ${address}; each host needs its own`,
+            );
+        }
+    }
+    for (const [name, host] of Object.entries(data.hosts)) {
+        const tcp = host.docker.startsWith("tcp://");
+        if (tcp && !host.tls) {
+            problems.push(
+                `pgtopo:hosts.${name}.tls is required for ${host.docker}: { ca, cert, key } as secrets (a Docker API without TLS is root on that host for anyone who reaches it)`,
+            );
+        } else if (!tcp && host.tls) {
+            problems.push(
+                `pgtopo:hosts.${name}.tls: allowed only for a tcp:// engine; ${host.docker} brings its own security (remove tls)`,
             );
         }
     }

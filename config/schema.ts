@@ -135,19 +135,40 @@ const nodeSchema = z.strictObject({
 });
 
 /** What `docker` accepts as DOCKER_HOST and @pulumi/docker as a provider's `host`. */
-export const DOCKER_URL_RULE = "a Docker engine URL such as ssh://admin@db1 or unix:///run/docker.sock";
+export const DOCKER_URL_RULE =
+    "a Docker engine URL: ssh://admin@db1, tcp://10.0.0.11:2376 (with tls) or unix:///run/docker.sock";
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 /** An IPv4 address, or an IPv4 network in CIDR form (pgtopo:clients). */
 const IPV4_CIDR = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}(\/(3[0-2]|[12]?\d))?$/;
 
-/**
- * One Docker host (pgtopo:hosts). tcp:// engines are not taken yet: the docker CLI that
- * pgtopo's steps run needs their TLS material as files, which pgtopo does not write.
- */
+const PEM = (what: string) =>
+    z
+        .string({ error: `must be the PEM text of the ${what}` })
+        .regex(/^-----BEGIN [A-Z0-9 ]+-----[\s\S]+-----END [A-Z0-9 ]+-----\s*$/, {
+            error: `must be the PEM text of the ${what}`,
+        });
+
+/** One Docker host (pgtopo:hosts). */
 const hostSchema = z.strictObject({
-    docker: z.string({ error: `must be ${DOCKER_URL_RULE}` }).regex(/^(ssh:\/\/[^\s'"]+|unix:\/\/\/[^\s'"]+)$/, {
-        error: `must be ${DOCKER_URL_RULE} (ssh:// or unix://; tcp:// is not supported yet)`,
-    }),
+    docker: z
+        .string({ error: `must be ${DOCKER_URL_RULE}` })
+        .regex(/^(ssh:\/\/[^\s'"]+|unix:\/\/\/[^\s'"]+|tcp:\/\/[A-Za-z0-9.-]+:\d{1,5})$/, {
+            error: `must be ${DOCKER_URL_RULE}`,
+        }),
+    /**
+     * For a tcp:// engine (required there: a plaintext Docker API is root on that host): the
+     * CA that signed the engine's certificate and this machine's client certificate and key,
+     * as PEM text. Set them as secrets (`pulumi config set --secret --path
+     * 'pgtopo:hosts.db1.tls.key' < key.pem`); pgtopo hands them to the docker provider as
+     * secrets and writes them, for its own docker CLI steps, readable by this user only.
+     */
+    tls: z
+        .strictObject({
+            ca: PEM("CA certificate that signed the engine's certificate"),
+            cert: PEM("client certificate"),
+            key: PEM("client private key"),
+        })
+        .optional(),
     address: z
         .string({ error: "must be the IPv4 address the other hosts reach this one on, such as 10.0.0.11" })
         .regex(IPV4, { error: "must be the IPv4 address the other hosts reach this one on, such as 10.0.0.11" }),

@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { NODE_LABEL, STACK_LABEL } from "../components/naming";
+import { dockerEnv } from "../ops/docker";
 
 const run = promisify(execFile);
 
@@ -23,7 +24,7 @@ export async function runningMajors(
 }
 
 async function majorsOn(stack: string, engine: string | undefined): Promise<RunningMajor[]> {
-    const env = engine ? { ...process.env, DOCKER_HOST: engine } : process.env;
+    const env = { ...process.env, ...dockerEnv(engine) };
     const docker = async (...args: string[]) => (await run("docker", args, { env, timeout: 20_000 })).stdout.trim();
     const ids = (
         await docker("ps", "-aq", "--filter", `label=${STACK_LABEL}=${stack}`, "--filter", `label=${NODE_LABEL}`)

@@ -1,12 +1,66 @@
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
 
+/** PGTOPO_HOME: state, passphrase, CA copies; ~/.pgtopo unless set. */
+export function pgtopoHome(): string {
+    return process.env.PGTOPO_HOME || path.join(os.homedir(), ".pgtopo");
+}
+
+/**
+ * Where the docker CLI finds the client certificate of a tcp:// engine (DOCKER_CERT_PATH:
+ * ca.pem, cert.pem, key.pem), named after the engine's URL so that every step finds it
+ * from the URL alone. scripts/docker-env.sh derives the same directory.
+ */
+export function dockerCertDir(url: string): string {
+    const id = createHash("sha256").update(url).digest("hex").slice(0, 16);
+    return path.join(pgtopoHome(), "docker-tls", id);
+}
+
+/** The docker CLI's environment for an engine: DOCKER_HOST, and for tcp:// its TLS settings. */
+export function dockerEnv(url: string | undefined): Record<string, string> {
+    if (!url) return {};
+    if (!url.startsWith("tcp://")) return { DOCKER_HOST: url };
+    return { DOCKER_HOST: url, DOCKER_TLS_VERIFY: "1", DOCKER_CERT_PATH: dockerCertDir(url) };
+}
+
+/** A tcp:// engine's TLS material (pgtopo:hosts.NAME.tls, from secrets): PEM text. */
+export interface DockerTls {
+    readonly ca: string;
+    readonly cert: string;
+    readonly key: string;
+}
+
+/**
+ * Puts a tcp:// engine's client certificate where the docker CLI of pgtopo's steps reads
+ * it (dockerCertDir), readable by this user only, as `docker context` keeps them. Written
+ * by the program before anything talks to the engine, and only when it changed.
+ */
+export function writeDockerCerts(url: string, tls: DockerTls): void {
+    const dir = dockerCertDir(url);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
+    for (const [file, text] of [
+        ["ca.pem", tls.ca],
+        ["cert.pem", tls.cert],
+        ["key.pem", tls.key],
+    ] as const) {
+        const target = path.join(dir, file);
+        if (existsSync(target) && readFileSync(target, "utf8") === text) continue;
+        writeFileSync(`${target}.partial`, text, { mode: 0o600 });
+        renameSync(`${target}.partial`, target);
+    }
+}
+
 /**
  * The docker CLI on one node's engine: the local one, or a host's of pgtopo:hosts, named by
- * its DOCKER_HOST (ssh://, unix://). Every step that touches a node goes through here, so
- * that none assumes the local engine.
+ * its DOCKER_HOST (ssh://, unix://, tcp:// with TLS). Every step that touches a node goes
+ * through here, so that none assumes the local engine.
  */
 export function dockerOn(
     dockerHost: string | undefined,
@@ -16,6 +70,6 @@ export function dockerOn(
     return run("docker", [...args], {
         maxBuffer: 8 << 20,
         timeout: options.timeout,
-        env: dockerHost ? { ...process.env, DOCKER_HOST: dockerHost } : process.env,
+        env: { ...process.env, ...dockerEnv(dockerHost) },
     });
 }

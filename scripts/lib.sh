@@ -146,12 +146,13 @@ ensure_psql() {
 }
 
 # The several-hosts test makes its hosts (scripts/test-hosts.sh) with ip, nsenter and
-# iptables: iproute2, util-linux and iptables (docker.io brings the last one).
+# iptables (and openssl, for a tcp:// engine's certificates): iproute2, util-linux, iptables.
 ensure_test_host_tools() {
     local missing=()
     command -v ip >/dev/null || missing+=(iproute2)
     command -v nsenter >/dev/null || missing+=(util-linux)
     command -v iptables >/dev/null || missing+=(iptables)
+    command -v openssl >/dev/null || missing+=(openssl)
     [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 }
 

@@ -6,12 +6,13 @@
 # written on this machine, never in Pulumi state). Idempotent; run before any node starts.
 #   scripts/share-ca.sh IMAGE VOLUME FIRST_DOCKER_HOST [DOCKER_HOST...]
 set -euo pipefail
+source "$(dirname "$0")/docker-env.sh"
 image=$1 volume=$2 first=$3
 shift 3
 on() { # on DOCKER_HOST PROGRAM ARGS...: a one-shot container on that engine's TLS volume
     local host=$1 program=$2
     shift 2
-    DOCKER_HOST=$host docker run --rm -i -v "$volume:/etc/pgtopo/tls" --entrypoint "$program" "$image" "$@"
+    docker_on "$host" run --rm -i -v "$volume:/etc/pgtopo/tls" --entrypoint "$program" "$image" "$@"
 }
 digest() { on "$1" sh -c 'sha256sum /etc/pgtopo/tls/ca.crt 2>/dev/null | cut -d" " -f1'; }
 on "$first" pgtopo-tls --ca

@@ -9,7 +9,10 @@
 #                                       moved aside), as when the host itself is lost
 # Env: PGTOPO_TEST_NET (third octet, default 250), PGTOPO_HOSTS_DIR (data roots, kept
 # across `down` so that loaded images are cached), PGTOPO_TEST_IMAGES (main-engine images
-# to copy into every host).
+# to copy into every host), PGTOPO_TEST_TLS (host numbers whose engine also listens on
+# tcp://ADDRESS:2376 with TLS, client certificates required; their line then says
+# "HOST tcp://ADDRESS:2376 ADDRESS CLIENT_CERT_DIR", the directory holding ca.pem,
+# cert.pem and key.pem).
 set -euo pipefail
 
 say() { printf '\033[1mtest-hosts:\033[0m %s\n' "$*" >&2; }
@@ -60,11 +63,38 @@ start_engine() { # HOST I
     # nsenter, not `ip netns exec`: that remounts /sys and dockerd then finds no devices
     # cgroup. Its own exec root makes it start its own containerd; the containerd namespace
     # and cgroup parent keep it apart even if a system containerd were shared.
+    local tcp=()
+    if tls_host "$i"; then
+        make_tls "$h" "$NET.$((10 + i))"
+        tcp=(-H "tcp://$NET.$((10 + i)):2376" --tlsverify --tlscacert "$DATA/$h/tls/ca.pem"
+            --tlscert "$DATA/$h/tls/server-cert.pem" --tlskey "$DATA/$h/tls/server-key.pem")
+    fi
     nsenter --net="/var/run/netns/pgtopo-$h" setsid -f dockerd \
         --data-root "$DATA/$h/docker" --exec-root "$dir/exec" --pidfile "$dir/docker.pid" \
-        -H "$(sock "$h")" --bip "172.31.$((100 + i)).1/24" \
+        -H "$(sock "$h")" "${tcp[@]}" --bip "172.31.$((100 + i)).1/24" \
         --containerd-namespace "pgtopo-$h" --containerd-plugins-namespace "pgtopo-$h-plugins" \
         --cgroup-parent "/pgtopo-$h" </dev/null >>"$DATA/$h/dockerd.log" 2>&1
+}
+
+tls_host() { [[ " ${PGTOPO_TEST_TLS:-} " == *" $1 "* ]]; }
+
+# A CA, the engine's server certificate (for its address) and a client certificate, made
+# once per data root: what a tcp:// engine with --tlsverify needs, and its clients.
+make_tls() { # HOST ADDRESS
+    local d=$DATA/$1/tls
+    [ -s "$d/client/key.pem" ] && return 0
+    mkdir -p "$d/client"
+    chmod 0700 "$d"
+    local req=(openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+    "${req[@]}" -x509 -days 30 -subj "/CN=pgtopo test CA $1" -keyout "$d/ca-key.pem" -out "$d/ca.pem" 2>/dev/null
+    "${req[@]}" -subj "/CN=$2" -keyout "$d/server-key.pem" -out "$d/server.csr" 2>/dev/null
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" -CAcreateserial -days 30 \
+        -extfile <(printf 'subjectAltName = IP:%s\nextendedKeyUsage = serverAuth\n' "$2") -out "$d/server-cert.pem" 2>/dev/null
+    "${req[@]}" -subj "/CN=pgtopo test client" -keyout "$d/client/key.pem" -out "$d/client.csr" 2>/dev/null
+    openssl x509 -req -in "$d/client.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" -CAcreateserial -days 30 \
+        -extfile <(printf 'extendedKeyUsage = clientAuth\n') -out "$d/client/cert.pem" 2>/dev/null
+    cp "$d/ca.pem" "$d/client/ca.pem"
+    rm -f "$d"/*.csr
 }
 
 wait_engine() {
@@ -125,7 +155,13 @@ up() {
     # What a crashed engine left in its data root, which `down` could not empty.
     for h in "${started[@]}"; do empty_engine "$h"; done
     copy_images "${hosts[@]}"
-    for i in $(seq 1 "$n"); do echo "$name$i $(sock "$name$i") $NET.$((10 + i))"; done
+    for i in $(seq 1 "$n"); do
+        if tls_host "$i"; then
+            echo "$name$i tcp://$NET.$((10 + i)):2376 $NET.$((10 + i)) $DATA/$name$i/tls/client"
+        else
+            echo "$name$i $(sock "$name$i") $NET.$((10 + i))"
+        fi
+    done
 }
 
 # Tests expect fresh hosts: only images survive into the next `up`.

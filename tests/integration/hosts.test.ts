@@ -1,7 +1,9 @@
 import { execFile } from "node:child_process";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { dockerCertDir } from "../../ops/docker";
 import { docker, NODE_IMAGE } from "../support/docker";
 import { query } from "../support/postgres";
 import { freePorts, PROJECT_DIR, TestStack, type ClusterSpec } from "../support/stack";
@@ -27,13 +29,20 @@ describe("pgtopo:hosts: nodes on three Docker hosts, over TLS", () => {
     let stack: TestStack;
     let spec: ClusterSpec;
     let urls: Record<string, string>;
-    const hosts: Record<string, { docker: string; address: string }> = {};
+    const hosts: NonNullable<ClusterSpec["hosts"]> = {};
+    /** The docker CLI's TLS settings for t3, a tcp:// engine. */
+    let t3Tls: Record<string, string> = {};
     const WAIT = { timeout: 90_000, interval: 500 };
 
     const testHosts = (...args: string[]) =>
-        run("bash", [HOSTS_SCRIPT, ...args], { maxBuffer: 8 << 20 }).then((r) => r.stdout.trim());
+        run("bash", [HOSTS_SCRIPT, ...args], {
+            maxBuffer: 8 << 20,
+            env: { ...process.env, PGTOPO_TEST_TLS: "3" },
+        }).then((r) => r.stdout.trim());
     const onHost = (host: string, ...args: string[]) =>
-        run("docker", args, { env: { ...process.env, DOCKER_HOST: hosts[host].docker } }).then((r) => r.stdout.trim());
+        run("docker", args, {
+            env: { ...process.env, DOCKER_HOST: hosts[host].docker, ...(host === "t3" ? t3Tls : {}) },
+        }).then((r) => r.stdout.trim());
 
     /** The upstream's view of a standby's replication connection: TLS or not, and from where. */
     const replication = async (upstream: string, standby: string) =>
@@ -46,10 +55,21 @@ describe("pgtopo:hosts: nodes on three Docker hosts, over TLS", () => {
         (await query<{ n: number }>(urls[node], "SELECT count(*)::int AS n FROM ids"))[0].n;
 
     beforeAll(async () => {
+        // t3's engine is reached over tcp:// with TLS (client certificates), the others over
+        // their Unix sockets, as ssh:// would be.
         for (const line of (await testHosts("up", GROUP, "3")).split("\n")) {
-            const [name, dockerHost, address] = line.split(" ");
-            hosts[name] = { docker: dockerHost, address };
+            const [name, dockerHost, address, certDir] = line.split(" ");
+            const pem = (file: string) => readFileSync(path.join(certDir, file), "utf8");
+            hosts[name] = certDir
+                ? {
+                      docker: dockerHost,
+                      address,
+                      tls: { ca: pem("ca.pem"), cert: pem("cert.pem"), key: pem("key.pem") },
+                  }
+                : { docker: dockerHost, address };
+            if (certDir) t3Tls = { DOCKER_TLS_VERIFY: "1", DOCKER_CERT_PATH: certDir };
         }
+        expect(hosts.t3.docker).toMatch(/^tcp:\/\//);
         expect(Object.keys(hosts)).toEqual(["t1", "t2", "t3"]);
         const ports = await freePorts(3);
         stack = await TestStack.create("hosts");
@@ -71,6 +91,8 @@ describe("pgtopo:hosts: nodes on three Docker hosts, over TLS", () => {
     afterAll(async () => {
         try {
             if (stack) await stack.dispose();
+            // The tcp:// engine's client certificate, written for pgtopo's docker CLI steps, went with the stack.
+            if (hosts.t3) expect(existsSync(dockerCertDir(hosts.t3.docker))).toBe(false);
         } finally {
             // --purge: nothing of the hosts stays behind, their data roots neither.
             await testHosts("down", GROUP, "--purge");
@@ -100,6 +122,11 @@ describe("pgtopo:hosts: nodes on three Docker hosts, over TLS", () => {
             expect(conninfo).toContain(`host=${hosts[up.host!].address} port=${up.port} `);
             expect(conninfo).toContain("sslmode=verify-full");
         }
+        // pgtopo's own docker CLI steps read t3's client certificate from here, this user's only.
+        expect(statSync(dockerCertDir(hosts.t3.docker)).mode & 0o777).toBe(0o700);
+        // The tcp:// engine's client key went to the provider as a secret: nowhere in plain text in the state.
+        const keyBody = hosts.t3.tls!.key.split("\n")[1];
+        expect(readFileSync(stack.stateFile(), "utf8")).not.toContain(keyBody);
         const healthy = await status(stack.name, "--json");
         expect(healthy.code, healthy.stdout).toBe(0);
         const nodes = JSON.parse(healthy.stdout).nodes as { name: string; tls: boolean | null; upstream: string | null }[]; // prettier-ignore

@@ -36,7 +36,10 @@ export interface ClusterSpec {
     /** pgtopo:restore; absent: a new cluster starts empty. */
     restore?: { fromStack: string; target?: string };
     /** pgtopo:hosts and pgtopo:clients; absent: every node on the local engine. */
-    hosts?: Record<string, { docker: string; address: string; gone?: boolean }>;
+    hosts?: Record<
+        string,
+        { docker: string; address: string; gone?: boolean; tls?: { ca: string; cert: string; key: string } }
+    >;
     clients?: string[];
 }
 
@@ -104,7 +107,11 @@ export class TestStack {
             ...Object.fromEntries(
                 Object.entries(keys)
                     .filter(([, value]) => value !== undefined)
-                    .map(([key, value]) => [`pgtopo:${key}`, { value: JSON.stringify(value) }]),
+                    // pgtopo:hosts may carry a tcp:// engine's client key: a secret, as users set it.
+                    .map(([key, value]) => [
+                        `pgtopo:${key}`,
+                        { value: JSON.stringify(value), secret: key === "hosts" },
+                    ]),
             ),
         });
     }

@@ -9,6 +9,7 @@ const hosts = {
     db2: { docker: "ssh://admin@db2", address: "10.0.0.12" },
     db3: { docker: "unix:///run/db3/docker.sock", address: "10.0.0.13" },
 };
+const PEM_CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
 const cascade = {
     primary: "a",
     hosts,
@@ -89,9 +90,24 @@ describe("pgtopo:hosts", () => {
             'pgtopo:nodes[0] (a).host: "db1" is not allowed without pgtopo:hosts, which says how to reach each host\'s Docker engine',
         ],
         [
-            "a tcp:// engine",
+            "a tcp:// engine without TLS",
             { ...cascade, hosts: { ...hosts, db1: { docker: "tcp://10.0.0.11:2376", address: "10.0.0.11" } } },
-            'pgtopo:hosts.db1.docker: "tcp://10.0.0.11:2376" is not allowed; it must be a Docker engine URL such as ssh://admin@db1 or unix:///run/docker.sock (ssh:// or unix://; tcp:// is not supported yet)',
+            "pgtopo:hosts.db1.tls is required for tcp://10.0.0.11:2376: { ca, cert, key } as secrets (a Docker API without TLS is root on that host for anyone who reaches it)",
+        ],
+        [
+            "an engine URL of another scheme",
+            { ...cascade, hosts: { ...hosts, db1: { docker: "http://db1:2375", address: "10.0.0.11" } } },
+            'pgtopo:hosts.db1.docker: "http://db1:2375" is not allowed; it must be a Docker engine URL: ssh://admin@db1, tcp://10.0.0.11:2376 (with tls) or unix:///run/docker.sock',
+        ],
+        [
+            "TLS material that is not PEM, without echoing it",
+            { ...cascade, hosts: { ...hosts, db1: { docker: "tcp://10.0.0.11:2376", address: "10.0.0.11", tls: { ca: PEM_CERT, cert: PEM_CERT, key: "hunter2-secret" } } } }, // prettier-ignore
+            "pgtopo:hosts.db1.tls.key must be the PEM text of the client private key",
+        ],
+        [
+            "TLS material for an ssh:// engine",
+            { ...cascade, hosts: { ...hosts, db1: { ...hosts.db1, tls: { ca: PEM_CERT, cert: PEM_CERT, key: PEM_CERT } } } }, // prettier-ignore
+            "pgtopo:hosts.db1.tls: allowed only for a tcp:// engine; ssh://admin@db1 brings its own security (remove tls)",
         ],
         [
             "an address that is not an IPv4 address",
@@ -106,7 +122,7 @@ describe("pgtopo:hosts", () => {
         [
             "an unknown host key",
             { ...cascade, hosts: { ...hosts, db3: { docker: "ssh://db3", address: "10.0.0.13", user: "x" } } },
-            'pgtopo:hosts.db3: unknown key "user"; allowed keys are docker, address, gone',
+            'pgtopo:hosts.db3: unknown key "user"; allowed keys are docker, address, tls, gone',
         ],
         [
             "backups across hosts",
