@@ -60,10 +60,15 @@ export function planTopology(config: ClusterConfig): TopologyPlan {
             `pgtopo:nodes[${at.join("], [")}].name: "${name}" is used by more than one node; names must be unique`,
         problems,
     );
+    // A port is published on its host's address: it must be unique per host (on one
+    // machine, among all nodes).
     reportDuplicates(
-        config.nodes.map((n) => n.port),
-        (port, at) =>
-            `pgtopo:nodes[${at.join("], [")}].port: ${port} is used by more than one node; each node needs its own port`,
+        config.nodes.map((n) => `${n.host ?? ""}:${n.port}`),
+        (key, at) => {
+            const [host, port] = [key.slice(0, key.lastIndexOf(":")), key.slice(key.lastIndexOf(":") + 1)];
+            const where = host ? ` on host ${host}` : "";
+            return `pgtopo:nodes[${at.join("], [")}].port: ${port} is used by more than one node${where}; each node needs its own port${where}`;
+        },
         problems,
     );
 
