@@ -71,16 +71,17 @@ describe("pgtopo:hosts: nodes on three Docker hosts, over TLS", () => {
         }
         expect(hosts.t3.docker).toMatch(/^tcp:\/\//);
         expect(Object.keys(hosts)).toEqual(["t1", "t2", "t3"]);
-        const ports = await freePorts(3);
+        // One port on every host, as a real deployment would (unique per host only).
+        const [port] = await freePorts(1);
         stack = await TestStack.create("hosts");
         spec = {
             primary: "pg-1",
             hosts,
             clients: [HERE],
             nodes: [
-                { name: "pg-1", port: ports[0], host: "t1" },
-                { name: "pg-2", port: ports[1], host: "t2" },
-                { name: "pg-3", port: ports[2], host: "t3", upstream: "pg-2" },
+                { name: "pg-1", port, host: "t1" },
+                { name: "pg-2", port, host: "t2" },
+                { name: "pg-3", port, host: "t3", upstream: "pg-2" },
             ],
         };
         await stack.configure(spec);
@@ -255,7 +256,8 @@ describe("pgtopo:hosts: nodes on three Docker hosts, over TLS", () => {
 
     it("grows, re-points and shrinks across hosts: a second node on a host, cascading from another host, then from its neighbour", async () => {
         // pg-1 (t1) is the primary now; pg-2 (t2) and pg-3 (t3) stream from it.
-        const [port] = await freePorts(1);
+        // Beside pg-2 on t2: a port of its own there.
+        const port = spec.nodes[0].port + 1;
         const base = spec.nodes.map((n) => (n.name === "pg-3" ? { ...n, upstream: "pg-1" } : n));
         const grown: ClusterSpec = { ...spec, primary: "pg-1", nodes: [...base, { name: "pg-4", port, host: "t2", upstream: "pg-3" }] }; // prettier-ignore
         await stack.configure(grown);
