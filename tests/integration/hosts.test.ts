@@ -8,7 +8,7 @@ import { docker, NODE_IMAGE } from "../support/docker";
 import { query } from "../support/postgres";
 import { freePorts, PROJECT_DIR, TestStack, type ClusterSpec } from "../support/stack";
 import { status } from "../support/status";
-import { RecordingWriter } from "../support/writer";
+import { switchOverUnderWrites } from "../support/switchover";
 
 const run = promisify(execFile);
 const HOSTS_SCRIPT = path.join(PROJECT_DIR, "scripts", "test-hosts.sh");
@@ -151,18 +151,8 @@ describe("pgtopo:hosts: nodes on three Docker hosts, over TLS", () => {
     });
 
     it("switches over between hosts under a recording writer: no committed id lost", async () => {
-        await query(urls["pg-1"], "CREATE TABLE ids (id int PRIMARY KEY)");
-        const writer = new RecordingWriter(urls, "ids").start();
-        await vi.waitFor(() => expect(writer.committed.length).toBeGreaterThan(20), WAIT);
-        await stack.configure({ ...spec, primary: "pg-2" });
-        await stack.timedUp("switchover pg-1 (t1) -> pg-2 (t2)");
-        await vi.waitFor(() => expect(writer.committed.length).toBeGreaterThan(60), WAIT);
-        await writer.stop();
-        const committed = [...writer.committed];
-        await vi.waitFor(async () => {
-            const [row] = await query<{ n: number }>(urls["pg-2"], "SELECT count(*)::int AS n FROM ids WHERE id = ANY($1::int[])", [committed]); // prettier-ignore
-            expect(row.n).toBe(committed.length);
-        }, WAIT);
+        const label = "switchover pg-1 (t1) -> pg-2 (t2)";
+        await switchOverUnderWrites({ stack, spec, urls, to: "pg-2", label, wait: WAIT });
         for (const [standby, from] of [
             ["pg-1", "t1"],
             ["pg-3", "t3"],

@@ -4,7 +4,7 @@ import { docker, NODE_IMAGE } from "../support/docker";
 import { query } from "../support/postgres";
 import { freePorts, TestStack, type ClusterSpec } from "../support/stack";
 import { status } from "../support/status";
-import { RecordingWriter } from "../support/writer";
+import { switchOverUnderWrites } from "../support/switchover";
 
 /**
  * pgtopo:tls on one machine (issue 12's switch): every TCP connection to and between the
@@ -104,18 +104,8 @@ describe("pgtopo:tls", () => {
     });
 
     it("switches over with TLS under a recording writer: no committed id lost, the old primary streams back over TLS", async () => {
-        await query(urls["pg-1"], "CREATE TABLE ids (id int PRIMARY KEY)");
-        const writer = new RecordingWriter(urls, "ids").start();
-        await vi.waitFor(() => expect(writer.committed.length).toBeGreaterThan(20), WAIT);
-        await stack.configure({ ...spec, primary: "pg-2" });
-        await stack.timedUp("switchover to pg-2 with TLS on");
-        await vi.waitFor(() => expect(writer.committed.length).toBeGreaterThan(60), WAIT);
-        await writer.stop();
-        const committed = [...writer.committed];
-        await vi.waitFor(async () => {
-            const [row] = await query<{ n: number }>(urls["pg-2"], "SELECT count(*)::int AS n FROM ids WHERE id = ANY($1::int[])", [committed]); // prettier-ignore
-            expect(row.n).toBe(committed.length);
-        }, WAIT);
+        const label = "switchover to pg-2 with TLS on";
+        await switchOverUnderWrites({ stack, spec, urls, to: "pg-2", label, wait: WAIT });
         for (const standby of ["pg-1", "pg-3"]) {
             await vi.waitFor(async () => {
                 expect(await replicationSsl("pg-2", standby)).toEqual([{ ssl: true, version: expect.any(String) }]);
