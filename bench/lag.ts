@@ -25,7 +25,7 @@ import { Client } from "pg";
 import { dockerEnv } from "../ops/docker";
 import { lagBytes } from "../planning/lsn";
 import { freePorts, TestStack } from "../tests/support/stack";
-import { startTestHosts, type TestHosts } from "./test-hosts";
+import { startTestHosts, type TestHosts } from "../tests/support/hosts";
 import { percentile, printTable, type Row } from "./stats";
 
 const run = promisify(execFile);

@@ -17,7 +17,7 @@ import { query } from "../tests/support/postgres";
 import { freePorts, TestStack } from "../tests/support/stack";
 import { RecordingWriter } from "../tests/support/writer";
 import { printTable } from "./stats";
-import { startTestHosts } from "./test-hosts";
+import { startTestHosts } from "../tests/support/hosts";
 
 async function main(): Promise<void> {
     const { values } = parseArgs({

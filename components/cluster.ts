@@ -154,7 +154,6 @@ export class PostgresCluster extends pulumi.ComponentResource {
                         settings,
                         retainDataOnRemove: !config.deleteDataOnRemove,
                         upstream: node.upstream ? created.get(node.upstream) : undefined,
-
                         generation: args.survey?.generations.then((found) => found[node.name]),
                         backup,
                         tls: config.tls,
@@ -180,9 +179,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 {
                     create: caFileCommand(names.container(plan.primary), caFile),
                     delete: removeFileCommand(caFile),
-                    ...(Object.keys(created.get(plan.primary)!.engineEnv).length > 0
-                        ? { environment: created.get(plan.primary)!.engineEnv }
-                        : {}),
+                    ...created.get(plan.primary)!.engine.commandEnv,
                 },
                 { parent: this, dependsOn: [created.get(plan.primary)!.ready] },
             );

@@ -21,6 +21,11 @@ export interface Engine {
     readonly provider?: docker.Provider;
     /** Environment of every Command acting on this engine (ops/docker.ts, dockerEnv); empty for the local one. */
     readonly env: Record<string, string>;
+    /**
+     * `env` as a Command's `environment`, to spread into its args: nothing at all on the
+     * local engine, so that Commands of a stack made before hosts existed do not change.
+     */
+    readonly commandEnv: { readonly environment?: Record<string, string> };
     /** Created before the node volumes and removed after them. */
     readonly janitor: command.local.Command;
     /** Done once the stack's network exists on this engine. */
@@ -70,7 +75,7 @@ export function declareEngine(parent: pulumi.Resource, args: EngineArgs): Engine
               { parent },
           )
         : undefined;
-    const withEnv = host ? { environment: env } : {};
+    const commandEnv = host ? { environment: env } : {};
     // A tcp:// engine's client certificate, written by the program for the docker CLI
     // steps (ops/docker.ts): removed with the stack, like the CA file of pgtopo:tls.
     // Everything on the engine depends on it, so that destroy removes it last.
@@ -96,7 +101,7 @@ export function declareEngine(parent: pulumi.Resource, args: EngineArgs): Engine
         {
             create: `echo "volumes labelled ${STACK_LABEL}=${stack} are removed when the stack is destroyed"`,
             delete: removeStackVolumesCommand(`${STACK_LABEL}=${stack}`),
-            ...withEnv,
+            ...commandEnv,
         },
         { parent, dependsOn: afterTls, ...frozen },
     );
@@ -111,7 +116,7 @@ export function declareEngine(parent: pulumi.Resource, args: EngineArgs): Engine
     // last: the provider retries removing a network while containers are attached.
     const networkReady = new command.local.Command(
         `${prefix}-network-ready`,
-        { create: networkReadyCommand(names.network), ...withEnv },
+        { create: networkReadyCommand(names.network), ...commandEnv },
         { parent, dependsOn: afterTls, ...frozen },
     );
     // The stack's CA and the nodes' certificates, for PostgreSQL's TLS (pgtopo:tls) and
@@ -129,6 +134,7 @@ export function declareEngine(parent: pulumi.Resource, args: EngineArgs): Engine
         return {
             gone: false,
             env,
+            commandEnv,
             janitor,
             networkReady,
             tlsVolumeName,
@@ -152,6 +158,7 @@ export function declareEngine(parent: pulumi.Resource, args: EngineArgs): Engine
         gone: host.gone,
         provider,
         env,
+        commandEnv,
         janitor,
         networkReady,
         tlsVolumeName,

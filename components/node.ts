@@ -74,8 +74,8 @@ export class PostgresNode extends pulumi.ComponentResource {
     readonly containerName: string;
     /** How the other nodes reach it (PlannedNode.endpoint). */
     readonly endpoint: string;
-    /** DOCKER_HOST for Commands acting on its engine (empty for the local engine). */
-    readonly engineEnv: Record<string, string>;
+    /** The engine it runs on: Commands acting on it take its `commandEnv`. */
+    readonly engine: Engine;
     readonly container: docker.Container;
     /** Done once PostgreSQL in the container accepts connections. */
     readonly ready: command.local.Command;
@@ -87,10 +87,7 @@ export class PostgresNode extends pulumi.ComponentResource {
         this.containerName = names.container(node.name);
         this.endpoint = node.endpoint;
         const { engine } = args;
-        this.engineEnv = engine.env;
-        // Commands that had no environment before hosts existed get none on the local engine,
-        // so that a stack made before does not see them change.
-        const withEnv = Object.keys(engine.env).length > 0 ? { environment: engine.env } : {};
+        this.engine = engine;
         const tlsVolumeName = engine.tlsVolumeName;
         const labels = [
             { label: STACK_LABEL, value: args.stack },
@@ -204,7 +201,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                 create: readyCommand(this.containerName),
                 dir: PROJECT_ROOT,
                 triggers: [this.container.id],
-                ...withEnv,
+                ...engine.commandEnv,
             },
             { parent: this, dependsOn: [this.container], ...frozen },
         );
@@ -255,7 +252,7 @@ export class PostgresNode extends pulumi.ComponentResource {
             `${this.resourceName}-follow`,
             {
                 create: followCommand(this.containerName, this.args.upstream!.endpoint, node.slotName!),
-                ...(Object.keys(this.engineEnv).length > 0 ? { environment: this.engineEnv } : {}),
+                ...this.engine.commandEnv,
             },
             { parent: this, dependsOn: after },
         );
@@ -327,7 +324,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                 delete: dropSlotCommand(upstream.containerName, node.slotName),
                 triggers: [node.upstream],
                 // On the upstream's engine.
-                ...(Object.keys(upstream.engineEnv).length > 0 ? { environment: upstream.engineEnv } : {}),
+                ...upstream.engine.commandEnv,
             },
             { parent: this, dependsOn: [upstream.ready] },
         );

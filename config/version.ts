@@ -1,9 +1,5 @@
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { NODE_LABEL, STACK_LABEL } from "../components/naming";
-import { dockerEnv } from "../ops/docker";
-
-const run = promisify(execFile);
+import { dockerOn } from "../ops/docker";
 
 /** A container of the stack and the PostgreSQL major its image was built for. */
 export interface RunningMajor {
@@ -24,8 +20,7 @@ export async function runningMajors(
 }
 
 async function majorsOn(stack: string, engine: string | undefined): Promise<RunningMajor[]> {
-    const env = { ...process.env, ...dockerEnv(engine) };
-    const docker = async (...args: string[]) => (await run("docker", args, { env, timeout: 20_000 })).stdout.trim();
+    const docker = async (...args: string[]) => (await dockerOn(engine, args, { timeout: 20_000 })).stdout.trim();
     const ids = (
         await docker("ps", "-aq", "--filter", `label=${STACK_LABEL}=${stack}`, "--filter", `label=${NODE_LABEL}`)
     )

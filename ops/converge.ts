@@ -49,17 +49,36 @@ type Log = (line: string) => void;
  * superuser's password is given; in its container otherwise, and always across hosts,
  * where pg_hba lets in only the cluster's hosts and pgtopo:clients, not this machine.
  */
-export const endpointsOf = (request: ConvergeRequest, superuserPassword?: string): NodeEndpoint[] => {
-    const peers = peersOf(request.nodes);
-    return request.nodes.map((n) => ({
+export const endpointsOf = (request: ConvergeRequest, superuserPassword?: string): NodeEndpoint[] =>
+    endpointsFor(request.nodes, (n) =>
+        n.dockerHost === undefined ? tcpUrl(superuserPassword, n.port, request.caFile) : undefined,
+    );
+
+/** What endpointsFor needs of a node: the converge request's nodes, or the stack's `nodes` output. */
+export interface EndpointSource {
+    readonly name: string;
+    readonly container: string;
+    readonly endpoint: string;
+    readonly host?: string;
+    readonly dockerHost?: string;
+    readonly gone?: boolean;
+}
+
+/** Where to ask each node, in its container unless `urlOf` gives it a TCP URL. */
+export function endpointsFor<T extends EndpointSource>(
+    nodes: readonly T[],
+    urlOf: (node: T) => string | undefined = () => undefined,
+): NodeEndpoint[] {
+    const peers = peersOf(nodes);
+    return nodes.map((n) => ({
         name: n.name,
         container: n.container,
         dockerHost: n.dockerHost,
         peers,
         ...(n.gone ? { gone: { host: n.host ?? "" } } : {}),
-        url: n.dockerHost === undefined ? tcpUrl(superuserPassword, n.port, request.caFile) : undefined,
+        url: urlOf(n),
     }));
-};
+}
 
 /** Each node's endpoint, as "host:port", to its name (NodeEndpoint.peers). */
 export function peersOf(nodes: readonly { name: string; endpoint: string }[]): ReadonlyMap<string, string> {

@@ -64,8 +64,8 @@ export function planTopology(config: ClusterConfig): TopologyPlan {
     // machine, among all nodes).
     reportDuplicates(
         config.nodes.map((n) => `${n.host ?? ""}:${n.port}`),
-        (key, at) => {
-            const [host, port] = [key.slice(0, key.lastIndexOf(":")), key.slice(key.lastIndexOf(":") + 1)];
+        (_key, at) => {
+            const { host, port } = config.nodes[at[0]];
             const where = host ? ` on host ${host}` : "";
             return `pgtopo:nodes[${at.join("], [")}].port: ${port} is used by more than one node${where}; each node needs its own port${where}`;
         },

@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { stackNames } from "../components/naming";
 import { observeBackups } from "../ops/backups";
-import { peersOf } from "../ops/converge";
+import { endpointsFor } from "../ops/converge";
 import { observeCluster } from "../ops/observe";
 import { assessBackups } from "../planning/backup-health";
 import { renderStatus } from "../ops/report";
@@ -45,15 +45,15 @@ async function main(): Promise<number> {
     const primary = outputs.primary.value as string;
     const names = stackNames(values.stack);
     // Every node on its own engine (pgtopo:hosts), asked in its container.
-    const peers = peersOf(Object.entries(desired).map(([name, n]) => ({ name, endpoint: n.endpoint ?? name })));
     const observed = await observeCluster(
-        Object.entries(desired).map(([name, n]) => ({
-            name,
-            container: names.container(name),
-            dockerHost: n.dockerHost,
-            peers,
-            ...(n.gone && n.host ? { gone: { host: n.host } } : {}),
-        })),
+        endpointsFor(
+            Object.entries(desired).map(([name, n]) => ({
+                ...n,
+                name,
+                container: names.container(name),
+                endpoint: n.endpoint ?? name,
+            })),
+        ),
     );
     const cluster = assessCluster(desired, primary, observed, { tls: outputs.tls?.value === true });
     const seen = await observeBackups(names.container(primary), desired[primary]?.dockerHost);

@@ -1,48 +1,34 @@
 import { execFile } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
-import * as path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { dockerCertDir } from "../../ops/docker";
 import { docker, NODE_IMAGE } from "../support/docker";
 import { query } from "../support/postgres";
-import { freePorts, PROJECT_DIR, TestStack, type ClusterSpec } from "../support/stack";
+import { startTestHosts, type TestHosts } from "../support/hosts";
+import { freePorts, TestStack, type ClusterSpec } from "../support/stack";
 import { status } from "../support/status";
 import { switchOverUnderWrites } from "../support/switchover";
 
 const run = promisify(execFile);
-const HOSTS_SCRIPT = path.join(PROJECT_DIR, "scripts", "test-hosts.sh");
-/** The test hosts' group name: netns pgtopo-t1.., engines on 10.<NET>.0.11.. */
-const GROUP = "t";
-/** The bridge's own address: where this machine's connections to the hosts come from. */
-const HERE = `10.${process.env.PGTOPO_TEST_NET ?? "250"}.0.1`;
 
 /**
  * pgtopo:hosts (issue 12): a 1 + 2 cascade with one node per Docker host. The hosts are
  * three Docker engines this test starts, each in its own network namespace with its own
  * address on a bridge the test makes (scripts/test-hosts.sh), so that replication really
  * crosses between namespaces, as between machines. This machine talks to them only on
- * those addresses, from the bridge's own address (10.250.0.1 by default), which is the stack's one
+ * those addresses, from the bridge's own address (10.250.0.1), which is the stack's one
  * pgtopo:clients entry and not a cluster host.
  */
 describe("pgtopo:hosts: nodes on three Docker hosts, over TLS", () => {
     let stack: TestStack;
     let spec: ClusterSpec;
     let urls: Record<string, string>;
-    const hosts: NonNullable<ClusterSpec["hosts"]> = {};
-    /** The docker CLI's TLS settings for t3, a tcp:// engine. */
-    let t3Tls: Record<string, string> = {};
+    /** The hosts t1, t2, t3 (netns pgtopo-t1.., engines on 10.250.0.11..). */
+    let testHosts: TestHosts;
+    let hosts: TestHosts["hosts"];
     const WAIT = { timeout: 90_000, interval: 500 };
-
-    const testHosts = (...args: string[]) =>
-        run("bash", [HOSTS_SCRIPT, ...args], {
-            maxBuffer: 8 << 20,
-            env: { ...process.env, PGTOPO_TEST_TLS: "3" },
-        }).then((r) => r.stdout.trim());
-    const onHost = (host: string, ...args: string[]) =>
-        run("docker", args, {
-            env: { ...process.env, DOCKER_HOST: hosts[host].docker, ...(host === "t3" ? t3Tls : {}) },
-        }).then((r) => r.stdout.trim());
+    const onHost = (host: string, ...args: string[]) => testHosts.docker(host, ...args);
 
     /** The upstream's view of a standby's replication connection: TLS or not, and from where. */
     const replication = async (upstream: string, standby: string) =>
@@ -57,18 +43,8 @@ describe("pgtopo:hosts: nodes on three Docker hosts, over TLS", () => {
     beforeAll(async () => {
         // t3's engine is reached over tcp:// with TLS (client certificates), the others over
         // their Unix sockets, as ssh:// would be.
-        for (const line of (await testHosts("up", GROUP, "3")).split("\n")) {
-            const [name, dockerHost, address, certDir] = line.split(" ");
-            const pem = (file: string) => readFileSync(path.join(certDir, file), "utf8");
-            hosts[name] = certDir
-                ? {
-                      docker: dockerHost,
-                      address,
-                      tls: { ca: pem("ca.pem"), cert: pem("cert.pem"), key: pem("key.pem") },
-                  }
-                : { docker: dockerHost, address };
-            if (certDir) t3Tls = { DOCKER_TLS_VERIFY: "1", DOCKER_CERT_PATH: certDir };
-        }
+        testHosts = await startTestHosts(3, { group: "t", tls: [3] });
+        hosts = testHosts.hosts;
         expect(hosts.t3.docker).toMatch(/^tcp:\/\//);
         expect(Object.keys(hosts)).toEqual(["t1", "t2", "t3"]);
         // One port on every host, as a real deployment would (unique per host only).
@@ -77,7 +53,7 @@ describe("pgtopo:hosts: nodes on three Docker hosts, over TLS", () => {
         spec = {
             primary: "pg-1",
             hosts,
-            clients: [HERE],
+            clients: [testHosts.here],
             nodes: [
                 { name: "pg-1", port, host: "t1" },
                 { name: "pg-2", port, host: "t2" },
@@ -93,10 +69,10 @@ describe("pgtopo:hosts: nodes on three Docker hosts, over TLS", () => {
         try {
             if (stack) await stack.dispose();
             // The tcp:// engine's client certificate, written for pgtopo's docker CLI steps, went with the stack.
-            if (hosts.t3) expect(existsSync(dockerCertDir(hosts.t3.docker))).toBe(false);
+            if (hosts?.t3) expect(existsSync(dockerCertDir(hosts.t3.docker))).toBe(false);
         } finally {
-            // --purge: nothing of the hosts stays behind, their data roots neither.
-            await testHosts("down", GROUP, "--purge");
+            // Nothing of the hosts stays behind, their data roots neither.
+            await testHosts?.remove();
         }
     });
 
@@ -144,7 +120,7 @@ describe("pgtopo:hosts: nodes on three Docker hosts, over TLS", () => {
             ); // prettier-ignore
         const refused = (why: string) =>
             new RegExp(
-                `no pg_hba\\.conf entry for replication connection from host "${HERE.replace(/\./g, "\\.")}".*${why}`,
+                `no pg_hba\\.conf entry for replication connection from host "${testHosts.here.replace(/\./g, "\\.")}".*${why}`,
             );
         await expect(attempt("disable")).rejects.toThrow(refused("no encryption"));
         await expect(attempt("require")).rejects.toThrow(refused("SSL encryption"));
@@ -167,13 +143,13 @@ describe("pgtopo:hosts: nodes on three Docker hosts, over TLS", () => {
 
     it("lets a standby whose host was cut off catch up once its link is back", async () => {
         const before = await count("pg-2");
-        await testHosts("cut", GROUP, "3");
+        await testHosts.cut(3);
         try {
             await query(urls["pg-2"], "INSERT INTO ids SELECT g FROM generate_series(1000001, 1000500) g");
             // pg-3 is unreachable meanwhile: the test talks to it only through its host's address.
             await expect(query(urls["pg-3"], "SELECT 1")).rejects.toThrow();
         } finally {
-            await testHosts("restore", GROUP, "3");
+            await testHosts.restore(3);
         }
         await vi.waitFor(async () => expect(await count("pg-3")).toBe(before + 500), WAIT);
         await vi.waitFor(async () => {
@@ -192,7 +168,7 @@ describe("pgtopo:hosts: nodes on three Docker hosts, over TLS", () => {
             nodes: spec.nodes.map((n) => (n.name === "pg-3" ? { ...n, upstream: "pg-1" } : n)),
         };
         const escaped = (text: string) => text.replace(/\./g, "\\.");
-        await testHosts("cut", GROUP, "2", "--engine");
+        await testHosts.cut(2, { engine: true });
         try {
             // A client on that host still writes to it, as a cut-off primary's own clients can.
             const cutOff = `${hosts.t2.docker}.cut`;
@@ -223,7 +199,7 @@ describe("pgtopo:hosts: nodes on three Docker hosts, over TLS", () => {
             expect(degraded.code, degraded.stdout).toBe(1);
             expect(degraded.stdout).toContain("marked gone");
         } finally {
-            await testHosts("restore", GROUP, "2");
+            await testHosts.restore(2);
         }
 
         // The host is back and 'gone' removed: its old primary is fenced and rejoins as a
