@@ -38,6 +38,22 @@ export function bootstrapCommand(args: BootstrapCommandArgs): string {
     ].join("\n");
 }
 
+/**
+ * Runs a bootstrap script inside the node's own container, which has started and waits
+ * for its data directory (pgtopo-run): no container of its own to create, start and
+ * remove, and the server starts the moment the script is done. The script is idempotent,
+ * so running this twice is harmless.
+ */
+export function bootstrapInNodeCommand(args: {
+    readonly script: "pgtopo-init" | "pgtopo-clone";
+    readonly containerName: string;
+    /** Names of environment variables forwarded into the script (`docker exec -e NAME`). */
+    readonly forwardEnv: readonly string[];
+}): string {
+    const env = args.forwardEnv.map((name) => ` -e ${name}`).join("");
+    return `docker exec${env} ${args.containerName} ${args.script}`;
+}
+
 export function createSlotCommand(upstreamContainer: string, slot: string): string {
     return `docker exec ${upstreamContainer} pgtopo-slot create ${slot}`;
 }

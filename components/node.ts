@@ -5,6 +5,7 @@ import { REPOSITORY_MOUNT, TLS_MOUNT } from "../planning/backup";
 import type { PlannedNode } from "../planning/topology";
 import {
     bootstrapCommand,
+    bootstrapInNodeCommand,
     configureCommand,
     readyCommand,
     createSlotCommand,
@@ -63,11 +64,13 @@ export interface PostgresNodeArgs {
 }
 
 /**
- * One PostgreSQL server: its data volume, the one-time bootstrap of that volume (initdb
- * for the primary; slot on the upstream and pg_basebackup for a standby) and the
- * container that runs it. The container is created only after the bootstrap succeeded
- * and is reported ready only once PostgreSQL accepts connections, so a standby of this
- * node can be cloned from it straight away.
+ * One PostgreSQL server: its data volume, the container that runs it and the one-time
+ * bootstrap of that volume (initdb for the primary; slot on the upstream and
+ * pg_basebackup for a standby). The container starts first and waits for its data
+ * directory (pgtopo-run); the bootstrap runs in it, so a standby's container is up
+ * while its upstream is still being made, and only the copy itself waits for the
+ * upstream. The node is reported ready only once PostgreSQL accepts connections, so a
+ * standby of this node can be cloned from it straight away.
  */
 export class PostgresNode extends pulumi.ComponentResource {
     readonly name: string;
@@ -115,8 +118,9 @@ export class PostgresNode extends pulumi.ComponentResource {
             },
         );
 
-        const standby = node.role === "standby" ? this.cloneStandby(name, args, volume, gone) : undefined;
-        const bootstrap = gone ? undefined : (standby?.clone ?? this.initializePrimary(name, args, volume));
+        // A new stack restored from another's backups: the restore runs in a one-shot
+        // container before this node's starts, since it mounts the other stack's repository.
+        const restored = args.restore && !gone ? this.restorePrimary(name, args, volume) : undefined;
 
         this.container = new docker.Container(
             `${name}-server`,
@@ -185,7 +189,13 @@ export class PostgresNode extends pulumi.ComponentResource {
             {
                 parent: this,
                 provider: engine.provider,
-                dependsOn: [...(bootstrap ? [bootstrap] : []), engine.networkReady, ...engine.imageReady],
+                dependsOn: [
+                    volume,
+                    ...(restored ? [restored] : []),
+                    engine.networkReady,
+                    ...engine.imageReady,
+                    ...(args.sharedCa ? [args.sharedCa] : []),
+                ],
                 ...frozen,
                 additionalSecretOutputs: ["envs"],
                 // The container has a fixed name, so a replacement (new image, new port)
@@ -193,6 +203,8 @@ export class PostgresNode extends pulumi.ComponentResource {
                 deleteBeforeReplace: true,
             },
         );
+        const standby = node.role === "standby" ? this.cloneStandby(name, args, gone) : undefined;
+        const bootstrap = gone ? undefined : (standby?.clone ?? restored ?? this.initializePrimary(name, args));
         // Everything that needs the server waits on this, not on the container: it runs
         // again whenever the container is replaced (a new ID).
         this.ready = new command.local.Command(
@@ -203,7 +215,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                 triggers: [this.container.id],
                 ...engine.commandEnv,
             },
-            { parent: this, dependsOn: [this.container], ...frozen },
+            { parent: this, dependsOn: [this.container, ...(bootstrap ? [bootstrap] : [])], ...frozen },
         );
         const configured = new command.local.Command(
             `${name}-settings`,
@@ -258,14 +270,40 @@ export class PostgresNode extends pulumi.ComponentResource {
         );
     }
 
-    private initializePrimary(name: string, args: PostgresNodeArgs, volume: docker.Volume): command.local.Command {
-        const { names, node, restore } = args;
-        const restoreEnv = restore?.environment ?? {};
+    /** initdb in the node's container, which waits for it (pgtopo-init, run once per volume). */
+    private initializePrimary(name: string, args: PostgresNodeArgs): command.local.Command {
         return new command.local.Command(
-            `${name}-initdb`,
+            `${name}-bootstrap`,
+            {
+                create: bootstrapInNodeCommand({
+                    script: "pgtopo-init",
+                    containerName: this.containerName,
+                    forwardEnv: ["PGTOPO_SUPERUSER_PASSWORD", "PGTOPO_REPLICATION_PASSWORD", "PGTOPO_SETTINGS"],
+                }),
+                environment: {
+                    ...args.engine.env,
+                    PGTOPO_SUPERUSER_PASSWORD: args.superuserPassword,
+                    PGTOPO_REPLICATION_PASSWORD: args.replicationPassword,
+                    PGTOPO_SETTINGS: args.settings,
+                },
+            },
+            { parent: this, dependsOn: [this.container], ...onceForTheVolume(name) },
+        );
+    }
+
+    /**
+     * pgtopo:restore: the new stack's primary restored from another stack's repository,
+     * in a one-shot container that mounts that repository read-only, before the node's
+     * own container exists (pgtopo-restore, run once per volume).
+     */
+    private restorePrimary(name: string, args: PostgresNodeArgs, volume: docker.Volume): command.local.Command {
+        const { names, node } = args;
+        const restore = args.restore!;
+        return new command.local.Command(
+            `${name}-bootstrap`,
             {
                 create: bootstrapCommand({
-                    script: restore ? "pgtopo-restore" : "pgtopo-init",
+                    script: "pgtopo-restore",
                     containerName: names.bootstrapContainer(node.name),
                     network: names.network,
                     volume: names.volume(node.name),
@@ -276,9 +314,9 @@ export class PostgresNode extends pulumi.ComponentResource {
                         "PGTOPO_SUPERUSER_PASSWORD",
                         "PGTOPO_REPLICATION_PASSWORD",
                         "PGTOPO_SETTINGS",
-                        ...Object.keys(restoreEnv),
+                        ...Object.keys(restore.environment),
                     ],
-                    mounts: restore ? [`${restore.sourceVolume}:/var/lib/pgbackrest-source:ro`] : [],
+                    mounts: [`${restore.sourceVolume}:/var/lib/pgbackrest-source:ro`],
                 }),
                 environment: {
                     ...args.engine.env,
@@ -287,20 +325,13 @@ export class PostgresNode extends pulumi.ComponentResource {
                     PGTOPO_SUPERUSER_PASSWORD: args.superuserPassword,
                     PGTOPO_REPLICATION_PASSWORD: args.replicationPassword,
                     PGTOPO_SETTINGS: args.settings,
-                    ...restoreEnv,
+                    ...restore.environment,
                 },
             },
-            // A bootstrap runs once per volume: later config changes reach the node
-            // through the settings and follow commands, never through a new initdb.
             {
                 parent: this,
-                dependsOn: [
-                    volume,
-                    args.engine.networkReady,
-                    ...args.engine.imageReady,
-                    ...(args.sharedCa ? [args.sharedCa] : []),
-                ],
-                ignoreChanges: ["create", "environment"],
+                dependsOn: [volume, args.engine.networkReady, ...args.engine.imageReady],
+                ...onceForTheVolume(name),
             },
         );
     }
@@ -308,15 +339,52 @@ export class PostgresNode extends pulumi.ComponentResource {
     private cloneStandby(
         name: string,
         args: PostgresNodeArgs,
-        volume: docker.Volume,
         gone: boolean,
     ): { slot: command.local.Command; clone?: command.local.Command } {
-        const { names, node, upstream } = args;
+        const { node, upstream } = args;
         if (!upstream || !node.upstream || !node.slotName) {
             throw new pulumi.ResourceError(`standby ${node.name} has no upstream node to clone from`, this);
         }
-        // A new upstream replaces the slot: the new one is made first, the standby is
-        // re-pointed (follow), and the old one is dropped last, once nothing uses it.
+        // standbysFrom "repository": the clone reads the newest backup from the repository
+        // and pgBackRest's settings, instead of the upstream's files.
+        const fromRepository = args.backup?.standbysFrom === "repository" ? args.backup : undefined;
+        const repositoryEnv = Object.fromEntries(
+            Object.entries(fromRepository?.environment ?? {}).filter(([key]) => key.startsWith("PGBACKREST_")),
+        );
+        // In the standby's own container, which waits for it: the repository and the TLS
+        // volume (the CA, to verify the upstream it copies from) are mounted there already.
+        // The clone makes the standby's slot on the upstream first, as `pg_basebackup -C`
+        // does in the tutorials, over its replication connection: no step of its own
+        // between the upstream being ready and the copy.
+        const clone = gone
+            ? undefined
+            : new command.local.Command(
+                  `${name}-bootstrap`,
+                  {
+                      create: bootstrapInNodeCommand({
+                          script: "pgtopo-clone",
+                          containerName: this.containerName,
+                          forwardEnv: [
+                              "PGTOPO_UPSTREAM",
+                              "PGTOPO_SLOT",
+                              "PGTOPO_REPLICATION_PASSWORD",
+                              ...(fromRepository ? ["PGTOPO_CLONE_FROM", ...Object.keys(repositoryEnv)] : []),
+                          ],
+                      }),
+                      environment: {
+                          ...args.engine.env,
+                          PGTOPO_UPSTREAM: upstream.endpoint,
+                          PGTOPO_SLOT: node.slotName,
+                          PGTOPO_REPLICATION_PASSWORD: args.replicationPassword,
+                          ...(fromRepository ? { PGTOPO_CLONE_FROM: "repository", ...repositoryEnv } : {}),
+                      },
+                  },
+                  { parent: this, dependsOn: [this.container, upstream.ready], ...onceForTheVolume(name) },
+              );
+        // The slot as a resource of its own: made (if the clone has not) whenever the
+        // upstream changes, and dropped when the standby goes. A new upstream replaces it:
+        // the new one is made first, the standby is re-pointed (follow), and the old one is
+        // dropped last, once nothing uses it.
         const slot = new command.local.Command(
             `${name}-slot`,
             {
@@ -326,67 +394,21 @@ export class PostgresNode extends pulumi.ComponentResource {
                 // On the upstream's engine.
                 ...upstream.engine.commandEnv,
             },
-            { parent: this, dependsOn: [upstream.ready] },
-        );
-        // standbysFrom "repository": the clone reads the newest backup from the repository
-        // (mounted read-only) and pgBackRest's settings, instead of the upstream's files.
-        const fromRepository = args.backup?.standbysFrom === "repository" ? args.backup : undefined;
-        const repositoryEnv = Object.fromEntries(
-            Object.entries(fromRepository?.environment ?? {}).filter(([key]) => key.startsWith("PGBACKREST_")),
-        );
-        if (gone) return { slot };
-        const clone = new command.local.Command(
-            `${name}-clone`,
-            {
-                create: pulumi
-                    .all([fromRepository?.volumeName ?? "", args.tls ? (args.engine.tlsVolumeName ?? "") : ""])
-                    .apply(([repository, tlsVolume]) =>
-                        bootstrapCommand({
-                            script: "pgtopo-clone",
-                            containerName: names.bootstrapContainer(node.name),
-                            network: names.network,
-                            volume: names.volume(node.name),
-                            image: "$PGTOPO_IMAGE",
-                            stackLabel: `${STACK_LABEL}=${args.stack}`,
-                            forwardEnv: [
-                                "PGTOPO_NODE",
-                                "PGTOPO_UPSTREAM",
-                                "PGTOPO_SLOT",
-                                "PGTOPO_REPLICATION_PASSWORD",
-                                ...(repository ? ["PGTOPO_CLONE_FROM", ...Object.keys(repositoryEnv)] : []),
-                                ...(tlsVolume ? ["PGTOPO_TLS"] : []),
-                            ],
-                            mounts: [
-                                ...(repository ? [`${repository}:${REPOSITORY_MOUNT}:ro`] : []),
-                                // pgtopo:tls: the CA, to verify the upstream it copies from.
-                                ...(tlsVolume ? [`${tlsVolume}:${TLS_MOUNT}:ro`] : []),
-                            ],
-                        }),
-                    ),
-                environment: {
-                    ...args.engine.env,
-                    PGTOPO_IMAGE: args.imageName,
-                    PGTOPO_NODE: node.name,
-                    PGTOPO_UPSTREAM: upstream.endpoint,
-                    PGTOPO_SLOT: node.slotName,
-                    PGTOPO_REPLICATION_PASSWORD: args.replicationPassword,
-                    ...(fromRepository ? { PGTOPO_CLONE_FROM: "repository", ...repositoryEnv } : {}),
-                    ...(args.tls ? { PGTOPO_TLS: "on" } : {}),
-                },
-            },
-            {
-                parent: this,
-                dependsOn: [
-                    volume,
-                    slot,
-                    upstream.ready,
-                    args.engine.networkReady,
-                    ...args.engine.imageReady,
-                    ...(args.sharedCa ? [args.sharedCa] : []),
-                ],
-                ignoreChanges: ["create", "environment"],
-            },
+            { parent: this, dependsOn: [upstream.ready, ...(clone ? [clone] : [])] },
         );
         return { slot, clone };
     }
+}
+
+/**
+ * A node's bootstrap (initdb, restore or clone) runs once for the life of its volume: one
+ * resource whatever the node's role, so that a primary that becomes a standby (or the
+ * reverse) keeps the bootstrap it had and never runs another; later config changes reach
+ * the node through the settings and follow commands. (Its names before: -initdb, -clone.)
+ */
+function onceForTheVolume(name: string): pulumi.CustomResourceOptions {
+    return {
+        ignoreChanges: ["create", "environment"],
+        aliases: [{ name: `${name}-initdb` }, { name: `${name}-clone` }],
+    };
 }

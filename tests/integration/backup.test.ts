@@ -189,7 +189,7 @@ describe("backups with pgBackRest", () => {
         await stack.timedUp("a third node restored from the repository");
         // What the clone step printed, as the stack's state recorded it.
         const { deployment } = await stack.stack.exportStack();
-        const clone = deployment.resources.find((r: { urn: string }) => r.urn.endsWith("::pgtopo-pg-3-clone"));
+        const clone = deployment.resources.find((r: { urn: string }) => r.urn.endsWith("::pgtopo-pg-3-bootstrap"));
         expect(clone.outputs.stdout).toMatch(/pgtopo\[pg-3\]: restoring backup \d{8}-\d{6}F from the repository/);
         expect(clone.outputs.stdout).not.toContain("cloning from");
         const grownUrls = await stack.connectionStrings();

@@ -113,13 +113,14 @@ describe("PostgresCluster resource graph", () => {
 
     it("initializes only the primary and clones each standby from its own upstream", () => {
         const commands = recorded.filter((r) => r.type === "command:local:Command").map((r) => r.name);
-        expect(commands).toContain("pgtopo-pg-1-initdb");
-        expect(commands).not.toContain("pgtopo-pg-1-clone");
-        expect(unwrapSecret(find("command:local:Command", "pgtopo-pg-2-clone").inputs.environment)).toMatchObject({
+        expect(commands).toContain("pgtopo-pg-1-bootstrap");
+        expect(find("command:local:Command", "pgtopo-pg-1-bootstrap").inputs.create).toMatch(/ pgtopo-init$/);
+        expect(find("command:local:Command", "pgtopo-pg-2-bootstrap").inputs.create).toMatch(/ pgtopo-clone$/);
+        expect(unwrapSecret(find("command:local:Command", "pgtopo-pg-2-bootstrap").inputs.environment)).toMatchObject({
             PGTOPO_UPSTREAM: "pg-1",
             PGTOPO_SLOT: "pgtopo_pg_2",
         });
-        expect(unwrapSecret(find("command:local:Command", "pgtopo-pg-3-clone").inputs.environment)).toMatchObject({
+        expect(unwrapSecret(find("command:local:Command", "pgtopo-pg-3-bootstrap").inputs.environment)).toMatchObject({
             PGTOPO_UPSTREAM: "pg-2",
             PGTOPO_SLOT: "pgtopo_pg_3",
         });
@@ -139,8 +140,14 @@ describe("PostgresCluster resource graph", () => {
                 "docker volume ls -q --filter label=pgtopo.stack=unit | xargs -r docker volume rm",
             ].join("\n"),
         );
-        expect(find("command:local:Command", "pgtopo-pg-2-clone").inputs.create).toContain(
-            "docker run --rm --name pgtopo-unit-pg-2-bootstrap --label pgtopo.stack=unit",
+    });
+
+    it("bootstraps each node inside its own container, secrets forwarded by name only", () => {
+        expect(find("command:local:Command", "pgtopo-pg-1-bootstrap").inputs.create).toBe(
+            "docker exec -e PGTOPO_SUPERUSER_PASSWORD -e PGTOPO_REPLICATION_PASSWORD -e PGTOPO_SETTINGS pgtopo-unit-pg-1 pgtopo-init",
+        );
+        expect(find("command:local:Command", "pgtopo-pg-2-bootstrap").inputs.create).toBe(
+            "docker exec -e PGTOPO_UPSTREAM -e PGTOPO_SLOT -e PGTOPO_REPLICATION_PASSWORD pgtopo-unit-pg-2 pgtopo-clone",
         );
     });
 
@@ -149,7 +156,7 @@ describe("PostgresCluster resource graph", () => {
             expect(JSON.stringify([r.inputs.create, r.inputs.delete ?? ""])).not.toContain(GENERATED);
         }
         // They reach the commands only through the environment, which the state keeps secret.
-        const initdb = unwrapSecret(find("command:local:Command", "pgtopo-pg-1-initdb").inputs.environment);
+        const initdb = unwrapSecret(find("command:local:Command", "pgtopo-pg-1-bootstrap").inputs.environment);
         expect(initdb.PGTOPO_SUPERUSER_PASSWORD).toBe(GENERATED);
         expect(initdb.PGTOPO_REPLICATION_PASSWORD).toBe(GENERATED);
     });

@@ -13,6 +13,23 @@ run_as_postgres() {
 # was killed half-way never looks like a real data directory.
 is_data_directory() { [ -s "$PGDATA/PG_VERSION" ]; }
 
+# A new node's container starts before its data directory exists and waits for it
+# (pgtopo-run); the bootstrap, run in that container by `pulumi up`, wakes it once the
+# data directory is in place, so that the server starts at once rather than at the next
+# poll. Run anywhere else (a one-shot container), there is nobody to wake.
+WAITING_PID_FILE=/run/pgtopo-waiting.pid
+# It then returns once the server accepts connections, or after 20 s, leaving the verdict
+# to `pulumi up`'s readiness step, which shows the server's log: the next step finds the
+# server up instead of polling for it from outside.
+wake_waiting_server() {
+    [ -s "$WAITING_PID_FILE" ] || return 0
+    kill -USR1 "$(cat "$WAITING_PID_FILE")" 2>/dev/null || return 0
+    for ((i = 0; i < 1000; i++)); do
+        run_as_postgres pg_isready -q -h /var/run/postgresql -U postgres -d postgres && return 0
+        sleep 0.02
+    done
+}
+
 prepare_volume() {
     mkdir -p "$PGTOPO_VOLUME"
     chown postgres:postgres "$PGTOPO_VOLUME"
@@ -162,6 +179,21 @@ write_settings() {
 }
 
 psql_local() { run_as_postgres psql -X -q -At -v ON_ERROR_STOP=1 -d postgres "$@"; }
+
+# A standby's physical slot on its upstream, made over a replication connection (which the
+# replicator role may open) unless it is there already: CREATE_REPLICATION_SLOT then
+# fails with duplicate_object (42710).
+ensure_upstream_slot() { # ensure_upstream_slot ENDPOINT SLOT
+    local out
+    if out=$(run_as_postgres psql -X -q -v VERBOSITY=sqlstate -c "CREATE_REPLICATION_SLOT $2 PHYSICAL (RESERVE_WAL)" \
+        "$(upstream_conninfo "$1") dbname=replication replication=true" 2>&1 >/dev/null); then
+        log "slot $2 made on $1"
+    elif [[ $out == *42710* ]]; then
+        log "slot $2 already on $1"
+    else
+        die "could not make slot $2 on $1: $out"
+    fi
+}
 
 wait_for_server() { # wait_for_server ENDPOINT [SECONDS]
     local host port seconds=${2:-120}
