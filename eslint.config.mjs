@@ -24,6 +24,12 @@ export default tseslint.config(
         languageOptions: { globals: { process: "readonly", console: "readonly" } },
     },
     {
+        // CommonJS by necessity: it runs before the SDK loads (program/lazy-pulumi-sdk.cjs).
+        files: ["**/*.cjs"],
+        languageOptions: { sourceType: "commonjs", globals: { require: "readonly", __dirname: "readonly" } },
+        rules: { "@typescript-eslint/no-require-imports": "off" },
+    },
+    {
         // Tests read mock inputs, which are untyped by nature.
         files: ["tests/**/*.ts"],
         rules: { "@typescript-eslint/no-explicit-any": "off" },

@@ -1,3 +1,5 @@
+// First, before the SDK itself: its modules that a program never uses load on first use.
+import "./program/lazy-pulumi-sdk.cjs";
 import * as pulumi from "@pulumi/pulumi";
 import { PostgresCluster, stackNames } from "./components";
 import { convergeRequest } from "./components/cluster";

@@ -207,7 +207,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 new command.local.Command(
                     `${name}-${suffix}`,
                     {
-                        create: `node --import tsx scripts/${script}`,
+                        create: `node --require tsx/cjs scripts/${script}`,
                         dir: PROJECT_ROOT,
                         environment: {
                             PGTOPO_REQUEST: JSON.stringify(request),
@@ -231,10 +231,12 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 nodes.map((n) => n.ready),
                 ["promotion"],
             );
-            const ready = nodes.map((node) => node.finish([converge]));
+            // In a new cluster no standby is re-pointed, so the follow checks (does it stream
+            // from its upstream?) need not wait for the converge step: they run beside it.
+            const ready = nodes.map((node) => node.finish(convergence?.newCluster ? [] : [converge]));
             // Once every standby follows its upstream: each node's role and timeline as
             // they are then.
-            const report = clusterScript("report", "report-nodes.ts", ready);
+            const report = clusterScript("report", "report-nodes.ts", [converge, ...ready]);
             // The first `up` with backups on: the stanza and a first full backup, so that
             // there is something to restore from before the first scheduled one.
             if (config.backup) {

@@ -99,6 +99,11 @@ export interface ConvergencePlan {
     readonly repairs: readonly Repair[];
     /** Whether anything differs from the config: the converge step must run. */
     readonly drifted: boolean;
+    /**
+     * No node existed before this `up`: each is made by it where the config puts it (a
+     * standby cloned from its planned upstream), so no standby is re-pointed.
+     */
+    readonly newCluster: boolean;
     /** The plan in plain words, one line per step. */
     readonly lines: readonly string[];
 }
@@ -136,7 +141,14 @@ export function planConvergence(
             : []),
     ];
     const settled = !startPrimary && transition?.kind === "none" && transition.fence.length === 0;
-    return { startPrimary, transition, repairs, drifted: !settled || repairs.length > 0, lines };
+    return {
+        startPrimary,
+        transition,
+        repairs,
+        drifted: !settled || repairs.length > 0,
+        newCluster: observed.length === 0,
+        lines,
+    };
 }
 
 /** The docker CLI on the node's own engine. */

@@ -5,4 +5,4 @@ prepare_machine
 cd "$PGTOPO_ROOT"
 script=$1
 shift
-exec node --import tsx "$script" "$@"
+exec node --require tsx/cjs "$script" "$@"

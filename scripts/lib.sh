@@ -61,6 +61,10 @@ use_local_pulumi_backend() {
     trap refresh_stack_configs_in_git EXIT
     export PULUMI_SKIP_UPDATE_CHECK=true
     export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=${PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION:-true}
+    # A language host that runs the program under ts-node (the toolchain's does: it predates
+    # Pulumi.yaml's `typescript: false` and `nodeargs`) would type-check it at every `up`;
+    # `tsc --noEmit` in the test command does that instead.
+    export PULUMI_NODEJS_TRANSPILE_ONLY=${PULUMI_NODEJS_TRANSPILE_ONLY:-true}
 }
 
 # Pulumi writes the stack's `encryptionsalt` into Pulumi.<stack>.yaml whenever it loads

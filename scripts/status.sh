@@ -3,4 +3,4 @@
 source "$(dirname "$0")/lib.sh"
 ensure_toolchain >/dev/null 2>&1 || ensure_toolchain
 use_local_pulumi_backend
-node --import tsx "$PGTOPO_ROOT/scripts/status.ts" "$@"
+node --require tsx/cjs "$PGTOPO_ROOT/scripts/status.ts" "$@"

@@ -9,7 +9,7 @@ export async function status(stackName: string, ...args: string[]): Promise<{ co
     try {
         const { stdout } = await execFileAsync(
             "node",
-            ["--import", "tsx", "scripts/status.ts", "--stack", stackName, ...args],
+            ["--require", "tsx/cjs", "scripts/status.ts", "--stack", stackName, ...args],
             { cwd: PROJECT_DIR },
         );
         return { code: 0, stdout };
