@@ -233,7 +233,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             );
             // In a new cluster no standby is re-pointed, so the follow checks (does it stream
             // from its upstream?) need not wait for the converge step: they run beside it.
-            const ready = nodes.map((node) => node.finish(convergence?.newCluster ? [] : [converge]));
+            const ready = nodes.flatMap((node) => node.finish(convergence?.newCluster ? [] : [converge]));
             // Once every standby follows its upstream: each node's role and timeline as
             // they are then.
             const report = clusterScript("report", "report-nodes.ts", [converge, ...ready]);

@@ -250,12 +250,16 @@ export class PostgresNode extends pulumi.ComponentResource {
      * Completes the node once the cluster has settled who is primary: a standby is
      * (re-)pointed at its upstream only after that, since a node that was primary a
      * moment ago cannot follow anyone until it has been fenced and made a standby.
+     * Returns what must be done before the node counts as finished.
+     *
+     * In a new cluster (`after` empty) nothing is re-pointed and the settings step finds
+     * the settings the bootstrap wrote, so the follow check runs beside it.
      */
-    finish(after: pulumi.Resource[]): pulumi.Resource {
-        const ready =
-            this.standby && !this.gone ? this.follow([this.configured, this.standby.slot, ...after]) : this.configured;
+    finish(after: pulumi.Resource[]): pulumi.Resource[] {
         this.registerOutputs({ containerName: this.containerName });
-        return ready;
+        if (!this.standby || this.gone) return [this.configured];
+        const settled = after.length > 0 ? [this.configured, ...after] : [this.ready];
+        return [this.follow([...settled, this.standby.slot]), this.configured];
     }
 
     /**

@@ -23,7 +23,7 @@ WAITING_PID_FILE=/run/pgtopo-waiting.pid
 # server up instead of polling for it from outside.
 wake_waiting_server() {
     [ -s "$WAITING_PID_FILE" ] || return 0
-    kill -USR1 "$(cat "$WAITING_PID_FILE")" 2>/dev/null || return 0
+    kill -WINCH "$(cat "$WAITING_PID_FILE")" 2>/dev/null || return 0
     for ((i = 0; i < 1000; i++)); do
         run_as_postgres pg_isready -q -h /var/run/postgresql -U postgres -d postgres && return 0
         sleep 0.02
