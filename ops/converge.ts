@@ -178,8 +178,11 @@ export function streamsFrom(node: NodeObservation, upstream: NodeObservation): b
 }
 
 /** What a standby that does not stream says about why, in its own log since it started. */
-export type StreamingFailure = "wal-gone" | "diverged" | "unknown";
+export type StreamingFailure = "wal-gone" | "diverged" | "no-data" | "unknown";
 export function whyNotStreaming(log: string): StreamingFailure {
+    // pgtopo-run on a volume without a data directory: it waits for a bootstrap.
+    if (/holds no data directory: waiting for 'pulumi up'|still waiting for a data directory/.test(log))
+        return "no-data";
     if (/requested WAL segment \S+ has already been removed|could not receive data from WAL stream.*removed/.test(log))
         return "wal-gone";
     const diverged = [
@@ -373,10 +376,18 @@ export async function convergeCluster(
             const { stdout, stderr } = await dockerOn(node.dockerHost, ["logs", "--since", since, node.container]);
             lastLog = `${stdout}\n${stderr}`;
             why = whyNotStreaming(lastLog);
+            // Its entrypoint said so only when it started, maybe long before `since`.
+            if (why === "unknown" && (await dataDirectory(node)) === "none") why = "no-data";
             return why !== "unknown";
         });
         return { why, lastLog };
     };
+
+    /** In a running container: "data" or "none" (pgtopo-run then waits); "" when it cannot be asked. */
+    const dataDirectory = (node: ClusterNode) =>
+        docker(node, "exec", node.container, "sh", "-c", 'if [ -s "$PGDATA/PG_VERSION" ]; then echo data; else echo none; fi') // prettier-ignore
+            .then((out) => out.trim())
+            .catch(() => "");
 
     /** A standby that should stream: rewound or re-cloned when its log says it cannot as it is. */
     const untilStreaming = async (node: ClusterNode, seconds: number, since: string) => {
@@ -391,6 +402,11 @@ export async function convergeCluster(
         if (why === "diverged") {
             log(`${node.name}: its WAL went past the point where ${upstream.name}'s timeline forked`);
             return rejoin(node);
+        }
+        if (why === "no-data") {
+            // A standby's copy holds nothing its upstream lacks: a new one is all it needs.
+            log(`${node.name}: its volume holds no data directory (lost outside pgtopo); it waits for one`);
+            return reclone(node, upstream, false);
         }
         throw new Error(
             `${node.name} does not stream from ${upstream.name}; its last log lines:\n${whyFailed(lastLog, 8)}`,

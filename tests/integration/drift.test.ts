@@ -169,6 +169,27 @@ describe("a plain up converges from drift", () => {
         await expectEveryId(w.committed);
     });
 
+    it("re-clones a standby whose volume lost its data directory; meanwhile it waits instead of starting an empty cluster", async () => {
+        const w = writer();
+        await someCommits(w);
+        await docker("stop", stack.container("pg-3"));
+        await inVolumeOf("pg-3", "rm -rf /var/lib/postgresql/data/pgdata");
+        await docker("start", stack.container("pg-3"));
+        await vi.waitFor(async () => {
+            expect(await docker("logs", stack.container("pg-3"))).toContain(
+                "holds no data directory: waiting for 'pulumi up'",
+            );
+        }, WAIT);
+        expect(await inVolumeOf("pg-3", "ls /var/lib/postgresql/data")).not.toContain("pgdata");
+        // Long enough that the entrypoint's words are older than the converge step's look at its log.
+        await new Promise((r) => setTimeout(r, 21_000));
+        const said = await repairWithPlainUp("drift: pg-3's data directory lost");
+        expect(said).toContain("pg-3: its volume holds no data directory (lost outside pgtopo)");
+        expect(said).toContain("pg-3 rejoined as a standby of pg-2, re-cloned");
+        await w.stop();
+        await expectEveryId(w.committed);
+    });
+
     it("re-points a standby told to stream from the wrong node, through no slot", async () => {
         const w = writer();
         await someCommits(w);

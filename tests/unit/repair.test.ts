@@ -192,6 +192,10 @@ describe("why a standby does not stream, from its log", () => {
             'FATAL:  could not receive timeline history file from the primary server: ERROR:  could not open file "pg_wal/00000002.history"',
             "diverged",
         ],
+        [
+            "pgtopo[pg-2]: /var/lib/postgresql/data/pgdata holds no data directory: waiting for 'pulumi up' to bootstrap this node (it never initializes or clones itself)",
+            "no-data",
+        ],
         ["FATAL:  could not connect to the primary server: connection refused", "unknown"],
     ])("%s -> %s", (line, why) => {
         expect(whyNotStreaming(line)).toBe(why);
