@@ -301,7 +301,7 @@ export async function convergeCluster(
         } else {
             await oneShot(node, "pgtopo-set-aside", ["discard"]);
         }
-        await createSlot(upstream, node.slot!);
+        // pgtopo-clone makes the standby's slot on its upstream first, if it is missing.
         const cloneEnv = [
             `PGTOPO_UPSTREAM=${upstream.endpoint}`,
             `PGTOPO_SLOT=${node.slot}`,
@@ -365,6 +365,9 @@ export async function convergeCluster(
         const upstream = byName.get(node.upstream!)!;
         let why = "unknown" as StreamingFailure | "streaming";
         let lastLog = "";
+        // Asked until it answers, then no more: nothing gives a waiting node a data
+        // directory while this waits.
+        let hasData = "";
         await waitUntil(`${node.name} streaming from ${upstream.name}`, seconds, async () => {
             const [o, up] = await Promise.all([observe(node), observe(upstream)]);
             // On the upstream's timeline too: a node past the fork streams the old timeline
@@ -377,7 +380,10 @@ export async function convergeCluster(
             lastLog = `${stdout}\n${stderr}`;
             why = whyNotStreaming(lastLog);
             // Its entrypoint said so only when it started, maybe long before `since`.
-            if (why === "unknown" && (await dataDirectory(node)) === "none") why = "no-data";
+            if (why === "unknown") {
+                hasData ||= await dataDirectory(node);
+                if (hasData === "none") why = "no-data";
+            }
             return why !== "unknown";
         });
         return { why, lastLog };
@@ -386,7 +392,6 @@ export async function convergeCluster(
     /** In a running container: "data" or "none" (pgtopo-run then waits); "" when it cannot be asked. */
     const dataDirectory = (node: ClusterNode) =>
         docker(node, "exec", node.container, "sh", "-c", 'if [ -s "$PGDATA/PG_VERSION" ]; then echo data; else echo none; fi') // prettier-ignore
-            .then((out) => out.trim())
             .catch(() => "");
 
     /** A standby that should stream: rewound or re-cloned when its log says it cannot as it is. */
