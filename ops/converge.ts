@@ -177,6 +177,18 @@ export function streamsFrom(node: NodeObservation, upstream: NodeObservation): b
     );
 }
 
+/**
+ * Whether a node has a data directory, its container says (`answer`: "data", "none", or
+ * "" when it could not be asked), not its log: its entrypoint said so only when it
+ * started, maybe long before the part of the log read, and a "waiting for a data
+ * directory" there may be of a wait that a bootstrap ended since (a node made seconds
+ * ago). A node is never re-cloned on its log alone.
+ */
+export function withDataDirectory(why: StreamingFailure, answer: string): StreamingFailure {
+    if (answer === "none") return why === "unknown" ? "no-data" : why;
+    return why === "no-data" ? "unknown" : why;
+}
+
 /** What a standby that does not stream says about why, in its own log since it started. */
 export type StreamingFailure = "wal-gone" | "diverged" | "no-data" | "unknown";
 export function whyNotStreaming(log: string): StreamingFailure {
@@ -379,10 +391,9 @@ export async function convergeCluster(
             const { stdout, stderr } = await dockerOn(node.dockerHost, ["logs", "--since", since, node.container]);
             lastLog = `${stdout}\n${stderr}`;
             why = whyNotStreaming(lastLog);
-            // Its entrypoint said so only when it started, maybe long before `since`.
-            if (why === "unknown") {
+            if (why === "unknown" || why === "no-data") {
                 hasData ||= await dataDirectory(node);
-                if (hasData === "none") why = "no-data";
+                why = withDataDirectory(why, hasData);
             }
             return why !== "unknown";
         });

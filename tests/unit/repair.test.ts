@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { NodeObservation } from "../../ops/observe";
-import { planConvergence, whyNotStreaming } from "../../ops/converge";
+import { planConvergence, whyNotStreaming, withDataDirectory } from "../../ops/converge";
 import { containerGeneration } from "../../planning/generation";
 import { describeRepairs, planRepairs, type PlannedStandby } from "../../planning/repair";
 
@@ -199,6 +199,16 @@ describe("why a standby does not stream, from its log", () => {
         ["FATAL:  could not connect to the primary server: connection refused", "unknown"],
     ])("%s -> %s", (line, why) => {
         expect(whyNotStreaming(line)).toBe(why);
+    });
+
+    it("takes no data directory from the container, not from a log line that may be of a wait since ended", () => {
+        // The log says it waited (a node bootstrapped seconds ago), the container has data.
+        expect(withDataDirectory("no-data", "data")).toBe("unknown");
+        expect(withDataDirectory("no-data", "")).toBe("unknown");
+        expect(withDataDirectory("no-data", "none")).toBe("no-data");
+        // Its log said so only when it started, maybe long before.
+        expect(withDataDirectory("unknown", "none")).toBe("no-data");
+        expect(withDataDirectory("unknown", "data")).toBe("unknown");
     });
 });
 
