@@ -1,5 +1,6 @@
 // First, before the SDK itself: its modules that a program never uses load on first use.
 import "./program/lazy-pulumi-sdk.cjs";
+import "./program/lazy-promise-stacks.cjs";
 import * as pulumi from "@pulumi/pulumi";
 import { PostgresCluster, stackNames } from "./components";
 import { convergeRequest } from "./components/cluster";
@@ -7,7 +8,7 @@ import { ConfigError, parseClusterConfig, rawConfigFromPulumi } from "./config";
 import { portProblems } from "./config/ports";
 import { restoreProblems } from "./config/restore";
 import { runningMajors, versionProblems } from "./config/version";
-import { writeDockerCerts } from "./ops/docker";
+import { imageExists, writeDockerCerts } from "./ops/docker";
 import { EngineUnreachable, surveyStack } from "./ops/survey";
 import { planTopology } from "./planning/topology";
 
@@ -34,6 +35,9 @@ export = async () => {
         // listings start now; its queries run while the resources that do not need them
         // are declared.
         const survey = surveyStack(stack, convergeRequest(stack, config, plan, names));
+        // The node image is built FROM it: when it is here already, the build need not wait
+        // for the step that would make it.
+        const baseImagePresent = imageExists(config.baseImage);
         // What runs now may rule out a config that is valid on paper: both checks look
         // first, before any resource is declared.
         const problems = (
@@ -50,7 +54,7 @@ export = async () => {
             ])
         ).flat();
         if (problems.length > 0) throw new ConfigError(problems);
-        cluster = new PostgresCluster("pgtopo", { stack, config, plan, survey });
+        cluster = new PostgresCluster("pgtopo", { stack, config, plan, survey, baseImagePresent });
     } catch (err) {
         if (err instanceof ConfigError || err instanceof EngineUnreachable) throw userError(err.message);
         throw err;

@@ -29,6 +29,8 @@ export interface PostgresClusterArgs {
      * the survey's queries run. Absent (unit tests under mocks): nothing drifted.
      */
     readonly survey?: StackSurvey;
+    /** Whether the base image was on the local engine when the program looked (ops/docker.ts imageExists). */
+    readonly baseImagePresent?: Promise<boolean>;
 }
 
 /**
@@ -59,6 +61,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 imageName: names.image(config.postgresVersion),
                 postgresVersion: config.postgresVersion,
                 baseImage: config.baseImage,
+                baseImagePresent: args.baseImagePresent,
             },
             { parent: this },
         );
@@ -181,7 +184,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                     delete: removeFileCommand(caFile),
                     ...created.get(plan.primary)!.engine.commandEnv,
                 },
-                { parent: this, dependsOn: [created.get(plan.primary)!.ready] },
+                { parent: this, dependsOn: created.get(plan.primary)!.ready },
             );
         }
 
@@ -228,15 +231,20 @@ export class PostgresCluster extends pulumi.ComponentResource {
             const converge = clusterScript(
                 "converge",
                 "converge.ts",
-                nodes.map((n) => n.ready),
+                nodes.flatMap((n) => n.ready),
                 ["promotion"],
             );
             // In a new cluster no standby is re-pointed, so the follow checks (does it stream
             // from its upstream?) need not wait for the converge step: they run beside it.
             const ready = nodes.flatMap((node) => node.finish(convergence?.newCluster ? [] : [converge]));
             // Once every standby follows its upstream: each node's role and timeline as
-            // they are then.
-            const report = clusterScript("report", "report-nodes.ts", [converge, ...ready]);
+            // they are then. In a new cluster the converge step only looks (it finds every
+            // node as configured, or fails the `up`), so the report runs beside it too.
+            const report = clusterScript(
+                "report",
+                "report-nodes.ts",
+                convergence?.newCluster && !config.restore ? ready : [converge, ...ready],
+            );
             // The first `up` with backups on: the stanza and a first full backup, so that
             // there is something to restore from before the first scheduled one.
             if (config.backup) {

@@ -51,7 +51,15 @@ export function bootstrapInNodeCommand(args: {
     readonly forwardEnv: readonly string[];
 }): string {
     const env = args.forwardEnv.map((name) => ` -e ${name}`).join("");
-    return `docker exec${env} ${args.containerName} ${args.script}`;
+    // A failure is marked where the node's readiness gate, which waits beside this, sees it
+    // (scripts/node-ready.sh): it then stops waiting for a server that will not start.
+    const marker = bootstrapFailedMarker(args.containerName);
+    return `rm -f ${marker}; docker exec${env} ${args.containerName} ${args.script} || { status=$?; touch ${marker}; exit $status; }`;
+}
+
+/** Made by a node's bootstrap when it fails; read by scripts/node-ready.sh (the same path). */
+export function bootstrapFailedMarker(containerName: string): string {
+    return `"\${TMPDIR:-/tmp}/pgtopo-bootstrap-failed.${containerName}"`;
 }
 
 export function createSlotCommand(upstreamContainer: string, slot: string): string {

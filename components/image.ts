@@ -14,6 +14,12 @@ export interface NodeImageArgs {
     readonly postgresVersion: PostgresVersion;
     /** The Debian image to build on: pgtopo's own for the version, or one the user names. */
     readonly baseImage: string;
+    /**
+     * Whether the base image is on the engine already (as `npm run up` makes sure): the
+     * build then starts at once instead of after the step that makes it when missing.
+     * Unknown (unit tests): the build waits for that step.
+     */
+    readonly baseImagePresent?: Promise<boolean>;
 }
 
 /** The build context: the Dockerfile and the pgtopo-* scripts of images/postgres. */
@@ -90,7 +96,13 @@ export class NodeImage extends pulumi.ComponentResource {
                 },
                 triggers: { context, ...buildArgs },
             },
-            { parent: this, dependsOn: baseImage ? [baseImage] : [] },
+            {
+                parent: this,
+                // (An ordering only: a change of it never rebuilds the image.)
+                dependsOn: baseImage
+                    ? pulumi.output(args.baseImagePresent ?? false).apply((present) => (present ? [] : [baseImage]))
+                    : [],
+            },
         );
         this.imageName = image.name;
         this.imageId = image.imageId;

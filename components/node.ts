@@ -80,8 +80,11 @@ export class PostgresNode extends pulumi.ComponentResource {
     /** The engine it runs on: Commands acting on it take its `commandEnv`. */
     readonly engine: Engine;
     readonly container: docker.Container;
-    /** Done once PostgreSQL in the container accepts connections. */
-    readonly ready: command.local.Command;
+    /**
+     * Done once PostgreSQL in the container accepts connections and the bootstrap of this
+     * `up`, if any, is done: what everything that needs the server depends on.
+     */
+    readonly ready: pulumi.Resource[];
 
     constructor(name: string, args: PostgresNodeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pgtopo:index:Node", name, {}, opts);
@@ -211,8 +214,12 @@ export class PostgresNode extends pulumi.ComponentResource {
         const standby = node.role === "standby" ? this.cloneStandby(name, args, gone) : undefined;
         const bootstrap = gone ? undefined : (standby?.clone ?? restored ?? this.initializePrimary(name, args));
         // Everything that needs the server waits on this, not on the container: it runs
-        // again whenever the container is replaced (a new ID).
-        this.ready = new command.local.Command(
+        // again whenever the container is replaced (a new ID). It waits beside the bootstrap
+        // rather than after it, so a standby's clone starts the moment its upstream's server
+        // does (the bootstrap marks a failure, which ends the wait). Beside it only: it
+        // starts once the upstream is ready, as the bootstrap does, so that it never waits
+        // for a bootstrap that a failure elsewhere kept from starting.
+        const readyGate = new command.local.Command(
             `${name}-ready`,
             {
                 create: readyCommand(this.containerName),
@@ -220,8 +227,9 @@ export class PostgresNode extends pulumi.ComponentResource {
                 triggers: [this.container.id],
                 ...engine.commandEnv,
             },
-            { parent: this, dependsOn: [this.container, ...(bootstrap ? [bootstrap] : [])], ...frozen },
+            { parent: this, dependsOn: [this.container, ...(args.upstream?.ready ?? [])], ...frozen },
         );
+        this.ready = [readyGate, ...(bootstrap ? [bootstrap] : [])];
         const configured = new command.local.Command(
             `${name}-settings`,
             {
@@ -229,7 +237,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                 dir: PROJECT_ROOT,
                 environment: { PGTOPO_SETTINGS: args.settings, ...engine.env },
             },
-            { parent: this, dependsOn: [this.ready], ...frozen },
+            { parent: this, dependsOn: this.ready, ...frozen },
         );
         this.configured = configured;
         this.settingsReport = configured.stdout;
@@ -258,7 +266,7 @@ export class PostgresNode extends pulumi.ComponentResource {
     finish(after: pulumi.Resource[]): pulumi.Resource[] {
         this.registerOutputs({ containerName: this.containerName });
         if (!this.standby || this.gone) return [this.configured];
-        const settled = after.length > 0 ? [this.configured, ...after] : [this.ready];
+        const settled = after.length > 0 ? [this.configured, ...after] : this.ready;
         return [this.follow([...settled, this.standby.slot]), this.configured];
     }
 
@@ -388,7 +396,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                           ...(fromRepository ? { PGTOPO_CLONE_FROM: "repository", ...repositoryEnv } : {}),
                       },
                   },
-                  { parent: this, dependsOn: [this.container, upstream.ready], ...onceForTheVolume(name) },
+                  { parent: this, dependsOn: [this.container, ...upstream.ready], ...onceForTheVolume(name) },
               );
         // The slot as a resource of its own: made (if the clone has not) whenever the
         // upstream changes, and dropped when the standby goes. A new upstream replaces it:
@@ -403,7 +411,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                 // On the upstream's engine.
                 ...upstream.engine.commandEnv,
             },
-            { parent: this, dependsOn: [upstream.ready, ...(clone ? [clone] : [])] },
+            { parent: this, dependsOn: [...upstream.ready, ...(clone ? [clone] : [])] },
         );
         return { slot, clone };
     }

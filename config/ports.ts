@@ -35,14 +35,15 @@ export async function portProblems(
     expectedContainer: (node: string) => string,
     holderOf: (port: number) => Promise<PortHolder | undefined> = portHolder,
 ): Promise<string[]> {
-    const problems: string[] = [];
-    for (const [i, node] of nodes.entries()) {
-        const holder = await holderOf(node.port);
-        if (!holder || ("container" in holder && holder.container === expectedContainer(node.name))) continue;
+    // Every port at once (a docker listing each): in order, one at a time, they were on
+    // the way of every `up` before its first resource.
+    const holders = await Promise.all(nodes.map((node) => holderOf(node.port)));
+    return nodes.flatMap((node, i) => {
+        const holder = holders[i];
+        if (!holder || ("container" in holder && holder.container === expectedContainer(node.name))) return [];
         const by = "container" in holder ? `container ${holder.container}` : "another process";
-        problems.push(
+        return [
             `pgtopo:nodes[${i}] (${node.name}).port: ${node.port} is already in use on 127.0.0.1 by ${by}; choose a free port`,
-        );
-    }
-    return problems;
+        ];
+    });
 }

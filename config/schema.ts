@@ -1,4 +1,4 @@
-import { CronExpressionParser } from "cron-parser";
+import type * as CronParser from "cron-parser";
 import { z } from "zod";
 import debianReleases from "./debian-releases.json";
 
@@ -65,7 +65,9 @@ export const MANAGED_PARAMETERS = [
 function isCron(text: string): boolean {
     if (text.trim().split(/\s+/).length !== 5) return false;
     try {
-        CronExpressionParser.parse(text);
+        // Loaded here, by the only config that has a schedule (pgtopo:backup), rather than by every `up`.
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        (require("cron-parser") as typeof CronParser).CronExpressionParser.parse(text);
         return true;
     } catch {
         return false;

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { Client } from "pg";
+import type * as Pg from "pg";
 import { VOLUME_MOUNT_PATH } from "../components/commands";
 import { dockerOn } from "./docker";
 
@@ -112,7 +112,16 @@ async function askInContainer(endpoint: NodeEndpoint): Promise<string> {
     return stdout;
 }
 
+/**
+ * The Postgres client, loaded when a node is first asked over TCP: a cold `up` of a new
+ * stack asks none, and the program's time before its first resource is every `up`'s.
+ */
+let pg: typeof Pg | undefined;
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use, see above
+const postgresClient = () => (pg ??= require("pg") as typeof Pg).Client;
+
 async function askOverTcp(url: string): Promise<string> {
+    const Client = postgresClient();
     const client = new Client({ connectionString: url, connectionTimeoutMillis: 3000, query_timeout: 5000 });
     // A server that goes away mid-query must not take the process with it.
     client.on("error", () => undefined);

@@ -1,22 +1,41 @@
 #!/usr/bin/env bash
-# Waits until PostgreSQL in CONTAINER accepts connections, polling every 0.1 s: the
-# readiness gate between a node's container and everything that needs the server
-# (its settings, its standbys' slots and clones, the converge step). Docker's own
-# health status is only refreshed every few seconds, and the provider's wait polls it
-# once a second, which made every level of a cascade wait a second or two for nothing.
-# While the container restarts (a crash at start, a restart for settings), docker exec
-# fails; that is waited through too, up to the timeout.
+# Waits until PostgreSQL in CONTAINER accepts connections: the readiness gate between a
+# node's container and everything that needs the server (its settings, its standbys'
+# slots and clones, the converge step). Docker's own health status is only refreshed
+# every few seconds, and the provider's wait polls it once a second, which made every
+# level of a cascade wait a second or two for nothing.
+#
+# It runs beside the node's bootstrap, not after it, so that the next level of a cascade
+# starts the moment the server does. The polling is done inside the container (pg_isready
+# every 0.05 s, a second per `docker exec`), since a `docker exec` per poll from here would
+# take CPU the bootstrap needs. A bootstrap that fails marks it (components/commands.ts,
+# bootstrapFailedMarker), and this stops waiting then. While the container restarts (a
+# crash at start, a restart for settings), docker exec fails; that is waited through too,
+# up to the timeout.
 #   scripts/node-ready.sh CONTAINER [SECONDS]
 set -uo pipefail
 container=$1
 seconds=${2:-180}
 deadline=$((SECONDS + seconds))
+failed="${TMPDIR:-/tmp}/pgtopo-bootstrap-failed.$container"
+# Only a failure of this `up`'s bootstrap counts, which starts with this one (give or take
+# the moment it takes to start): a marker left by an earlier `up` is older.
+since=$(mktemp)
+trap 'rm -f "$since"' EXIT
+touch -d '-2 seconds' "$since"
+# As postgres over the socket: peer authentication, and no refused login in the log.
+# Exit 3: not accepting connections yet.
+poll='for i in $(seq 20); do pg_isready -q -h /var/run/postgresql -U postgres -d postgres && exit 0; sleep 0.05; done; exit 3'
 while ((SECONDS < deadline)); do
-    # As postgres over the socket: peer authentication, and no refused login in the log.
-    if docker exec -u postgres "$container" pg_isready -q -h /var/run/postgresql -U postgres -d postgres 2>/dev/null; then
-        exit 0
+    docker exec -u postgres "$container" sh -c "$poll" 2>/dev/null
+    status=$?
+    ((status == 0)) && exit 0
+    if [ "$failed" -nt "$since" ]; then
+        echo "pgtopo: the bootstrap of $container failed (its error is above); not waiting for it" >&2
+        exit 1
     fi
-    sleep 0.1
+    # Not running (yet, or restarting): docker exec failed at once.
+    ((status == 3)) || sleep 0.1
 done
 echo "pgtopo: $container does not accept connections after ${seconds}s; its last log lines:" >&2
 docker logs --tail 20 "$container" >&2 2>&1

@@ -114,8 +114,8 @@ describe("PostgresCluster resource graph", () => {
     it("initializes only the primary and clones each standby from its own upstream", () => {
         const commands = recorded.filter((r) => r.type === "command:local:Command").map((r) => r.name);
         expect(commands).toContain("pgtopo-pg-1-bootstrap");
-        expect(find("command:local:Command", "pgtopo-pg-1-bootstrap").inputs.create).toMatch(/ pgtopo-init$/);
-        expect(find("command:local:Command", "pgtopo-pg-2-bootstrap").inputs.create).toMatch(/ pgtopo-clone$/);
+        expect(find("command:local:Command", "pgtopo-pg-1-bootstrap").inputs.create).toMatch(/ pgtopo-init \|\| /);
+        expect(find("command:local:Command", "pgtopo-pg-2-bootstrap").inputs.create).toMatch(/ pgtopo-clone \|\| /);
         expect(unwrapSecret(find("command:local:Command", "pgtopo-pg-2-bootstrap").inputs.environment)).toMatchObject({
             PGTOPO_UPSTREAM: "pg-1",
             PGTOPO_SLOT: "pgtopo_pg_2",
@@ -142,12 +142,17 @@ describe("PostgresCluster resource graph", () => {
         );
     });
 
-    it("bootstraps each node inside its own container, secrets forwarded by name only", () => {
+    it("bootstraps each node inside its own container, secrets forwarded by name only, a failure marked for its ready gate", () => {
+        const marker = (node: string) => `"\${TMPDIR:-/tmp}/pgtopo-bootstrap-failed.pgtopo-unit-${node}"`;
         expect(find("command:local:Command", "pgtopo-pg-1-bootstrap").inputs.create).toBe(
-            "docker exec -e PGTOPO_SUPERUSER_PASSWORD -e PGTOPO_REPLICATION_PASSWORD -e PGTOPO_SETTINGS pgtopo-unit-pg-1 pgtopo-init",
+            `rm -f ${marker("pg-1")}; ` +
+                "docker exec -e PGTOPO_SUPERUSER_PASSWORD -e PGTOPO_REPLICATION_PASSWORD -e PGTOPO_SETTINGS pgtopo-unit-pg-1 pgtopo-init" +
+                ` || { status=$?; touch ${marker("pg-1")}; exit $status; }`,
         );
         expect(find("command:local:Command", "pgtopo-pg-2-bootstrap").inputs.create).toBe(
-            "docker exec -e PGTOPO_UPSTREAM -e PGTOPO_SLOT -e PGTOPO_REPLICATION_PASSWORD pgtopo-unit-pg-2 pgtopo-clone",
+            `rm -f ${marker("pg-2")}; ` +
+                "docker exec -e PGTOPO_UPSTREAM -e PGTOPO_SLOT -e PGTOPO_REPLICATION_PASSWORD pgtopo-unit-pg-2 pgtopo-clone" +
+                ` || { status=$?; touch ${marker("pg-2")}; exit $status; }`,
         );
     });
 
