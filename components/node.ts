@@ -260,14 +260,16 @@ export class PostgresNode extends pulumi.ComponentResource {
      * moment ago cannot follow anyone until it has been fenced and made a standby.
      * Returns what must be done before the node counts as finished.
      *
-     * In a new cluster (`after` empty) nothing is re-pointed and the settings step finds
-     * the settings the bootstrap wrote, so the follow check runs beside it.
+     * In a new cluster (`after` empty) nothing is re-pointed, the settings step finds the
+     * settings the bootstrap wrote and the clone made the slot, so the follow check runs
+     * beside the settings and slot steps. A re-point needs its new slot first.
      */
     finish(after: pulumi.Resource[]): pulumi.Resource[] {
         this.registerOutputs({ containerName: this.containerName });
         if (!this.standby || this.gone) return [this.configured];
-        const settled = after.length > 0 ? [this.configured, ...after] : this.ready;
-        return [this.follow([...settled, this.standby.slot]), this.configured];
+        const { slot } = this.standby;
+        const settled = after.length > 0 ? [this.configured, ...after, slot] : this.ready;
+        return [this.follow(settled), this.configured, slot];
     }
 
     /**
