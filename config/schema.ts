@@ -64,10 +64,11 @@ export const MANAGED_PARAMETERS = [
 /** A cron expression of five fields (minute hour day-of-month month day-of-week). */
 function isCron(text: string): boolean {
     if (text.trim().split(/\s+/).length !== 5) return false;
+    // Loaded here, by the only config that has a schedule (pgtopo:backup), not by every `up`.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { CronExpressionParser } = require("cron-parser") as typeof CronParser;
     try {
-        // Loaded here, by the only config that has a schedule (pgtopo:backup), rather than by every `up`.
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        (require("cron-parser") as typeof CronParser).CronExpressionParser.parse(text);
+        CronExpressionParser.parse(text);
         return true;
     } catch {
         return false;
