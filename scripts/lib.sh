@@ -61,9 +61,10 @@ use_local_pulumi_backend() {
     trap refresh_stack_configs_in_git EXIT
     export PULUMI_SKIP_UPDATE_CHECK=true
     export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=${PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION:-true}
-    # A language host that runs the program under ts-node (the toolchain's does: it predates
-    # Pulumi.yaml's `typescript: false` and `nodeargs`) would type-check it at every `up`;
-    # `tsc --noEmit` in the test command does that instead.
+    # A language host that ignores Pulumi.yaml's `typescript: false` (hosts before the
+    # CLI sent the project's options; the toolchain's reads them itself) runs the program
+    # under ts-node, which would type-check it at every `up`; `tsc --noEmit` in the test
+    # command does that instead.
     export PULUMI_NODEJS_TRANSPILE_ONLY=${PULUMI_NODEJS_TRANSPILE_ONLY:-true}
 }
 

@@ -15,6 +15,7 @@ set -euo pipefail
 # ---- versions --------------------------------------------------------------
 PULUMI_VERSION=3.248.0            # CLI; @pulumi/pulumi 3.248.0 is the last release for Node 20
 LANGHOST_SDK_VERSION=3.68.0       # last sdk/v3 release that still contains pulumi-language-nodejs
+LANGHOST_BUILD=$LANGHOST_SDK_VERSION-options1  # its build here: + Pulumi.yaml's runtime options (write_langhost)
 COMMAND_VERSION=1.2.1             # = npm @pulumi/command pulumi.version (plugin name/version)
 DOCKER_VERSION=4.11.2             # = npm @pulumi/docker pulumi.version (plugin name/version)
 GO_PROVIDER_VERSION=v1.4.0        # github.com/pulumi/pulumi-go-provider (command stand-in)
@@ -129,6 +130,58 @@ EOF
 }
 
 write_langhost() {
+  # The upstream host's package main, copied, plus one file of ours: the CLI no longer
+  # passes Pulumi.yaml's runtime options (typescript, nodeargs) as the flags this old host
+  # reads; current hosts read them from the project, and so does this one now.
+  local up
+  up=$(cd "$TC" && go mod download -json "github.com/pulumi/pulumi/sdk/v3@v$LANGHOST_SDK_VERSION" \
+        | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [[ -d "$up" ]] || { log "could not download github.com/pulumi/pulumi/sdk/v3@v$LANGHOST_SDK_VERSION"; exit 1; }
+  cp "$up"/nodejs/cmd/pulumi-language-nodejs/*.go . && rm -f ./*_test.go && chmod u+w ./*.go
+  # The two places that read the flags ask for the project's options first; each
+  # replacement must match exactly once, or the build stops here.
+  patch_once main.go 'if host.typescript {' 'if host.typeScript(req) {'
+  patch_once main.go 'shlex.Split(host.nodeargs)' 'shlex.Split(host.nodeArgs(req))'
+  cat > runtime_options.go <<'EOF'
+// Added by pgtopo to the upstream host (v3.68): the runtime options of the project's
+// Pulumi.yaml win over the flags, as in current hosts, which get them from the CLI.
+package main
+
+import (
+	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
+	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
+)
+
+// projectOptions reads runtime.options of the Pulumi.yaml at or above the program's
+// working directory; none (nil) when there is no readable project file.
+func projectOptions(req *pulumirpc.RunRequest) map[string]interface{} {
+	path, err := workspace.DetectProjectPathFrom(req.GetPwd())
+	if err != nil || path == "" {
+		return nil
+	}
+	project, err := workspace.LoadProject(path)
+	if err != nil {
+		return nil
+	}
+	return project.Runtime.Options()
+}
+
+// typeScript: whether run.js loads ts-node for the program (option "typescript").
+func (host *nodeLanguageHost) typeScript(req *pulumirpc.RunRequest) bool {
+	if value, ok := projectOptions(req)["typescript"].(bool); ok {
+		return value
+	}
+	return host.typescript
+}
+
+// nodeArgs: the arguments for the program's Node process (option "nodeargs").
+func (host *nodeLanguageHost) nodeArgs(req *pulumirpc.RunRequest) string {
+	if value, ok := projectOptions(req)["nodeargs"].(string); ok {
+		return value
+	}
+	return host.nodeargs
+}
+EOF
   cat > go.mod <<EOF
 module pgtopo.local/toolchain/pulumi-language-nodejs
 
@@ -137,13 +190,14 @@ go 1.25
 // Later releases moved the host to its own module, which the proxy does not serve.
 require github.com/pulumi/pulumi/sdk/v3 v$LANGHOST_SDK_VERSION
 EOF
-  cat > tools.go <<'EOF'
-//go:build tools
+}
 
-package tools
-
-import _ "github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs"
-EOF
+# patch_once FILE OLD NEW: replaces the one occurrence of OLD in FILE (fails otherwise).
+patch_once() {
+  local n
+  n=$(grep -cF -- "$2" "$1" || true)
+  [[ $n == 1 ]] || { log "patching $1: expected one '$2', found $n"; exit 1; }
+  OLD=$2 NEW=$3 perl -0pi -e 's/\Q$ENV{OLD}\E/$ENV{NEW}/' "$1"
 }
 
 write_command() {
@@ -439,8 +493,7 @@ fi
 if [[ -n "$LANG_BIN" ]]; then
   log "using $LANG_BIN"; TIMINGS+=("pulumi-language-nodejs: reused $LANG_BIN")
 else
-  build pulumi-language-nodejs "$LANGHOST_SDK_VERSION" pulumi-language-nodejs \
-    github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs \
+  build pulumi-language-nodejs "$LANGHOST_BUILD" pulumi-language-nodejs . \
     "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$LANGHOST_SDK_VERSION" write_langhost
   LANG_BIN=$BUILT
 fi
