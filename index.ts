@@ -2,13 +2,14 @@
 import "./program/lazy-pulumi-sdk.cjs";
 import "./program/lazy-promise-stacks.cjs";
 import * as pulumi from "@pulumi/pulumi";
+import * as docker from "@pulumi/docker";
 import { PostgresCluster, stackNames } from "./components";
 import { convergeRequest } from "./components/cluster";
 import { ConfigError, parseClusterConfig, rawConfigFromPulumi } from "./config";
 import { portProblems } from "./config/ports";
 import { restoreProblems } from "./config/restore";
 import { runningMajors, versionProblems } from "./config/version";
-import { imageExists, writeDockerCerts } from "./ops/docker";
+import { writeDockerCerts } from "./ops/docker";
 import { EngineUnreachable, surveyStack } from "./ops/survey";
 import { planTopology } from "./planning/topology";
 
@@ -36,8 +37,14 @@ export = async () => {
         // are declared.
         const survey = surveyStack(stack, convergeRequest(stack, config, plan, names));
         // The node image is built FROM it: when it is here already, the build need not wait
-        // for the step that would make it.
-        const baseImagePresent = imageExists(config.baseImage);
+        // for the step that would make it. Asked through the docker provider rather than the
+        // CLI, so that the engine starts the provider's plugin now, while the config is
+        // checked, not once the first resource needs it (0.1 s later on a cold `up`).
+        // Not found, or not asked: false (the step then makes it).
+        const baseImagePresent = docker.getRemoteImage({ name: config.baseImage }).then(
+            () => true,
+            () => false,
+        );
         // What runs now may rule out a config that is valid on paper: both checks look
         // first, before any resource is declared.
         const problems = (

@@ -29,7 +29,7 @@ export interface PostgresClusterArgs {
      * the survey's queries run. Absent (unit tests under mocks): nothing drifted.
      */
     readonly survey?: StackSurvey;
-    /** Whether the base image was on the local engine when the program looked (ops/docker.ts imageExists). */
+    /** Whether the base image was on the local engine when the program looked (index.ts asks). */
     readonly baseImagePresent?: Promise<boolean>;
 }
 
@@ -228,22 +228,20 @@ export class PostgresCluster extends pulumi.ComponentResource {
                         aliases: aliases.map((alias) => ({ name: `${name}-${alias}` })),
                     },
                 );
-            const converge = clusterScript(
-                "converge",
-                "converge.ts",
-                nodes.flatMap((n) => n.ready),
-                ["promotion"],
-            );
+            const serversReady = nodes.flatMap((n) => n.ready);
+            const converge = clusterScript("converge", "converge.ts", serversReady, ["promotion"]);
             // In a new cluster no standby is re-pointed, so the follow checks (does it stream
             // from its upstream?) need not wait for the converge step: they run beside it.
             const ready = nodes.flatMap((node) => node.finish(convergence?.newCluster ? [] : [converge]));
             // Once every standby follows its upstream: each node's role and timeline as
-            // they are then. In a new cluster the converge step only looks (it finds every
-            // node as configured, or fails the `up`), so the report runs beside it too.
+            // they are then. In a new cluster the converge step and the follow checks only
+            // look (each finds its nodes as configured, or fails the `up`), so the report
+            // runs beside them, as soon as every server is up: on two cores, three short
+            // processes that each wait on the last one's end would make a longer tail.
             const report = clusterScript(
                 "report",
                 "report-nodes.ts",
-                convergence?.newCluster && !config.restore ? ready : [converge, ...ready],
+                convergence?.newCluster && !config.restore ? serversReady : [converge, ...ready],
             );
             // The first `up` with backups on: the stanza and a first full backup, so that
             // there is something to restore from before the first scheduled one.

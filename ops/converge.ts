@@ -543,11 +543,17 @@ export async function convergeCluster(
     //    then its upstream already follows the primary, so no fixed wait and no re-clone
     //    where a rewind or a plain restart is enough, at any depth of cascade.
     const done: Repair[] = [];
-    const primaryNow = await observe(target);
+    // While this run has changed nothing (the healthy case, every new cluster's), the first
+    // look still stands: no node is asked again (a query per node, not three).
+    const changedNothing = () =>
+        !first.startPrimary && transition.kind === "none" && transition.fence.length === 0 && done.length === 0;
+    const firstLook = (node: ClusterNode) => observed.find((o) => o.name === node.name)!;
+    const look = (node: ClusterNode) => (changedNothing() ? Promise.resolve(firstLook(node)) : observe(node));
+    const primaryNow = await look(target);
     for (const node of request.nodes) {
         if (node.name === target.name || !node.upstream || node.gone) continue;
         const upstream = byName.get(node.upstream)!;
-        const [self, up] = await Promise.all([observe(node), observe(upstream)]);
+        const [self, up] = await Promise.all([look(node), look(upstream)]);
         const repairs = planRepairs(
             target.name,
             [node],
@@ -562,7 +568,7 @@ export async function convergeCluster(
     }
 
     // 4. Slots nobody in the config consumes any more.
-    observed = await observeCluster(endpoints);
+    if (!changedNothing()) observed = await observeCluster(endpoints);
     for (const r of planRepairs(target.name, request.nodes, observed).filter((r) => r.action === "drop-slot")) {
         log(describeRepairs([r])[0]);
         await repair(byName.get(r.node)!, r);

@@ -57,14 +57,6 @@ export function writeDockerCerts(url: string, tls: DockerTls): void {
     }
 }
 
-/** Whether the local engine has an image (by name or ID); false when it cannot be asked. */
-export function imageExists(image: string): Promise<boolean> {
-    return dockerOn(undefined, ["image", "inspect", "--format", "{{.Id}}", image], { timeout: 20_000 }).then(
-        () => true,
-        () => false,
-    );
-}
-
 /**
  * The docker CLI on one node's engine: the local one, or a host's of pgtopo:hosts, named by
  * its DOCKER_HOST (ssh://, unix://, tcp:// with TLS). Every step that touches a node goes
