@@ -15,7 +15,7 @@ set -euo pipefail
 # ---- versions --------------------------------------------------------------
 PULUMI_VERSION=3.248.0            # CLI; @pulumi/pulumi 3.248.0 is the last release for Node 20
 LANGHOST_SDK_VERSION=3.68.0       # last sdk/v3 release that still contains pulumi-language-nodejs
-LANGHOST_BUILD=$LANGHOST_SDK_VERSION-options1  # its build here: + Pulumi.yaml's runtime options (write_langhost)
+LANGHOST_BUILD=$LANGHOST_SDK_VERSION-options2  # its build here: + Pulumi.yaml's runtime options (write_langhost)
 COMMAND_VERSION=1.2.1             # = npm @pulumi/command pulumi.version (plugin name/version)
 DOCKER_VERSION=4.11.2             # = npm @pulumi/docker pulumi.version (plugin name/version)
 GO_PROVIDER_VERSION=v1.4.0        # github.com/pulumi/pulumi-go-provider (command stand-in)
@@ -134,14 +134,12 @@ write_langhost() {
   # passes Pulumi.yaml's runtime options (typescript, nodeargs) as the flags this old host
   # reads; current hosts read them from the project, and so does this one now.
   local up
-  up=$(cd "$TC" && go mod download -json "github.com/pulumi/pulumi/sdk/v3@v$LANGHOST_SDK_VERSION" \
-        | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-  [[ -d "$up" ]] || { log "could not download github.com/pulumi/pulumi/sdk/v3@v$LANGHOST_SDK_VERSION"; exit 1; }
+  up=$(module_dir "github.com/pulumi/pulumi/sdk/v3@v$LANGHOST_SDK_VERSION")
   cp "$up"/nodejs/cmd/pulumi-language-nodejs/*.go . && rm -f ./*_test.go && chmod u+w ./*.go
-  # The two places that read the flags ask for the project's options first; each
-  # replacement must match exactly once, or the build stops here.
-  patch_once main.go 'if host.typescript {' 'if host.typeScript(req) {'
-  patch_once main.go 'shlex.Split(host.nodeargs)' 'shlex.Split(host.nodeArgs(req))'
+  # The two places that read the flags take the project's options instead, read once per
+  # run; each replacement must match exactly once, or the build stops here.
+  patch_once main.go 'if host.typescript {' $'optTypeScript, optNodeArgs := host.runtimeOptions(req)\n\t\tif optTypeScript {'
+  patch_once main.go 'shlex.Split(host.nodeargs)' 'shlex.Split(optNodeArgs)'
   cat > runtime_options.go <<'EOF'
 // Added by pgtopo to the upstream host (v3.68): the runtime options of the project's
 // Pulumi.yaml win over the flags, as in current hosts, which get them from the CLI.
@@ -166,20 +164,19 @@ func projectOptions(req *pulumirpc.RunRequest) map[string]interface{} {
 	return project.Runtime.Options()
 }
 
-// typeScript: whether run.js loads ts-node for the program (option "typescript").
-func (host *nodeLanguageHost) typeScript(req *pulumirpc.RunRequest) bool {
-	if value, ok := projectOptions(req)["typescript"].(bool); ok {
-		return value
+// runtimeOptions: whether run.js loads ts-node for the program (option "typescript"), and
+// the arguments for the program's Node process (option "nodeargs"); the host's flags
+// where the project says nothing.
+func (host *nodeLanguageHost) runtimeOptions(req *pulumirpc.RunRequest) (bool, string) {
+	typeScript, nodeArgs := host.typescript, host.nodeargs
+	options := projectOptions(req)
+	if value, ok := options["typescript"].(bool); ok {
+		typeScript = value
 	}
-	return host.typescript
-}
-
-// nodeArgs: the arguments for the program's Node process (option "nodeargs").
-func (host *nodeLanguageHost) nodeArgs(req *pulumirpc.RunRequest) string {
-	if value, ok := projectOptions(req)["nodeargs"].(string); ok {
-		return value
+	if value, ok := options["nodeargs"].(string); ok {
+		nodeArgs = value
 	}
-	return host.nodeargs
+	return typeScript, nodeArgs
 }
 EOF
   cat > go.mod <<EOF
@@ -190,6 +187,15 @@ go 1.25
 // Later releases moved the host to its own module, which the proxy does not serve.
 require github.com/pulumi/pulumi/sdk/v3 v$LANGHOST_SDK_VERSION
 EOF
+}
+
+# module_dir MODULE@VERSION: the module's directory in Go's module cache, downloaded from
+# the proxy if need be (fails otherwise).
+module_dir() {
+  local dir
+  dir=$(cd "$TC" && go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [[ -d "$dir" ]] || { log "could not download $1"; exit 1; }
+  printf '%s\n' "$dir"
 }
 
 # patch_once FILE OLD NEW: replaces the one occurrence of OLD in FILE (fails otherwise).
@@ -396,9 +402,7 @@ write_docker() {
   # The upstream Terraform provider, from the Go proxy; its module declares the path
   # github.com/terraform-providers/terraform-provider-docker, hence the replace below.
   local up
-  up=$(cd "$TC" && go mod download -json "github.com/kreuzwerker/terraform-provider-docker@$DOCKER_UPSTREAM" \
-        | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-  [[ -d "$up" ]] || { log "could not download the upstream docker provider"; exit 1; }
+  up=$(module_dir "github.com/kreuzwerker/terraform-provider-docker@$DOCKER_UPSTREAM")
   cp -r "$up" upstream && chmod -R u+w upstream
   mkdir -p upstream/shim
   cat > upstream/shim/shim.go <<'EOF'
