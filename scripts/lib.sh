@@ -115,12 +115,12 @@ forget_stale_salt() {
 ensure_node_modules() {
     local stamp="$PGTOPO_ROOT/node_modules/.pgtopo-lock"
     if [ -f "$stamp" ] && cmp -s "$PGTOPO_ROOT/package-lock.json" "$stamp"; then return; fi
-    say "installing npm dependencies"
-    # --ignore-scripts: provider packages would try to download their plugin binaries.
-    # `npm install` honours the lockfile like `npm ci` but, unlike it, accepts optional
-    # platform packages that a registry mirror does not serve (rollup's non-Linux
-    # builds, say), which the lockfile then cannot list.
-    (cd "$PGTOPO_ROOT" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error)
+    say "installing npm dependencies (npm ci: exactly what package-lock.json lists)"
+    # `npm ci` installs the lockfile as it is and never writes it, so a fresh clone stays
+    # clean; the lockfile lists every platform's optional packages (rollup's, esbuild's),
+    # so it is complete wherever it is installed. --ignore-scripts: provider packages would
+    # try to download their plugin binaries.
+    (cd "$PGTOPO_ROOT" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
     cp "$PGTOPO_ROOT/package-lock.json" "$stamp"
 }
 
