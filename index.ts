@@ -9,7 +9,7 @@ import { ConfigError, parseClusterConfig, rawConfigFromPulumi } from "./config";
 import { portProblems } from "./config/ports";
 import { restoreProblems } from "./config/restore";
 import { runningMajors, versionProblems } from "./config/version";
-import { writeDockerCerts } from "./ops/docker";
+import { markGoneEngines, writeDockerCerts } from "./ops/docker";
 import { EngineUnreachable, surveyStack } from "./ops/survey";
 import { planTopology } from "./planning/topology";
 
@@ -35,7 +35,9 @@ export = async () => {
         // The survey finds what drifted from the config since the last `up`. Its docker
         // listings start now; its queries run while the resources that do not need them
         // are declared.
-        const survey = surveyStack(stack, convergeRequest(stack, config, plan, names));
+        const survey = surveyStack(stack, convergeRequest(stack, config, plan, names), {
+            backups: config.backup !== undefined,
+        });
         // The node image is built FROM it: when it is here already, the build need not wait
         // for the step that would make it. Asked through the docker provider rather than the
         // CLI, so that the engine starts the provider's plugin now, while the config is
@@ -61,7 +63,12 @@ export = async () => {
             ])
         ).flat();
         if (problems.length > 0) throw new ConfigError(problems);
-        cluster = new PostgresCluster("pgtopo", { stack, config, plan, survey, baseImagePresent });
+        // (Settled with the engines' listings, above.)
+        const found = await survey.found;
+        // The steps that remove things on a host read whether it is marked gone when they
+        // run, from the state's commands or in a destroy that runs no program.
+        if (config.hosts && !pulumi.runtime.isDryRun()) markGoneEngines(Object.values(config.hosts));
+        cluster = new PostgresCluster("pgtopo", { stack, config, plan, survey, found, baseImagePresent });
     } catch (err) {
         if (err instanceof ConfigError || err instanceof EngineUnreachable) throw userError(err.message);
         throw err;

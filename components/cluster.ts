@@ -8,7 +8,7 @@ import { nodesSummary, topologyMermaid, type TopologyPlan } from "../planning/to
 import * as command from "@pulumi/command";
 import type { ConvergeRequest } from "../ops/converge";
 import { superuserUrl } from "../ops/observe";
-import type { StackSurvey } from "../ops/survey";
+import type { NodeFound, StackSurvey } from "../ops/survey";
 import { caFileCommand, firstBackupCommand, removeFileCommand, shareCaCommand } from "./commands";
 import { declareEngine, type Engine } from "./engine";
 import { NodeImage } from "./image";
@@ -29,6 +29,8 @@ export interface PostgresClusterArgs {
      * the survey's queries run. Absent (unit tests under mocks): nothing drifted.
      */
     readonly survey?: StackSurvey;
+    /** Per node, what the survey found of it before this `up` (ops/survey.ts, StackSurvey.found). */
+    readonly found?: Readonly<Record<string, NodeFound>>;
     /** Whether the base image was on the local engine when the program looked (index.ts asks). */
     readonly baseImagePresent?: Promise<boolean>;
 }
@@ -157,7 +159,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                         settings,
                         retainDataOnRemove: !config.deleteDataOnRemove,
                         upstream: node.upstream ? created.get(node.upstream) : undefined,
-                        generation: args.survey?.generations.then((found) => found[node.name]),
+                        found: args.found?.[node.name],
                         backup,
                         tls: config.tls,
                         restore:
@@ -195,7 +197,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
         // since whether it must run is what the survey found.
         const nodes = [...created.values()];
         const request = convergeRequest(stack, config, plan, names);
-        const steps = convergence.then((convergence) => {
+        const steps = convergence.then(async (convergence) => {
             // It runs again on a new primary (a replacement), on a new node list (an update
             // re-runs `create`), and whenever the survey found drift: the second trigger is
             // then a new value, and otherwise ignored, so that the value a repair left
@@ -204,7 +206,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             const clusterScript = (
                 suffix: string,
                 script: string,
-                dependsOn: pulumi.Input<pulumi.Resource>[],
+                dependsOn: pulumi.Resource[],
                 aliases: string[] = [],
             ) =>
                 new command.local.Command(
@@ -228,7 +230,11 @@ export class PostgresCluster extends pulumi.ComponentResource {
                         aliases: aliases.map((alias) => ({ name: `${name}-${alias}` })),
                     },
                 );
-            const serversReady = nodes.flatMap((n) => n.ready);
+            // Every step that looks at or changes roles waits for the nodes' settings steps,
+            // which may restart a node (archive_mode, say): a node restarted under the converge
+            // step would not answer it. Only for nodes that existed before this `up`: a node it
+            // bootstraps starts with its settings (PostgresNode.settled).
+            const serversReady = nodes.flatMap((n) => [...n.ready, ...n.settled]);
             const converge = clusterScript("converge", "converge.ts", serversReady, ["promotion"]);
             // In a new cluster no standby is re-pointed, so the follow checks (does it stream
             // from its upstream?) need not wait for the converge step: they run beside it.
@@ -243,13 +249,28 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 "report-nodes.ts",
                 convergence?.newCluster && !config.restore ? serversReady : [converge, ...ready],
             );
-            // The first `up` with backups on: the stanza and a first full backup, so that
-            // there is something to restore from before the first scheduled one.
+            // With backups on: the stanza and a first full backup, so that there is something
+            // to restore from before the first scheduled one. Once per stack: it is made again
+            // only when the survey finds no full backup in the repository (a repository
+            // emptied by hand), never because the primary changed, so a failover never waits
+            // for a backup and no backup is expired for one. Its command names the primary of
+            // the `up` that runs it; later changes of that name are ignored.
             if (config.backup) {
+                const finding = args.survey ? await args.survey.repository : "unknown";
+                const missing = finding === "no full backup";
                 new command.local.Command(
                     `${name}-first-backup`,
-                    { create: firstBackupCommand(names.container(plan.primary)) },
-                    { parent: this, dependsOn: [converge, ...ready] },
+                    {
+                        create: firstBackupCommand(names.container(plan.primary)),
+                        triggers: [
+                            missing ? `no full backup in the repository at ${new Date().toISOString()}` : "once",
+                        ],
+                    },
+                    {
+                        parent: this,
+                        dependsOn: [converge, ...ready],
+                        ignoreChanges: missing ? [] : ["create", "triggers"],
+                    },
                 );
             }
 

@@ -67,19 +67,28 @@ export function createSlotCommand(upstreamContainer: string, slot: string): stri
 }
 
 /**
- * Dropping the slot is the point of removing a standby cleanly: a slot left behind
- * keeps WAL on its upstream forever. When the upstream is not running there is nothing
- * to drop it from (it is being removed too, or is down and keeps its slot until the
- * next `pulumi up` finds it).
+ * Drops a standby's slot on its upstream (scripts/drop-slot.sh), unless the upstream's host
+ * is marked gone. Run from the project root.
  */
 export function dropSlotCommand(upstreamContainer: string, slot: string): string {
-    return [
-        `if [ "$(docker container inspect -f '{{.State.Running}}' ${upstreamContainer} 2>/dev/null)" = true ]; then`,
-        `  docker exec ${upstreamContainer} pgtopo-slot drop ${slot}`,
-        `else`,
-        `  echo "${upstreamContainer} is not running; slot ${slot} not dropped"`,
-        `fi`,
-    ].join("\n");
+    return unlessGone(`slot ${slot} on ${upstreamContainer}`, `bash scripts/drop-slot.sh ${upstreamContainer} ${slot}`);
+}
+
+/**
+ * A node's removal (scripts/remove-node.sh): its container, stopped cleanly, by name and
+ * only of its generation, and with `dataVolume` its volume. Run from the project root.
+ */
+export function removeNodeCommand(container: string, generation: string | undefined, dataVolume?: string): string {
+    const args = [container, shellQuote(generation ?? ""), ...(dataVolume ? [dataVolume] : [])].join(" ");
+    return unlessGone(
+        `container ${container}${dataVolume ? ` and volume ${dataVolume}` : ""}`,
+        `bash scripts/remove-node.sh ${args}`,
+    );
+}
+
+/** A removal step that leaves a host marked gone alone, saying what it left there (scripts/unless-gone.sh). */
+function unlessGone(what: string, command: string): string {
+    return `bash scripts/unless-gone.sh ${shellQuote(what)} ${command}`;
 }
 
 /** The stanza in the repository (idempotent) and a full backup, taken on the primary. */
@@ -114,17 +123,16 @@ export function followCommand(container: string, upstream: string, slot: string)
 }
 
 /**
- * Run when the stack is destroyed, after every node is gone: removes the volumes that
- * were kept when nodes were removed from the config (deleteDataOnRemove: false), so
- * that `pulumi destroy` leaves nothing of the stack behind.
+ * Run when the stack is destroyed, after every node is gone (scripts/remove-stack.sh):
+ * removes what is left with the stack's label, among them the volumes kept when nodes
+ * were removed from the config (deleteDataOnRemove: false), and the stack's network, so
+ * that `pulumi destroy` leaves nothing of the stack behind on a host it can reach.
  */
-export function removeStackVolumesCommand(stackLabel: string): string {
-    return [
-        // Every node container is gone by now; a labelled one left is a one-shot container
-        // of an interrupted run, and it would keep its volume from being removed.
-        `docker ps -aq --filter label=${stackLabel} | xargs -r docker rm -f >/dev/null`,
-        `docker volume ls -q --filter label=${stackLabel} | xargs -r docker volume rm`,
-    ].join("\n");
+export function removeStackObjectsCommand(stackLabel: string, network: string): string {
+    return unlessGone(
+        `the stack's containers, volumes and network (${stackLabel})`,
+        `bash scripts/remove-stack.sh ${stackLabel} ${network}`,
+    );
 }
 
 /** 32 letters and digits from the kernel's CSPRNG; the node scripts accept exactly that alphabet. */

@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { loadImageCommand, networkReadyCommand, removeDirectoryCommand, removeStackVolumesCommand } from "./commands";
+import { loadImageCommand, networkReadyCommand, removeDirectoryCommand, removeStackObjectsCommand } from "./commands";
 import { dockerEnv, type DockerTls } from "../ops/docker";
 import { PROJECT_ROOT, STACK_LABEL, type StackNames } from "./naming";
 
@@ -56,6 +56,21 @@ export interface EngineArgs {
     readonly imageBuilt: pulumi.Resource;
 }
 
+/**
+ * The docker provider's engine URL for a host marked gone. pulumi-docker connects to its
+ * engine whenever it is configured, which Pulumi does for every provider of the stack's
+ * state, even one on which nothing is done: a lost host would stop every `up` and every
+ * `destroy`. An ssh:// engine is the one it does not connect to until a resource needs it,
+ * and nothing on a host marked gone ever does (its resources are frozen, and deleted by
+ * pgtopo's own steps, which leave it alone), so while gone the provider names one under
+ * the reserved .invalid domain: were anything to use it, it would fail at once, naming the
+ * host as gone. The change is an update of the provider, not a replacement of what is on
+ * the host; the real URL comes back with the host.
+ */
+export function goneHostProviderUrl(host: string): string {
+    return `ssh://${host}.marked-gone.invalid`;
+}
+
 export function declareEngine(parent: pulumi.Resource, args: EngineArgs): Engine {
     const { names, stack, resourcePrefix: prefix, host } = args;
     const env = dockerEnv(host?.docker);
@@ -63,8 +78,8 @@ export function declareEngine(parent: pulumi.Resource, args: EngineArgs): Engine
         ? new docker.Provider(
               `${prefix}-engine`,
               {
-                  host: host.docker,
-                  ...(host.tls
+                  host: host.gone ? goneHostProviderUrl(host.name) : host.docker,
+                  ...(host.tls && !host.gone
                       ? {
                             caMaterial: pulumi.secret(host.tls.ca),
                             certMaterial: pulumi.secret(host.tls.cert),
@@ -94,13 +109,15 @@ export function declareEngine(parent: pulumi.Resource, args: EngineArgs): Engine
     // (no update, no replacement), and comes back under management once 'gone' is removed.
     const frozen = host?.gone ? { ignoreChanges: ["*"] } : {};
 
-    // Every node depends on this, so on destroy it goes last and takes the volumes
-    // kept from removed nodes with it.
+    // Every node depends on this, so on destroy it goes last and takes with it the volumes
+    // kept from removed nodes, the TLS volume and the network (those two are deleted with
+    // it, not by the provider: its delete cannot run on a host marked gone).
     const janitor = new command.local.Command(
         `${prefix}-data-janitor`,
         {
             create: `echo "volumes labelled ${STACK_LABEL}=${stack} are removed when the stack is destroyed"`,
-            delete: removeStackVolumesCommand(`${STACK_LABEL}=${stack}`),
+            delete: removeStackObjectsCommand(`${STACK_LABEL}=${stack}`, names.network),
+            dir: PROJECT_ROOT,
             ...commandEnv,
         },
         { parent, dependsOn: afterTls, ...frozen },
@@ -108,7 +125,7 @@ export function declareEngine(parent: pulumi.Resource, args: EngineArgs): Engine
     new docker.Network(
         `${prefix}-network`,
         { name: names.network, driver: "bridge", labels: [{ label: STACK_LABEL, value: stack }] },
-        { parent, provider, dependsOn: afterTls, ...frozen },
+        { parent, provider, dependsOn: afterTls, deletedWith: janitor, ...frozen },
     );
     // The provider reports a new network only after a fixed 2 s wait, though Docker made
     // it at once; what attaches to it waits on this poll instead, which took 2 s off a
@@ -126,7 +143,7 @@ export function declareEngine(parent: pulumi.Resource, args: EngineArgs): Engine
         ? new docker.Volume(
               `${prefix}-tls`,
               { name: names.tlsVolume, labels: [{ label: STACK_LABEL, value: stack }] },
-              { parent, provider, dependsOn: [janitor, ...afterTls], ...frozen },
+              { parent, provider, dependsOn: [janitor, ...afterTls], deletedWith: janitor, ...frozen },
           ).name
         : undefined;
 

@@ -10,6 +10,7 @@ import {
     readyCommand,
     createSlotCommand,
     dropSlotCommand,
+    removeNodeCommand,
     followCommand,
     VOLUME_MOUNT_PATH,
 } from "./commands";
@@ -45,8 +46,18 @@ export interface PostgresNodeArgs {
     readonly retainDataOnRemove: boolean;
     /** The node this one streams from; required for a standby. */
     readonly upstream?: PostgresNode;
-    /** The container's generation label (planning/generation.ts); a new one recreates it. */
-    readonly generation?: pulumi.Input<string | undefined>;
+    /**
+     * What the program found of the node before this `up` (ops/survey.ts); absent (unit
+     * tests under mocks): taken as existing, with no generation label, the safe way.
+     */
+    readonly found?: {
+        /** The container's generation label (planning/generation.ts); a new one recreates it. */
+        readonly generation?: string;
+        /** Its container or volume existed. */
+        readonly existed: boolean;
+        /** Its container was removed behind pgtopo's back (its volume is there): recreated by this `up`. */
+        readonly recreated: boolean;
+    };
     /**
      * pgtopo:restore, for the primary of a new stack: the other stack's repository volume
      * and the target, which its bootstrap restores from instead of running initdb.
@@ -85,6 +96,13 @@ export class PostgresNode extends pulumi.ComponentResource {
      * `up`, if any, is done: what everything that needs the server depends on.
      */
     readonly ready: pulumi.Resource[];
+    /**
+     * What a step that uses or changes this node waits for besides `ready`: its settings
+     * step, which may restart it, when the node existed before this `up`. A node this `up`
+     * bootstraps starts with its settings already written, so that step finds nothing to
+     * do and nothing waits for it: a new cluster's cold `up` pays nothing for the order.
+     */
+    readonly settled: pulumi.Resource[];
 
     constructor(name: string, args: PostgresNodeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pgtopo:index:Node", name, {}, opts);
@@ -99,9 +117,8 @@ export class PostgresNode extends pulumi.ComponentResource {
             { label: STACK_LABEL, value: args.stack },
             { label: NODE_LABEL, value: node.name },
         ];
-        const containerLabels = pulumi
-            .output(args.generation)
-            .apply((generation) => (generation ? [...labels, { label: GENERATION_LABEL, value: generation }] : labels));
+        const generation = args.found?.generation;
+        const containerLabels = generation ? [...labels, { label: GENERATION_LABEL, value: generation }] : labels;
 
         // On a host marked gone (pgtopo:hosts.NAME.gone) nothing is done there: what exists
         // stays as the state says, and no bootstrap or re-point is declared (only its slot,
@@ -109,6 +126,32 @@ export class PostgresNode extends pulumi.ComponentResource {
         const gone = node.gone === true;
         const frozen = gone ? { ignoreChanges: ["*"] } : {};
         this.gone = gone;
+
+        // The node's removal is pgtopo's own step, not the docker provider's delete: its
+        // container stopped cleanly and removed by name (and its volume, with
+        // deleteDataOnRemove), when the node leaves the config or the stack is destroyed.
+        // The provider's delete fails on a container that was removed by hand, and cannot
+        // run on a host marked gone; this step tolerates the first and leaves the second
+        // alone, saying so (scripts/remove-node.sh, scripts/unless-gone.sh). The container
+        // and volume are `deletedWith` it, so the provider skips them whenever this goes.
+        // A new generation (a container recreated after drift) replaces it too: the old
+        // step's delete then finds a container of another generation and leaves it be,
+        // while the provider skips the delete of the vanished one.
+        const removal = new command.local.Command(
+            `${name}-removal`,
+            {
+                create: `echo "${this.containerName} is removed by this step's delete"`,
+                delete: removeNodeCommand(
+                    this.containerName,
+                    generation,
+                    args.retainDataOnRemove ? undefined : names.volume(node.name),
+                ),
+                dir: PROJECT_ROOT,
+                triggers: [generation ?? ""],
+                ...engine.commandEnv,
+            },
+            { parent: this, dependsOn: [engine.janitor], ...frozen },
+        );
         const volume = new docker.Volume(
             `${name}-data`,
             { name: names.volume(node.name), labels },
@@ -117,6 +160,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                 provider: engine.provider,
                 retainOnDelete: args.retainDataOnRemove,
                 dependsOn: [engine.janitor],
+                deletedWith: removal,
                 ...frozen,
             },
         );
@@ -206,9 +250,14 @@ export class PostgresNode extends pulumi.ComponentResource {
                 ],
                 ...frozen,
                 additionalSecretOutputs: ["envs"],
+                deletedWith: removal,
                 // The container has a fixed name, so a replacement (new image, new port)
-                // must remove the old one first. The data stays in the volume.
-                deleteBeforeReplace: true,
+                // must remove the old one first. The data stays in the volume. A container
+                // recreated after it was removed by hand is the exception: its name is free,
+                // and the new one is made first, so that the provider's delete of the one
+                // that vanished comes at the end of the `up`, beside the removal step's
+                // replacement, and is skipped (deletedWith).
+                deleteBeforeReplace: !args.found?.recreated,
             },
         );
         const standby = node.role === "standby" ? this.cloneStandby(name, args, gone) : undefined;
@@ -227,7 +276,11 @@ export class PostgresNode extends pulumi.ComponentResource {
                 triggers: [this.container.id],
                 ...engine.commandEnv,
             },
-            { parent: this, dependsOn: [this.container, ...(args.upstream?.ready ?? [])], ...frozen },
+            {
+                parent: this,
+                dependsOn: [this.container, ...(args.upstream?.ready ?? []), ...(args.upstream?.settled ?? [])],
+                ...frozen,
+            },
         );
         this.ready = [readyGate, ...(bootstrap ? [bootstrap] : [])];
         const configured = new command.local.Command(
@@ -240,6 +293,7 @@ export class PostgresNode extends pulumi.ComponentResource {
             { parent: this, dependsOn: this.ready, ...frozen },
         );
         this.configured = configured;
+        this.settled = (args.found?.existed ?? true) ? [configured] : [];
         this.settingsReport = configured.stdout;
         this.standby = standby;
         this.resourceName = name;
@@ -398,7 +452,11 @@ export class PostgresNode extends pulumi.ComponentResource {
                           ...(fromRepository ? { PGTOPO_CLONE_FROM: "repository", ...repositoryEnv } : {}),
                       },
                   },
-                  { parent: this, dependsOn: [this.container, ...upstream.ready], ...onceForTheVolume(name) },
+                  {
+                      parent: this,
+                      dependsOn: [this.container, ...upstream.ready, ...upstream.settled],
+                      ...onceForTheVolume(name),
+                  },
               );
         // The slot as a resource of its own: made (if the clone has not) whenever the
         // upstream changes, and dropped when the standby goes. A new upstream replaces it:
@@ -409,11 +467,15 @@ export class PostgresNode extends pulumi.ComponentResource {
             {
                 create: createSlotCommand(upstream.containerName, node.slotName),
                 delete: dropSlotCommand(upstream.containerName, node.slotName),
+                dir: PROJECT_ROOT,
                 triggers: [node.upstream],
                 // On the upstream's engine.
                 ...upstream.engine.commandEnv,
             },
-            { parent: this, dependsOn: [...upstream.ready, ...(clone ? [clone] : [])] },
+            {
+                parent: this,
+                dependsOn: [...upstream.ready, ...upstream.settled, ...(clone ? [clone] : [])],
+            },
         );
         return { slot, clone };
     }

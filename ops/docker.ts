@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
@@ -12,14 +12,42 @@ export function pgtopoHome(): string {
     return process.env.PGTOPO_HOME || path.join(os.homedir(), ".pgtopo");
 }
 
+/** An engine's files in PGTOPO_HOME are named after its URL; scripts/docker-env.sh derives the same name. */
+function engineId(url: string): string {
+    return createHash("sha256").update(url).digest("hex").slice(0, 16);
+}
+
 /**
  * Where the docker CLI finds the client certificate of a tcp:// engine (DOCKER_CERT_PATH:
  * ca.pem, cert.pem, key.pem), named after the engine's URL so that every step finds it
- * from the URL alone. scripts/docker-env.sh derives the same directory.
+ * from the URL alone.
  */
 export function dockerCertDir(url: string): string {
-    const id = createHash("sha256").update(url).digest("hex").slice(0, 16);
-    return path.join(pgtopoHome(), "docker-tls", id);
+    return path.join(pgtopoHome(), "docker-tls", engineId(url));
+}
+
+/**
+ * pgtopo:hosts.NAME.gone, where the steps that run after the program reads the config
+ * look for it: the removal steps of a node, of a stack's objects on a host, of a slot
+ * (their `delete` commands come from the state, as the `up` that made them wrote them, and
+ * `pulumi destroy` runs no program). scripts/unless-gone.sh reads the same file.
+ */
+export function goneMarker(url: string): string {
+    return path.join(pgtopoHome(), "gone", engineId(url));
+}
+
+/** Marks the engines of hosts marked gone, and unmarks the others of the stack. */
+export function markGoneEngines(hosts: readonly { readonly docker: string; readonly gone: boolean }[]): void {
+    for (const { docker, gone } of hosts) {
+        const marker = goneMarker(docker);
+        if (!gone) {
+            rmSync(marker, { force: true });
+            continue;
+        }
+        if (existsSync(marker)) continue;
+        mkdirSync(path.dirname(marker), { recursive: true });
+        writeFileSync(marker, `${docker}\n`);
+    }
 }
 
 /** The docker CLI's environment for an engine: DOCKER_HOST, and for tcp:// its TLS settings. */

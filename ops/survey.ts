@@ -8,13 +8,35 @@ import { observeNode } from "./observe";
 export interface StackSurvey {
     /** Settles once every engine answered the listings; rejects with EngineUnreachable otherwise. */
     readonly engines: Promise<void>;
-    /** Per node, the generation label its container carries (planning/generation.ts): two docker listings. */
-    readonly generations: Promise<Readonly<Record<string, string | undefined>>>;
+    /** Per node, what two docker listings found of it; settles with `engines`. */
+    readonly found: Promise<Readonly<Record<string, NodeFound>>>;
     /**
      * What converging the nodes that exist takes (a container, or a volume kept without
      * one); `drifted` makes the converge step run. One query per node besides.
      */
     convergence(superuserPassword: () => Promise<string | undefined>): Promise<ConvergencePlan>;
+    /**
+     * With pgtopo:backup on: whether the stack's repository holds a full backup, asked of
+     * the first node that answers ("unknown" when none does, or the stack is new), so that
+     * the first full backup is taken once per stack and again only when the repository
+     * has none, never because the primary changed.
+     */
+    readonly repository: Promise<RepositoryFinding>;
+}
+
+export type RepositoryFinding = "full backup" | "no full backup" | "unknown";
+
+/** One node as the listings found it, before this `up` changed anything. */
+export interface NodeFound {
+    /** The generation label its container carries, or a new one when it must be recreated (planning/generation.ts). */
+    readonly generation?: string;
+    /**
+     * Its container or volume existed. Only such a node can be restarted by its settings
+     * step, so only then do the steps that use it wait for that step (PostgresNode.settled).
+     */
+    readonly existed: boolean;
+    /** Its container is gone but its volume is there: the container was removed behind pgtopo's back. */
+    readonly recreated: boolean;
 }
 
 /**
@@ -23,7 +45,11 @@ export interface StackSurvey {
  * killed or removed, a slot lost, a standby promoted by hand), so that a plain `up`
  * repairs it. The listings start at once; the queries once the password is at hand.
  */
-export function surveyStack(stack: string, request: ConvergeRequest): StackSurvey {
+export function surveyStack(
+    stack: string,
+    request: ConvergeRequest,
+    options: { readonly backups?: boolean } = {},
+): StackSurvey {
     const names = stackNames(stack);
     // Each engine the nodes run on (one, or one per host of pgtopo:hosts), listed at once.
     // A host marked gone is never contacted (its nodes are reported, not asked).
@@ -33,19 +59,19 @@ export function surveyStack(stack: string, request: ConvergeRequest): StackSurve
         volumes: new Set(lists.flatMap((l) => l.volumes)),
     }));
     const now = new Date();
-    const generations = listed.then(({ labels, volumes }) =>
+    const found = listed.then(({ labels, volumes }) =>
         Object.fromEntries(
-            request.nodes.map((node) => [
-                node.name,
-                containerGeneration(
+            request.nodes.map((node): [string, NodeFound] => {
+                const seen = { container: labels.has(node.name), volume: volumes.has(names.volume(node.name)) };
+                return [
+                    node.name,
                     {
-                        container: labels.has(node.name),
-                        label: labels.get(node.name) || undefined,
-                        volume: volumes.has(names.volume(node.name)),
+                        generation: containerGeneration({ ...seen, label: labels.get(node.name) || undefined }, now),
+                        existed: seen.container || seen.volume,
+                        recreated: !seen.container && seen.volume,
                     },
-                    now,
-                ),
-            ]),
+                ];
+            }),
         ),
     );
     const convergence = async (superuserPassword: () => Promise<string | undefined>) => {
@@ -63,10 +89,33 @@ export function surveyStack(stack: string, request: ConvergeRequest): StackSurve
         );
         return planConvergence(request, observed);
     };
+    const repository = options.backups
+        ? listed.then(({ labels }) => repositoryFinding(request.nodes.filter((n) => !n.gone && labels.has(n.name))))
+        : Promise.resolve<RepositoryFinding>("unknown");
     // An unreachable engine is reported once, through `engines`; the program stops there
-    // and never asks for the generations.
-    generations.catch(() => undefined);
-    return { engines: listed.then(() => undefined), generations, convergence };
+    // and never asks for the rest.
+    for (const promise of [found, repository]) promise.catch(() => undefined);
+    return { engines: listed.then(() => undefined), found, convergence, repository };
+}
+
+/**
+ * Whether the repository holds a full backup, as pgBackRest in a node's container says
+ * (every node mounts the repository), asked in the planned order, the configured primary
+ * first. A node that cannot say (stopped, say) passes the question on.
+ */
+async function repositoryFinding(
+    nodes: readonly { container: string; dockerHost?: string }[],
+): Promise<RepositoryFinding> {
+    for (const node of nodes) {
+        const info =
+            await dockerOn(node.dockerHost, ["exec", "-u", "postgres", node.container, "pgbackrest", "info", "--output=json"], { timeout: 15_000 }) // prettier-ignore
+                .then(({ stdout }) => JSON.parse(stdout) as { backup?: { type: string }[] }[])
+                .catch(() => undefined);
+        if (!info) continue;
+        const full = info.some((stanza) => (stanza.backup ?? []).some((backup) => backup.type === "full"));
+        return full ? "full backup" : "no full backup";
+    }
+    return "unknown";
 }
 
 /** How long an engine may take to list a stack's objects before `up` says it cannot be reached. */

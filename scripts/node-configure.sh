@@ -3,9 +3,19 @@
 # environment) inside the node; when a changed setting needs a restart, the node says
 # so (exit 3) and the container is restarted here, then waited for until PostgreSQL
 # accepts connections again. A restart from inside would end the container itself.
+#
+# A node whose container is stopped (killed, stopped by hand) is not started here: whether
+# it may start as it is, and as what, is the converge step's to decide (it may hold a
+# primary's data that must be fenced). Its settings are written into its volume instead,
+# by a throwaway container on the same volumes, and take effect when it starts.
 #   scripts/node-configure.sh CONTAINER
 set -euo pipefail
 container=$1
+if [ "$(docker container inspect -f '{{.State.Running}}' "$container" 2>/dev/null)" = false ]; then
+    echo "$container is stopped: its settings are written into its volume and apply when it starts"
+    exec docker run --rm --network none --volumes-from "$container" -e PGTOPO_SETTINGS \
+        --entrypoint pgtopo-configure "$(docker container inspect -f '{{.Config.Image}}' "$container")" --offline
+fi
 rc=0
 docker exec -e PGTOPO_SETTINGS "$container" pgtopo-configure || rc=$?
 if [ "$rc" = 3 ]; then

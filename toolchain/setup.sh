@@ -17,12 +17,14 @@ PULUMI_VERSION=3.248.0            # CLI; @pulumi/pulumi 3.248.0 is the last rele
 LANGHOST_SDK_VERSION=3.68.0       # last sdk/v3 release that still contains pulumi-language-nodejs
 LANGHOST_BUILD=$LANGHOST_SDK_VERSION-options2  # its build here: + Pulumi.yaml's runtime options (write_langhost)
 COMMAND_VERSION=1.2.1             # = npm @pulumi/command pulumi.version (plugin name/version)
+COMMAND_BUILD=$COMMAND_VERSION-streams1 # its build here: streams the command's output, as the real one (write_command)
 DOCKER_VERSION=4.11.2             # = npm @pulumi/docker pulumi.version (plugin name/version)
 GO_PROVIDER_VERSION=v1.4.0        # github.com/pulumi/pulumi-go-provider (command stand-in)
 COMMAND_PULUMI_SDK=v3.250.0       # pkg/sdk required by pulumi-go-provider v1.4.0
 BRIDGE_VERSION=v3.127.0           # github.com/pulumi/pulumi-terraform-bridge/v3 (docker)
 TF_SDK_FORK=v2.0.0-20260318212141-5525259d096b     # github.com/pulumi/terraform-plugin-sdk/v2, as the bridge's go.mod
 DOCKER_UPSTREAM=v0.0.0-20260916201441-96d331c98ff4 # github.com/kreuzwerker/terraform-provider-docker
+DOCKER_BUILD=$DOCKER_VERSION-as4112                # its build here: made to behave as pulumi-docker 4.11.2 (write_docker)
 CLIPBOARD_FORK=v0.0.0-20241001131231-d02d263e614e  # github.com/tgummerer/clipboard, as pulumi's go.mod
 
 REBUILD=0
@@ -230,9 +232,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 
 	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/infer"
@@ -277,6 +281,36 @@ type spec struct {
 	interpreter []string
 	stdin       *string
 	extraEnv    []string
+	logging     *string // nil: not streamed (the run invoke)
+}
+
+// lineLogger sends each line written to it to the engine as the resource's status, as
+// the real provider streams a command's output into `pulumi up`'s (its `logging` input
+// says which streams: stdout, stderr, stdoutAndStderr by default, or none).
+type lineLogger struct {
+	ctx     context.Context
+	mu      *sync.Mutex
+	pending []byte
+}
+
+func (l *lineLogger) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pending = append(l.pending, b...)
+	for {
+		i := bytes.IndexByte(l.pending, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		p.GetLogger(l.ctx).InfoStatus(string(l.pending[:i]))
+		l.pending = l.pending[i+1:]
+	}
+}
+
+func (l *lineLogger) flush() {
+	if len(l.pending) > 0 {
+		p.GetLogger(l.ctx).InfoStatus(string(l.pending))
+	}
 }
 
 func run(ctx context.Context, s spec) (string, string, error) {
@@ -298,13 +332,41 @@ func run(ctx context.Context, s spec) (string, string, error) {
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	var logs []*lineLogger
+	if s.logging != nil {
+		var mu sync.Mutex
+		mode := *s.logging
+		if mode == "" {
+			mode = "stdoutAndStderr"
+		}
+		if mode == "stdout" || mode == "stdoutAndStderr" {
+			l := &lineLogger{ctx: ctx, mu: &mu}
+			cmd.Stdout, logs = io.MultiWriter(&stdout, l), append(logs, l)
+		}
+		if mode == "stderr" || mode == "stdoutAndStderr" {
+			l := &lineLogger{ctx: ctx, mu: &mu}
+			cmd.Stderr, logs = io.MultiWriter(&stderr, l), append(logs, l)
+		}
+	}
 	err := cmd.Run()
+	for _, l := range logs {
+		l.flush()
+	}
 	out := strings.TrimSuffix(stdout.String(), "\n")
 	errOut := strings.TrimSuffix(stderr.String(), "\n")
 	if err != nil {
 		return out, errOut, fmt.Errorf("%w: running %q:\nstdout: %s\nstderr: %s", err, s.command, out, errOut)
 	}
 	return out, errOut, nil
+}
+
+// streamed is the `logging` input as run takes it: never nil for a Command.
+func streamed(logging *string) *string {
+	if logging == nil {
+		empty := ""
+		return &empty
+	}
+	return logging
 }
 
 func previous(a CommandArgs, old CommandState) []string {
@@ -321,7 +383,7 @@ func (c *Command) Create(ctx context.Context, req infer.CreateRequest[CommandArg
 		return infer.CreateResponse[CommandState]{ID: req.Name, Output: state}, nil
 	}
 	var err error
-	state.Stdout, state.Stderr, err = run(ctx, spec{*a.Create, a.Dir, a.Environment, a.Interpreter, a.Stdin, nil})
+	state.Stdout, state.Stderr, err = run(ctx, spec{*a.Create, a.Dir, a.Environment, a.Interpreter, a.Stdin, nil, streamed(a.Logging)})
 	return infer.CreateResponse[CommandState]{ID: req.Name, Output: state}, err
 }
 
@@ -336,7 +398,7 @@ func (c *Command) Update(ctx context.Context, req infer.UpdateRequest[CommandArg
 		return infer.UpdateResponse[CommandState]{Output: state}, nil
 	}
 	var err error
-	state.Stdout, state.Stderr, err = run(ctx, spec{*text, a.Dir, a.Environment, a.Interpreter, a.Stdin, previous(a, req.State)})
+	state.Stdout, state.Stderr, err = run(ctx, spec{*text, a.Dir, a.Environment, a.Interpreter, a.Stdin, previous(a, req.State), streamed(a.Logging)})
 	return infer.UpdateResponse[CommandState]{Output: state}, err
 }
 
@@ -345,7 +407,7 @@ func (c *Command) Delete(ctx context.Context, req infer.DeleteRequest[CommandSta
 	if s.Delete == nil {
 		return infer.DeleteResponse{}, nil
 	}
-	_, _, err := run(ctx, spec{*s.Delete, s.Dir, s.Environment, s.Interpreter, s.Stdin, previous(s.CommandArgs, s)})
+	_, _, err := run(ctx, spec{*s.Delete, s.Dir, s.Environment, s.Interpreter, s.Stdin, previous(s.CommandArgs, s), streamed(s.Logging)})
 	return infer.DeleteResponse{}, err
 }
 
@@ -377,7 +439,7 @@ func (r *Run) Annotate(a infer.Annotator) {
 
 func (r *Run) Invoke(ctx context.Context, req infer.FunctionRequest[RunArgs]) (infer.FunctionResponse[RunResult], error) {
 	a := req.Input
-	out, errOut, err := run(ctx, spec{a.Command, a.Dir, a.Environment, a.Interpreter, a.Stdin, nil})
+	out, errOut, err := run(ctx, spec{a.Command, a.Dir, a.Environment, a.Interpreter, a.Stdin, nil, nil})
 	return infer.FunctionResponse[RunResult]{Output: RunResult{RunArgs: a, Stdout: out, Stderr: errOut}}, err
 }
 
@@ -401,21 +463,43 @@ EOF
 write_docker() {
   # The upstream Terraform provider, from the Go proxy; its module declares the path
   # github.com/terraform-providers/terraform-provider-docker, hence the replace below.
+  # pulumi-docker 4.11.2 bridges an older commit of it (d7d7ff7f8977, its `upstream`
+  # submodule), which the proxy does not serve: the differences between the two that
+  # pgtopo meets are made here to behave as 4.11.2 does (README.md, "Limits").
   local up
   up=$(module_dir "github.com/kreuzwerker/terraform-provider-docker@$DOCKER_UPSTREAM")
   cp -r "$up" upstream && chmod -R u+w upstream
+  # 1. Deleting a container that is no longer there fails, as in 4.11.2 ("Error stopping
+  #    container ...: No such container"); this upstream ignores that error.
+  patch_once upstream/internal/provider/resource_docker_container_funcs.go \
+    '\t\t\tif !containsIgnorableErrorMessage\(err\.Error\(\), "No such container"\) \{\n\t\t\t\treturn diag\.Errorf\("Error stopping container %s: %s", d\.Id\(\), err\)\n\t\t\t\}\n' \
+    '\t\t\treturn diag.Errorf("Error stopping container %s: %s", d.Id(), err)\n'
   mkdir -p upstream/shim
   cat > upstream/shim/shim.go <<'EOF'
 // Package shim (added by pgtopo) exposes the upstream SDKv2 provider, which lives in
-// an internal package, to the Pulumi bridge.
+// an internal package, to the Pulumi bridge, and its client to the stand-in's main.
 package shim
 
 import (
+	"context"
+	"strings"
+
 	"github.com/hashicorp/terraform-plugin-sdk/v2/helper/schema"
 	"github.com/terraform-providers/terraform-provider-docker/internal/provider"
 )
 
 func NewProvider(version string) *schema.Provider { return provider.New(version)() }
+
+// Ping connects to an engine as the provider's client does and asks whether it answers.
+// An ssh:// engine is not asked (pulumi-docker does not either).
+func Ping(host, ca, cert, key, certPath string) error {
+	if strings.HasPrefix(host, "ssh://") {
+		return nil
+	}
+	config := &provider.ProviderConfig{DefaultConfig: &provider.Config{Host: host, Ca: ca, Cert: cert, Key: key, CertPath: certPath}}
+	_, err := config.MakeClient(context.Background(), nil)
+	return err
+}
 EOF
   cat > go.mod <<EOF
 module pgtopo.local/toolchain/pulumi-resource-docker
@@ -442,9 +526,16 @@ EOF
 package main
 
 import (
+	"context"
+	"fmt"
+	"strings"
+
 	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfbridge"
 	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfbridge/tokens"
 	shimv2 "github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfshim/sdk-v2"
+	"github.com/pulumi/pulumi/pkg/v3/resource/provider"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/util/cmdutil"
+	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 	"github.com/terraform-providers/terraform-provider-docker/shim"
 )
 
@@ -463,9 +554,51 @@ func main() {
 		},
 	}
 	info.MustComputeTokens(tokens.SingleModule("docker_", "index", tokens.MakeStandard("docker")))
-	tfbridge.Main("docker", Version, info, nil)
+	ctx := context.Background()
+	info.P.InitLogging(ctx)
+	// tfbridge.Serve, with Configure wrapped.
+	err := provider.Main("docker", func(host *provider.HostClient) (pulumirpc.ResourceProviderServer, error) {
+		return eagerConfigure{tfbridge.NewProvider(ctx, host, "docker", Version, info.P, info, nil)}, nil
+	})
+	if err != nil {
+		cmdutil.ExitError(err.Error())
+	}
+}
+
+// eagerConfigure connects to the engine whenever the provider is configured, as
+// pulumi-docker's own (native) half does before the bridged one (configureDockerClient
+// with verify): an engine that does not answer fails the configuration, even of a
+// provider on which nothing is then done, unless it is reached over ssh://.
+type eagerConfigure struct{ pulumirpc.ResourceProviderServer }
+
+func (p eagerConfigure) Configure(ctx context.Context, req *pulumirpc.ConfigureRequest) (*pulumirpc.ConfigureResponse, error) {
+	config := map[string]string{}
+	for key, value := range req.GetVariables() {
+		config[strings.TrimPrefix(key, "docker:config:")] = value
+	}
+	host, explicit := config["host"]
+	if !explicit {
+		host = "unix:///var/run/docker.sock"
+	}
+	if err := shim.Ping(host, config["caMaterial"], config["certMaterial"], config["keyMaterial"], config["certPath"]); err != nil {
+		return nil, fmt.Errorf("docker native provider returned an unexpected error from Configure: failed to connect to any docker daemon (%w)", err)
+	}
+	return p.ResourceProviderServer.Configure(ctx, req)
 }
 EOF
+}
+
+# patch_once FILE PATTERN REPLACEMENT: a Perl substitution over the whole file, which
+# stops the build unless the pattern matches exactly once (an upstream that moved on
+# must be looked at again, not patched blindly).
+patch_once() {
+  local file=$1 count
+  count=$(PATTERN=$2 perl -0777 -ne 'my $n = () = /$ENV{PATTERN}/g; print $n' "$file")
+  if [[ "$count" != 1 ]]; then
+    log "the patch of $file matched $count times, not once: the upstream changed; see write_docker"
+    exit 1
+  fi
+  PATTERN=$2 REPLACEMENT=$3 perl -0777 -i -pe 's/$ENV{PATTERN}/"qq{$ENV{REPLACEMENT}}"/ee' "$file"
 }
 
 # ---- reuse what is already usable ------------------------------------------
@@ -520,9 +653,10 @@ plugin_installed() { # kind name version
   [[ -d "$PULUMI_HOME_DIR/plugins/$1-$2-v$3" && ! -e "$PULUMI_HOME_DIR/plugins/$1-$2-v$3.partial" ]]
 }
 
-# provider NAME VERSION BUILD-ARGS... : reuse an installed or ambient plugin, else build; install.
+# provider NAME VERSION BUILD BUILD-ARGS... : reuse an installed or ambient plugin, else build
+# it (cached as NAME-BUILD); install it as NAME VERSION.
 provider() {
-  local name=$1 version=$2; shift 2
+  local name=$1 version=$2 variant=$3; shift 3
   local binary="pulumi-resource-$name" bin=""
   if [[ $REUSE == 1 ]] && plugin_installed resource "$name" "$version" && [[ ! -f "$PULUMI_HOME_DIR/plugins/resource-$name-v$version/.pgtopo" ]]; then
     log "plugin $name $version already installed in $PULUMI_HOME_DIR (not ours): reusing"
@@ -532,7 +666,7 @@ provider() {
     log "using $binary from PATH: $(command -v "$binary") (the engine prefers PATH plugins)"
     TIMINGS+=("$binary: reused from PATH"); return 0
   fi
-  build "$name" "$version" "$binary" "$@"
+  build "$name" "$variant" "$binary" "$@"
   bin=$BUILT
   ln -sfn "$bin" "$PLUGIN_BIN/$binary"
   local dest="$PULUMI_HOME_DIR/plugins/resource-$name-v$version/$binary"
@@ -547,8 +681,8 @@ provider() {
   fi
 }
 
-provider command "$COMMAND_VERSION" . "-X main.Version=$COMMAND_VERSION" write_command
-provider docker "$DOCKER_VERSION" . "-X main.Version=$DOCKER_VERSION" write_docker
+provider command "$COMMAND_VERSION" "$COMMAND_BUILD" . "-X main.Version=$COMMAND_VERSION" write_command
+provider docker "$DOCKER_VERSION" "$DOCKER_BUILD" . "-X main.Version=$DOCKER_VERSION" write_docker
 
 # ---- env file ----------------------------------------------------------------
 ENV_FILE="$CACHE_ROOT/env.sh"

@@ -256,4 +256,51 @@ describe("pgtopo:hosts: nodes on three Docker hosts, over TLS", () => {
         const slots = await query<{ slot_name: string }>(urls["pg-2"], "SELECT slot_name FROM pg_replication_slots");
         expect(slots.map((s) => s.slot_name)).not.toContain("pgtopo_pg_4");
     });
+
+    it("loses a host for good: its node is removed and the stack destroyed without it, saying what was left there", async () => {
+        // pg-1 (t1) is the primary; pg-2 (t2) and pg-3 (t3) stream from it. t2 is lost, link
+        // and engine, and never comes back.
+        await testHosts.cut(2, { engine: true });
+        try {
+            const lost: ClusterSpec = {
+                ...spec,
+                primary: "pg-1",
+                hosts: { ...hosts, t2: { ...hosts.t2, gone: true } },
+                nodes: spec.nodes
+                    .filter((n) => n.name !== "pg-2")
+                    .map((n) => (n.name === "pg-3" ? { ...n, upstream: "pg-1" } : n)),
+            };
+            await stack.configure(lost);
+            const logged = stack.log.length;
+            await stack.timedUp("pg-2 removed from t2, marked gone and cut off");
+            const said = stack.log.slice(logged).join("\n");
+            expect(said).toContain(
+                `${hosts.t2.docker} is marked gone (pgtopo:hosts.NAME.gone), so it was not contacted: container ${stack.container("pg-2")} left there`,
+            );
+            // Its slot on the survivor is dropped: it would hold WAL for nobody.
+            const slots = await query<{ slot_name: string }>(
+                urls["pg-1"],
+                "SELECT slot_name FROM pg_replication_slots",
+            );
+            expect(slots.map((s) => s.slot_name)).toEqual(["pgtopo_pg_3"]);
+            const healthy = await status(stack.name);
+            expect(healthy.code, healthy.stdout).toBe(0);
+
+            // The stack goes, with t2 still cut off: everything on t1 and t3, and a sentence for t2.
+            const before = stack.log.length;
+            await stack.destroy();
+            const destroyed = stack.log.slice(before).join("\n");
+            expect(destroyed).toContain(
+                `${hosts.t2.docker} is marked gone (pgtopo:hosts.NAME.gone), so it was not contacted: the stack's containers, volumes and network (pgtopo.stack=${stack.name}) left there`,
+            );
+            for (const host of ["t1", "t3"]) {
+                const label = `label=pgtopo.stack=${stack.name}`;
+                expect(await onHost(host, "ps", "-aq", "--filter", label), host).toBe("");
+                expect(await onHost(host, "volume", "ls", "-q", "--filter", label), host).toBe("");
+                expect(await onHost(host, "network", "ls", "-q", "--filter", label), host).toBe("");
+            }
+        } finally {
+            await testHosts.restore(2);
+        }
+    });
 });

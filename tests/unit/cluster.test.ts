@@ -129,17 +129,27 @@ describe("PostgresCluster resource graph", () => {
     it("creates each standby's slot on its upstream and drops it on removal", () => {
         const slot = find("command:local:Command", "pgtopo-pg-3-slot");
         expect(slot.inputs.create).toBe("docker exec pgtopo-unit-pg-2 pgtopo-slot create pgtopo_pg_3");
-        expect(slot.inputs.delete).toContain("docker exec pgtopo-unit-pg-2 pgtopo-slot drop pgtopo_pg_3");
+        expect(slot.inputs.delete).toBe(
+            "bash scripts/unless-gone.sh 'slot pgtopo_pg_3 on pgtopo-unit-pg-2' bash scripts/drop-slot.sh pgtopo-unit-pg-2 pgtopo_pg_3",
+        );
     });
 
-    it("on destroy, removes the stack's leftover one-shot containers, then its volumes (kept ones too)", () => {
+    it("on destroy, removes the stack's leftover one-shot containers, then its volumes (kept ones too) and its network", () => {
         const janitor = find("command:local:Command", "pgtopo-data-janitor");
         expect(janitor.inputs.delete).toBe(
-            [
-                "docker ps -aq --filter label=pgtopo.stack=unit | xargs -r docker rm -f >/dev/null",
-                "docker volume ls -q --filter label=pgtopo.stack=unit | xargs -r docker volume rm",
-            ].join("\n"),
+            "bash scripts/unless-gone.sh 'the stack'\\''s containers, volumes and network (pgtopo.stack=unit)' " +
+                "bash scripts/remove-stack.sh pgtopo.stack=unit pgtopo-unit-net",
         );
+    });
+
+    it("removes each node with a step of its own, by container name and generation, its volume kept", () => {
+        for (const node of ["pg-1", "pg-2", "pg-3"]) {
+            const removal = find("command:local:Command", `pgtopo-${node}-removal`);
+            expect(removal.inputs.delete).toBe(
+                `bash scripts/unless-gone.sh 'container pgtopo-unit-${node}' bash scripts/remove-node.sh pgtopo-unit-${node} ''`,
+            );
+            expect(removal.inputs.triggers).toEqual([""]);
+        }
     });
 
     it("bootstraps each node inside its own container, secrets forwarded by name only, a failure marked for its ready gate", () => {
