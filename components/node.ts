@@ -140,7 +140,7 @@ export class PostgresNode extends pulumi.ComponentResource {
         const removal = new command.local.Command(
             `${name}-removal`,
             {
-                create: `echo "${this.containerName} is removed by this step's delete"`,
+                // Nothing to do on create: the container is made by the docker provider.
                 delete: removeNodeCommand(
                     this.containerName,
                     generation,

@@ -24,7 +24,7 @@ COMMAND_PULUMI_SDK=v3.250.0       # pkg/sdk required by pulumi-go-provider v1.4.
 BRIDGE_VERSION=v3.127.0           # github.com/pulumi/pulumi-terraform-bridge/v3 (docker)
 TF_SDK_FORK=v2.0.0-20260318212141-5525259d096b     # github.com/pulumi/terraform-plugin-sdk/v2, as the bridge's go.mod
 DOCKER_UPSTREAM=v0.0.0-20260916201441-96d331c98ff4 # github.com/kreuzwerker/terraform-provider-docker
-DOCKER_BUILD=$DOCKER_VERSION-as4112                # its build here: made to behave as pulumi-docker 4.11.2 (write_docker)
+DOCKER_BUILD=$DOCKER_VERSION-as4112b               # its build here: made to behave as pulumi-docker 4.11.2 (write_docker)
 CLIPBOARD_FORK=v0.0.0-20241001131231-d02d263e614e  # github.com/tgummerer/clipboard, as pulumi's go.mod
 
 REBUILD=0
@@ -548,6 +548,8 @@ func main() {
 		P:       shimv2.NewProvider(shim.NewProvider(Version)),
 		Resources: map[string]*tfbridge.ResourceInfo{
 			"docker_image": {Tok: "docker:index/remoteImage:RemoteImage"},
+			// As pulumi-docker's resources.go: a container's replacement removes the old one first.
+			"docker_container": {DeleteBeforeReplace: true},
 		},
 		DataSources: map[string]*tfbridge.DataSourceInfo{
 			"docker_image": {Tok: "docker:index/getRemoteImage:getRemoteImage"},
