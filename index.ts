@@ -6,11 +6,11 @@ import * as docker from "@pulumi/docker";
 import { PostgresCluster, stackNames } from "./components";
 import { convergeRequest } from "./components/cluster";
 import { ConfigError, parseClusterConfig, rawConfigFromPulumi } from "./config";
-import { portProblems } from "./config/ports";
-import { restoreProblems } from "./config/restore";
-import { runningMajors, versionProblems } from "./config/version";
+import { portProblems } from "./preflight/ports";
+import { restoreProblems } from "./preflight/restore";
+import { runningMajors, versionProblems } from "./preflight/version";
 import { markGoneEngines, writeDockerCerts } from "./ops/docker";
-import { EngineUnreachable, surveyStack } from "./ops/survey";
+import { EngineUnreachable, surveyStack } from "./preflight/survey";
 import { planTopology } from "./planning/topology";
 
 /**

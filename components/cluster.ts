@@ -8,11 +8,11 @@ import { nodesSummary, topologyMermaid, type TopologyPlan } from "../planning/to
 import * as command from "@pulumi/command";
 import type { ConvergeRequest } from "../ops/converge";
 import { superuserUrl } from "../ops/observe";
-import type { NodeFound, StackSurvey } from "../ops/survey";
+import type { NodeFound, StackSurvey } from "../preflight/survey";
 import { caFileCommand, firstBackupCommand, removeFileCommand, shareCaCommand } from "./commands";
 import { declareEngine, type Engine } from "./engine";
 import { NodeImage } from "./image";
-import { BACKUPS_LABEL, PROJECT_ROOT, STACK_LABEL, stackCaFile, stackNames, type StackNames } from "./naming";
+import { BACKUPS_LABEL, PROJECT_ROOT, STACK_LABEL, stackCaFile, stackNames, type StackNames } from "../contract/names";
 import { PostgresNode } from "./node";
 import { GeneratedPassword } from "./password";
 

@@ -1,12 +1,10 @@
-import { TLS_MOUNT } from "../planning/backup";
+import { HOST, PATHS } from "../contract/image";
 
 /**
  * Shell text of the Command resources. Secrets never appear here: they reach the
  * command through its `environment`, and `docker run -e NAME` (no value) forwards them
  * from that environment into the one-shot container.
  */
-
-const VOLUME_MOUNT = "/var/lib/postgresql/data";
 
 export interface BootstrapCommandArgs {
     /** pgtopo-init (or pgtopo-restore) for the primary, pgtopo-clone for a standby. */
@@ -34,7 +32,7 @@ export function bootstrapCommand(args: BootstrapCommandArgs): string {
     return [
         `docker rm -f ${args.containerName} >/dev/null 2>&1 || true`,
         `docker run --rm --name ${args.containerName} --label ${args.stackLabel} --network ${args.network}` +
-            ` -v ${args.volume}:${VOLUME_MOUNT}${mounts} ${env} --entrypoint ${args.script} ${args.image}`,
+            ` -v ${args.volume}:${PATHS.volume}${mounts} ${env} --entrypoint ${args.script} ${args.image}`,
     ].join("\n");
 }
 
@@ -59,7 +57,7 @@ export function bootstrapInNodeCommand(args: {
 
 /** Made by a node's bootstrap when it fails; read by scripts/node-ready.sh (the same path). */
 export function bootstrapFailedMarker(containerName: string): string {
-    return `"\${TMPDIR:-/tmp}/pgtopo-bootstrap-failed.${containerName}"`;
+    return `"${HOST.bootstrapFailedMarkerPrefix}${containerName}"`;
 }
 
 export function createSlotCommand(upstreamContainer: string, slot: string): string {
@@ -138,8 +136,6 @@ export function removeStackObjectsCommand(stackLabel: string, network: string): 
 /** 32 letters and digits from the kernel's CSPRNG; the node scripts accept exactly that alphabet. */
 export const GENERATE_PASSWORD_COMMAND = "head -c 600 /dev/urandom | LC_ALL=C tr -dc 'A-Za-z0-9' | head -c 32";
 
-export const VOLUME_MOUNT_PATH = VOLUME_MOUNT;
-
 const shellQuote = (text: string) => `'${text.replace(/'/g, "'\\''")}'`;
 
 /**
@@ -151,7 +147,7 @@ export function caFileCommand(container: string, file: string): string {
     const partial = shellQuote(`${file}.partial`);
     return [
         `mkdir -p "$(dirname ${target})"`,
-        `docker exec ${container} cat ${TLS_MOUNT}/ca.crt > ${partial}`,
+        `docker exec ${container} cat ${PATHS.tls}/ca.crt > ${partial}`,
         `mv ${partial} ${target}`,
     ].join(" && ");
 }

@@ -3,7 +3,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { loadImageCommand, networkReadyCommand, removeDirectoryCommand, removeStackObjectsCommand } from "./commands";
 import { dockerEnv, type DockerTls } from "../ops/docker";
-import { PROJECT_ROOT, STACK_LABEL, type StackNames } from "./naming";
+import { PROJECT_ROOT, STACK_LABEL, type StackNames } from "../contract/names";
 
 /**
  * One Docker engine the stack runs nodes on, with what every node there shares: the

@@ -5,7 +5,7 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { DEBIAN_RELEASE_OF, defaultBaseImage, type PostgresVersion } from "../config/schema";
-import { PROJECT_ROOT } from "./naming";
+import { PROJECT_ROOT } from "../contract/names";
 
 export interface NodeImageArgs {
     /** Image name and tag to build, e.g. pgtopo/postgres:15. */

@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { REPOSITORY_MOUNT, TLS_MOUNT } from "../planning/backup";
+import { PATHS } from "../contract/image";
 import type { PlannedNode } from "../planning/topology";
 import {
     bootstrapCommand,
@@ -12,10 +12,9 @@ import {
     dropSlotCommand,
     removeNodeCommand,
     followCommand,
-    VOLUME_MOUNT_PATH,
 } from "./commands";
 import type { Engine } from "./engine";
-import { GENERATION_LABEL, NODE_LABEL, PROJECT_ROOT, STACK_LABEL, type StackNames } from "./naming";
+import { GENERATION_LABEL, NODE_LABEL, PROJECT_ROOT, STACK_LABEL, type StackNames } from "../contract/names";
 
 export interface PostgresNodeArgs {
     readonly stack: string;
@@ -197,9 +196,9 @@ export class PostgresNode extends pulumi.ComponentResource {
                 // where pg_hba admits only the cluster's hosts and pgtopo:clients, over TLS.
                 ports: [{ internal: 5432, external: node.port, ip: node.address }],
                 volumes: [
-                    { volumeName: volume.name, containerPath: VOLUME_MOUNT_PATH },
-                    ...(args.backup ? [{ volumeName: args.backup.volumeName, containerPath: REPOSITORY_MOUNT }] : []),
-                    ...(tlsVolumeName ? [{ volumeName: tlsVolumeName, containerPath: TLS_MOUNT }] : []),
+                    { volumeName: volume.name, containerPath: PATHS.volume },
+                    ...(args.backup ? [{ volumeName: args.backup.volumeName, containerPath: PATHS.repository }] : []),
+                    ...(tlsVolumeName ? [{ volumeName: tlsVolumeName, containerPath: PATHS.tls }] : []),
                 ],
                 restart: "unless-stopped",
                 init: true,
@@ -218,7 +217,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                         "pg_isready",
                         "-q",
                         "-h",
-                        "/var/run/postgresql",
+                        PATHS.socketDir,
                         "-U",
                         "postgres",
                         "-d",
@@ -389,7 +388,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                         "PGTOPO_SETTINGS",
                         ...Object.keys(restore.environment),
                     ],
-                    mounts: [`${restore.sourceVolume}:/var/lib/pgbackrest-source:ro`],
+                    mounts: [`${restore.sourceVolume}:${PATHS.restoreSource}:ro`],
                 }),
                 environment: {
                     ...args.engine.env,

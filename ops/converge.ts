@@ -1,4 +1,4 @@
-import { VOLUME_MOUNT_PATH } from "../components/commands";
+import { PATHS } from "../contract/image";
 import { lsnToBytes } from "../planning/lsn";
 import { describeRepairs, planRepairs, type PlannedStandby, type Repair } from "../planning/repair";
 import { describeTransition, planTransition, type Transition } from "../planning/transition";
@@ -241,7 +241,7 @@ export async function convergeCluster(
         return docker(
             node,
             "run", "--rm", "--name", name, "--label", request.stackLabel, "--network", request.network,
-            "-v", `${node.volume}:${VOLUME_MOUNT_PATH}`,
+            "-v", `${node.volume}:${PATHS.volume}`,
             "-e", `PGTOPO_NODE=${node.name}`, "-e", "PGTOPO_SUPERUSER_PASSWORD",
             ...env.flatMap((e) => ["-e", e]),
             "--entrypoint", script, request.image, ...args,

@@ -1,16 +1,12 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
+import { pgtopoHome } from "../contract/home";
+import { HOST } from "../contract/image";
 
 const run = promisify(execFile);
-
-/** PGTOPO_HOME: state, passphrase, CA copies; ~/.pgtopo unless set. */
-export function pgtopoHome(): string {
-    return process.env.PGTOPO_HOME || path.join(os.homedir(), ".pgtopo");
-}
 
 /** An engine's files in PGTOPO_HOME are named after its URL; scripts/docker-env.sh derives the same name. */
 function engineId(url: string): string {
@@ -23,7 +19,7 @@ function engineId(url: string): string {
  * from the URL alone.
  */
 export function dockerCertDir(url: string): string {
-    return path.join(pgtopoHome(), "docker-tls", engineId(url));
+    return path.join(pgtopoHome(), HOST.dockerTlsDir, engineId(url));
 }
 
 /**
@@ -33,7 +29,7 @@ export function dockerCertDir(url: string): string {
  * `pulumi destroy` runs no program). scripts/unless-gone.sh reads the same file.
  */
 export function goneMarker(url: string): string {
-    return path.join(pgtopoHome(), "gone", engineId(url));
+    return path.join(pgtopoHome(), HOST.goneDir, engineId(url));
 }
 
 /** Marks the engines of hosts marked gone, and unmarks the others of the stack. */

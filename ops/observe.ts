@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import type * as Pg from "pg";
-import { VOLUME_MOUNT_PATH } from "../components/commands";
+import { CURRENT_TIMELINE_SQL, DIVERGED_PREFIX, PATHS } from "../contract/image";
 import { dockerOn } from "./docker";
 
 /** A replication slot as its node reports it. */
@@ -84,7 +84,7 @@ SELECT json_build_object(
   'timeline', CASE WHEN pg_is_in_recovery()
                    THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver),
                                  (SELECT timeline_id FROM pg_control_checkpoint()))
-                   ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
+                   ELSE ${CURRENT_TIMELINE_SQL} END,
   'upstream_host', (SELECT sender_host FROM pg_stat_wal_receiver),
   'upstream_port', (SELECT sender_port FROM pg_stat_wal_receiver),
   'receiver_status', (SELECT status FROM pg_stat_wal_receiver),
@@ -100,7 +100,7 @@ SELECT json_build_object(
                                         ORDER BY application_name), '[]') FROM pg_stat_replication),
   -- The volume is the data directory's parent; superusers may list it.
   'kept', (SELECT COALESCE(json_agg(name ORDER BY name), '[]')
-           FROM pg_ls_dir('${VOLUME_MOUNT_PATH}') AS name WHERE name LIKE 'pgdata.diverged-%')
+           FROM pg_ls_dir('${PATHS.volume}') AS name WHERE name LIKE '${DIVERGED_PREFIX}%')
 )`;
 
 async function askInContainer(endpoint: NodeEndpoint): Promise<string> {
@@ -150,11 +150,7 @@ async function containerState(endpoint: NodeEndpoint): Promise<NodeObservation["
 
 /** Whether a stopped container's data directory carries standby.signal (read from its volume). */
 async function stoppedAsStandby(endpoint: NodeEndpoint): Promise<boolean> {
-    return dockerOn(endpoint.dockerHost, [
-        "cp",
-        `${endpoint.container}:${VOLUME_MOUNT_PATH}/pgdata/standby.signal`,
-        "-",
-    ]).then(
+    return dockerOn(endpoint.dockerHost, ["cp", `${endpoint.container}:${PATHS.pgdata}/standby.signal`, "-"]).then(
         () => true,
         () => false,
     );

@@ -1,4 +1,5 @@
 import type { BackupConfig } from "../config/schema";
+import { PATHS, STANZA } from "../contract/image";
 
 /**
  * pgBackRest as pgtopo runs it: one stanza per stack, its repository in a volume of the
@@ -7,19 +8,15 @@ import type { BackupConfig } from "../config/schema";
  * the environment (PGBACKREST_*), so that nothing is written into the data directory and
  * the same image serves every stack.
  */
-export const BACKUP_STANZA = "pgtopo";
-export const REPOSITORY_MOUNT = "/var/lib/pgbackrest";
-/** The stack's CA and certificates for pgBackRest's TLS server (images/postgres/bin/pgtopo-tls). */
-export const TLS_MOUNT = "/etc/pgtopo/tls";
 
 /** The PGBACKREST_* environment of a node container (and of one-shots that use the repository). */
 export function backupEnvironment(backup: BackupConfig): Record<string, string> {
     return {
-        PGBACKREST_STANZA: BACKUP_STANZA,
-        PGBACKREST_REPO1_PATH: REPOSITORY_MOUNT,
+        PGBACKREST_STANZA: STANZA,
+        PGBACKREST_REPO1_PATH: PATHS.repository,
         PGBACKREST_REPO1_RETENTION_FULL: String(backup.retention.full),
-        PGBACKREST_PG1_PATH: "/var/lib/postgresql/data/pgdata",
-        PGBACKREST_PG1_SOCKET_PATH: "/var/run/postgresql",
+        PGBACKREST_PG1_PATH: PATHS.pgdata,
+        PGBACKREST_PG1_SOCKET_PATH: PATHS.socketDir,
         // A backup starts with an immediate checkpoint rather than waiting for the next one.
         PGBACKREST_START_FAST: "y",
         // The repository is a local volume: lz4 costs a fraction of gzip's CPU (the default),
@@ -32,8 +29,8 @@ export function backupEnvironment(backup: BackupConfig): Record<string, string> 
         // stack's network only: a backup from a standby reads its files through it. Only
         // the backup client's certificate (CN pgtopo-backup) of the stack's CA gets in.
         PGBACKREST_TLS_SERVER_ADDRESS: "*",
-        PGBACKREST_TLS_SERVER_AUTH: `pgtopo-backup=${BACKUP_STANZA}`,
-        PGBACKREST_TLS_SERVER_CA_FILE: `${TLS_MOUNT}/ca.crt`,
+        PGBACKREST_TLS_SERVER_AUTH: `pgtopo-backup=${STANZA}`,
+        PGBACKREST_TLS_SERVER_CA_FILE: `${PATHS.tls}/ca.crt`,
     };
 }
 

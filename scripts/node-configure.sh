@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run by a node's settings Command: applies pgtopo.conf (PGTOPO_SETTINGS, from the
 # environment) inside the node; when a changed setting needs a restart, the node says
-# so (exit 3) and the container is restarted here, then waited for until PostgreSQL
+# so (PGTOPO_EXIT_RESTART_NEEDED) and the container is restarted here, then waited for until PostgreSQL
 # accepts connections again. A restart from inside would end the container itself.
 #
 # A node whose container is stopped (killed, stopped by hand) is not started here: whether
@@ -10,6 +10,7 @@
 # by a throwaway container on the same volumes, and take effect when it starts.
 #   scripts/node-configure.sh CONTAINER
 set -euo pipefail
+source "$(dirname "$0")/../images/postgres/lib/contract.sh"
 container=$1
 if [ "$(docker container inspect -f '{{.State.Running}}' "$container" 2>/dev/null)" = false ]; then
     echo "$container is stopped: its settings are written into its volume and apply when it starts"
@@ -18,7 +19,7 @@ if [ "$(docker container inspect -f '{{.State.Running}}' "$container" 2>/dev/nul
 fi
 rc=0
 docker exec -e PGTOPO_SETTINGS "$container" pgtopo-configure || rc=$?
-if [ "$rc" = 3 ]; then
+if [ "$rc" = "$PGTOPO_EXIT_RESTART_NEEDED" ]; then
     echo "restarting $container for the settings that need it"
     docker restart "$container" >/dev/null
     exec bash "$(dirname "$0")/node-ready.sh" "$container" 120

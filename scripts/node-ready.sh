@@ -9,15 +9,16 @@
 # starts the moment the server does. The polling is done inside the container (pg_isready
 # every 0.05 s, a second per `docker exec`), since a `docker exec` per poll from here would
 # take CPU the bootstrap needs. A bootstrap that fails marks it (components/commands.ts,
-# bootstrapFailedMarker), and this stops waiting then. While the container restarts (a
+# bootstrapFailedMarker; the path is the contract's), and this stops waiting then. While the container restarts (a
 # crash at start, a restart for settings), docker exec fails; that is waited through too,
 # up to the timeout.
 #   scripts/node-ready.sh CONTAINER [SECONDS]
 set -uo pipefail
+source "$(dirname "$0")/../images/postgres/lib/contract.sh"
 container=$1
 seconds=${2:-180}
 deadline=$((SECONDS + seconds))
-failed="${TMPDIR:-/tmp}/pgtopo-bootstrap-failed.$container"
+failed="$PGTOPO_BOOTSTRAP_FAILED_MARKER_PREFIX$container"
 # Only a failure of this `up`'s bootstrap counts, which starts with this one (give or take
 # the moment it takes to start): a marker left by an earlier `up` is older.
 since=$(mktemp)

@@ -8,7 +8,7 @@
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { stackNames } from "../components/naming";
+import { stackNames } from "../contract/names";
 import { observeBackups } from "../ops/backups";
 import { endpointsFor } from "../ops/converge";
 import { observeCluster } from "../ops/observe";

@@ -6,10 +6,11 @@
 # `pulumi destroy` runs no program, so they look here at the moment they run.
 #   scripts/unless-gone.sh "WHAT IS LEFT" COMMAND [ARGS...]
 set -euo pipefail
+source "$(dirname "$0")/../images/postgres/lib/contract.sh"
 what=$1
 shift
 if [ -n "${DOCKER_HOST:-}" ]; then
-    marker="${PGTOPO_HOME:-$HOME/.pgtopo}/gone/$(printf '%s' "$DOCKER_HOST" | sha256sum | cut -c1-16)"
+    marker="${PGTOPO_HOME:-$HOME/.pgtopo}/$PGTOPO_HOME_GONE_DIR/$(printf '%s' "$DOCKER_HOST" | sha256sum | cut -c1-16)"
     if [ -e "$marker" ]; then
         echo "pgtopo: $DOCKER_HOST is marked gone (pgtopo:hosts.NAME.gone), so it was not contacted: $what left there"
         exit 0

@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { objectsOfStack } from "../support/docker";
-import { portHolder } from "../../config/ports";
+import { portHolder } from "../../preflight/ports";
 import { freePorts, PROJECT_DIR } from "../support/stack";
 
 const execFileAsync = promisify(execFile);

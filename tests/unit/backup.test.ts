@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseClusterConfig } from "../../config";
-import { restoreProblems, type RestoreProbe } from "../../config/restore";
+import { restoreProblems, type RestoreProbe } from "../../preflight/restore";
 import { archiveSettings, backupEnvironment } from "../../planning/backup";
 import { assessBackups } from "../../planning/backup-health";
 import { restoreEnvironment, restoreTarget, segmentEnd, targetProblem } from "../../planning/restore";

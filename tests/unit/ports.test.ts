@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { portHolder, portProblems, type PortHolder } from "../../config/ports";
+import { portHolder, portProblems, type PortHolder } from "../../preflight/ports";
 import { freePorts } from "../support/stack";
 
 describe("ports in use", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseClusterConfig } from "../../config";
-import { versionProblems, type RunningMajor } from "../../config/version";
+import { versionProblems, type RunningMajor } from "../../preflight/version";
 
 describe("postgresVersion of an existing stack", () => {
     const running = (majors: RunningMajor[]) => async (): Promise<RunningMajor[]> => majors;

@@ -1,11 +1,13 @@
 # Shared by the pgtopo-* scripts. Nothing here prints a secret.
 set -euo pipefail
+# Paths, names and exit codes shared with the program (generated from contract/image.ts).
+source /usr/local/lib/pgtopo/contract.sh
 
 log() { printf 'pgtopo[%s]: %s\n' "${PGTOPO_NODE:-node}" "$*"; }
 die() { printf 'pgtopo[%s]: error: %s\n' "${PGTOPO_NODE:-node}" "$*" >&2; exit 1; }
 
 run_as_postgres() {
-    setpriv --reuid=postgres --regid=postgres --init-groups env HOME=/var/lib/postgresql "$@"
+    setpriv --reuid=postgres --regid=postgres --init-groups env HOME="$PGTOPO_PATH_POSTGRES_HOME" "$@"
 }
 
 # A data directory is complete once it has PG_VERSION and sits at $PGDATA: bootstraps
@@ -17,7 +19,7 @@ is_data_directory() { [ -s "$PGDATA/PG_VERSION" ]; }
 # (pgtopo-run); the bootstrap, run in that container by `pulumi up`, wakes it once the
 # data directory is in place, so that the server starts at once rather than at the next
 # poll. Run anywhere else (a one-shot container), there is nobody to wake.
-WAITING_PID_FILE=/run/pgtopo-waiting.pid
+WAITING_PID_FILE=$PGTOPO_PATH_WAITING_PID_FILE
 # It then returns once the server accepts connections, or after 20 s, leaving the verdict
 # to `pulumi up`'s readiness step, which shows the server's log: the next step finds the
 # server up instead of polling for it from outside.
@@ -25,7 +27,7 @@ wake_waiting_server() {
     [ -s "$WAITING_PID_FILE" ] || return 0
     kill -WINCH "$(cat "$WAITING_PID_FILE")" 2>/dev/null || return 0
     for ((i = 0; i < 1000; i++)); do
-        run_as_postgres pg_isready -q -h /var/run/postgresql -U postgres -d postgres && return 0
+        run_as_postgres pg_isready -q -h "$PGTOPO_PATH_SOCKET_DIR" -U postgres -d postgres && return 0
         sleep 0.02
     done
 }
@@ -75,7 +77,7 @@ endpoint_port() { if [[ $1 == *:* ]]; then printf '%s' "${1##*:}"; else printf 5
 # primary_conninfo (which any superuser can read with SHOW).
 write_pgpass() {
     require_secret PGTOPO_REPLICATION_PASSWORD
-    local file=/var/lib/postgresql/.pgpass
+    local file=$PGTOPO_PATH_POSTGRES_HOME/.pgpass
     install -o postgres -g postgres -m 0600 /dev/null "$file"
     printf '*:*:*:replicator:%s\n' "$PGTOPO_REPLICATION_PASSWORD" >"$file"
 }
@@ -83,7 +85,7 @@ write_pgpass() {
 # pgtopo:tls: the node's CA and server certificate are copied into its volume by pgtopo-run
 # (from the stack's TLS volume), so that every one-shot on the volume (clone, rewind)
 # sees the mode the node last started in; without TLS there is no such directory.
-TLS_IN_VOLUME="${PGTOPO_VOLUME:-/var/lib/postgresql/data}/tls"
+TLS_IN_VOLUME=$PGTOPO_PATH_TLS_IN_VOLUME
 tls_on() { [ -f "$TLS_IN_VOLUME/ca.crt" ]; }
 
 # Only the cluster's own Docker network may connect ("samenet": the subnets this
@@ -123,9 +125,9 @@ HBA
 
 # The stack's CA into this volume (pgtopo:tls), from the stack's TLS volume.
 install_tls_ca() {
-    [ -s /etc/pgtopo/tls/ca.crt ] || die "pgtopo:tls is on but the stack's CA is not at /etc/pgtopo/tls/ca.crt"
+    [ -s "$PGTOPO_PATH_TLS/ca.crt" ] || die "pgtopo:tls is on but the stack's CA is not at $PGTOPO_PATH_TLS/ca.crt"
     install -d -o postgres -g postgres -m 0700 "$TLS_IN_VOLUME"
-    install -o postgres -g postgres -m 0644 /etc/pgtopo/tls/ca.crt "$TLS_IN_VOLUME/ca.crt"
+    install -o postgres -g postgres -m 0644 "$PGTOPO_PATH_TLS/ca.crt" "$TLS_IN_VOLUME/ca.crt"
 }
 
 # What libpq adds to reach another node: with TLS, the server's name verified against the CA.
@@ -133,8 +135,8 @@ tls_conninfo() { if tls_on; then printf ' sslmode=verify-full sslrootcert=%s' "$
 
 # libpq's connection string to an upstream endpoint, for primary_conninfo (pgtopo-clone, -follow).
 upstream_conninfo() {
-    printf 'host=%s port=%s user=replicator application_name=%s passfile=/var/lib/postgresql/.pgpass connect_timeout=5%s' \
-        "$(endpoint_host "$1")" "$(endpoint_port "$1")" "$PGTOPO_NODE" "$(tls_conninfo)"
+    printf 'host=%s port=%s user=replicator application_name=%s passfile=%s/.pgpass connect_timeout=5%s' \
+        "$(endpoint_host "$1")" "$(endpoint_port "$1")" "$PGTOPO_NODE" "$PGTOPO_PATH_POSTGRES_HOME" "$(tls_conninfo)"
 }
 
 # A standby's primary_conninfo made to match the TLS mode the node starts in (pgtopo:tls

@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { createServer } from "node:net";
 import { promisify } from "node:util";
-import type { NodeConfig } from "./schema";
+import type { NodeConfig } from "../config/schema";
 
 const run = promisify(execFile);
 

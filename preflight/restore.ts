@@ -1,8 +1,9 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { BACKUPS_LABEL, stackNames } from "../components/naming";
+import { BACKUPS_LABEL, stackNames } from "../contract/names";
+import { PATHS, STANZA } from "../contract/image";
 import { restoreTarget, segmentEnd, targetProblem, type RecoverableWindow } from "../planning/restore";
-import type { ClusterConfig } from "./schema";
+import type { ClusterConfig } from "../config/schema";
 
 const run = promisify(execFile);
 
@@ -15,12 +16,12 @@ export type RepositoryReader = (volume: string, image: string) => Promise<Recove
  */
 export const readRepository: RepositoryReader = async (volume, image) => {
     const script = [
-        "pgbackrest --stanza=pgtopo --repo1-path=/var/lib/pgbackrest-source --log-level-console=off info --output=json",
+        `pgbackrest --stanza=${STANZA} --repo1-path=${PATHS.restoreSource} --log-level-console=off info --output=json`,
         "echo",
-        "find /var/lib/pgbackrest-source/archive -name '????????????????????????-*' -printf '%T@ %f\\n' | sort -n | tail -n 1",
+        `find ${PATHS.restoreSource}/archive -name '????????????????????????-*' -printf '%T@ %f\\n' | sort -n | tail -n 1`,
     ].join("; ");
     const out = await run("docker", [
-        "run", "--rm", "--network", "none", "-v", `${volume}:/var/lib/pgbackrest-source:ro`,
+        "run", "--rm", "--network", "none", "-v", `${volume}:${PATHS.restoreSource}:ro`,
         "--entrypoint", "bash", image, "-c", script,
     ]).then(({ stdout }) => stdout, () => undefined); // prettier-ignore
     if (out === undefined) return undefined;

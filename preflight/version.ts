@@ -1,4 +1,4 @@
-import { NODE_LABEL, STACK_LABEL } from "../components/naming";
+import { NODE_LABEL, STACK_LABEL } from "../contract/names";
 import { dockerOn } from "../ops/docker";
 
 /** A container of the stack and the PostgreSQL major its image was built for. */

@@ -17,7 +17,7 @@ export interface StackNames {
 }
 
 import * as path from "path";
-import { pgtopoHome } from "../ops/docker";
+import { pgtopoHome } from "./home";
 
 /** The project root: Commands run the repository's scripts/ from there. */
 export const PROJECT_ROOT = path.join(__dirname, "..");
