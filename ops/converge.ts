@@ -1,4 +1,4 @@
-import { PATHS } from "../contract/image";
+import { EXIT, PATHS } from "../contract/image";
 import { lsnToBytes } from "../planning/lsn";
 import { describeRepairs, planRepairs, type PlannedStandby, type Repair } from "../planning/repair";
 import { describeTransition, planTransition, type Transition } from "../planning/transition";
@@ -350,12 +350,15 @@ export async function convergeCluster(
         }
         await createSlot(upstream, node.slot!);
         const rewind = await oneShot(node, "pgtopo-rewind", [target.endpoint, upstream.endpoint, node.slot!]).then(
-            (out) => ({ ok: true, out }),
-            (err: { stderr?: string; message: string }) => ({ ok: false, out: whyFailed(err.stderr ?? err.message) }),
+            (out) => ({ ok: true, needed: true, out }),
+            (err: { code?: number; stdout?: string; stderr?: string; message: string }) =>
+                err.code === EXIT.noRewindNeeded
+                    ? { ok: true, needed: false, out: (err.stdout ?? "").trim() }
+                    : { ok: false, needed: true, out: whyFailed(err.stderr ?? err.message) },
         );
         log(rewind.out);
         if (rewind.ok) {
-            const how = rewind.out.includes("no rewind needed") ? "without a rewind" : "after pg_rewind";
+            const how = rewind.needed ? "after pg_rewind" : "without a rewind";
             if (!hasContainer) return reportNoContainer(node, upstream, how);
             const since = new Date().toISOString();
             await docker(node, "start", node.container);
