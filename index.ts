@@ -4,7 +4,7 @@ import "./program/lazy-promise-stacks.cjs";
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { PostgresCluster, stackNames } from "./components";
-import { convergeRequest } from "./components/cluster";
+import { convergeRequest } from "./planning/convergence";
 import { ConfigError, parseClusterConfig, rawConfigFromPulumi } from "./config";
 import { portProblems } from "./preflight/ports";
 import { restoreProblems } from "./preflight/restore";
@@ -25,7 +25,7 @@ export = async () => {
     try {
         const config = parseClusterConfig(rawConfigFromPulumi(pulumi.runtime.allConfig()));
         tls = config.tls;
-        const plan = planTopology(config);
+        const plan = planTopology(config, stack);
         // tcp:// engines: their client certificates where pgtopo's docker CLI steps read them,
         // before the survey's first listing.
         for (const host of Object.values(config.hosts ?? {})) {
@@ -35,7 +35,7 @@ export = async () => {
         // The survey finds what drifted from the config since the last `up`. Its docker
         // listings start now; its queries run while the resources that do not need them
         // are declared.
-        const survey = surveyStack(stack, convergeRequest(stack, config, plan, names), {
+        const survey = surveyStack(stack, convergeRequest(stack, config, plan), {
             backups: config.backup !== undefined,
         });
         // The node image is built FROM it: when it is here already, the build need not wait

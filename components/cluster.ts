@@ -6,13 +6,13 @@ import { restoreEnvironment } from "../planning/restore";
 import { renderSettings } from "../planning/settings";
 import { nodesSummary, topologyMermaid, type TopologyPlan } from "../planning/topology";
 import * as command from "@pulumi/command";
-import type { ConvergeRequest } from "../ops/converge";
+import { convergeRequest } from "../planning/convergence";
 import { superuserUrl } from "../ops/observe";
 import type { NodeFound, StackSurvey } from "../preflight/survey";
 import { caFileCommand, firstBackupCommand, removeFileCommand, shareCaCommand } from "./commands";
 import { declareEngine, type Engine } from "./engine";
 import { NodeImage } from "./image";
-import { BACKUPS_LABEL, PROJECT_ROOT, STACK_LABEL, stackCaFile, stackNames, type StackNames } from "../contract/names";
+import { BACKUPS_LABEL, PROJECT_ROOT, stackCaFile, stackNames } from "../contract/names";
 import { PostgresNode } from "./node";
 import { GeneratedPassword } from "./password";
 
@@ -196,7 +196,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
         // repair when what runs drifted from the config. Declared once the survey is in,
         // since whether it must run is what the survey found.
         const nodes = [...created.values()];
-        const request = convergeRequest(stack, config, plan, names);
+        const request = convergeRequest(stack, config, plan);
         const steps = convergence.then(async (convergence) => {
             // It runs again on a new primary (a replacement), on a new node list (an update
             // re-runs `create`), and whenever the survey found drift: the second trigger is
@@ -310,34 +310,6 @@ export class PostgresCluster extends pulumi.ComponentResource {
             timelines: this.timelines,
         });
     }
-}
-
-export function convergeRequest(
-    stack: string,
-    config: ClusterConfig,
-    plan: TopologyPlan,
-    names: StackNames,
-): ConvergeRequest {
-    return {
-        stackLabel: `${STACK_LABEL}=${stack}`,
-        target: plan.primary,
-        maxLagOnFailover: config.maxLagOnFailover,
-        caFile: config.tls ? stackCaFile(stack) : undefined,
-        image: names.image(config.postgresVersion),
-        network: names.network,
-        nodes: plan.nodes.map((n) => ({
-            name: n.name,
-            port: n.port,
-            ...(n.host ? { host: n.host, dockerHost: n.dockerHost } : {}),
-            ...(n.gone ? { gone: true } : {}),
-            address: n.address,
-            endpoint: n.endpoint,
-            container: names.container(n.name),
-            volume: names.volume(n.name),
-            upstream: n.upstream,
-            slot: n.slotName,
-        })),
-    };
 }
 
 /**

@@ -335,7 +335,7 @@ export class PostgresNode extends pulumi.ComponentResource {
         return new command.local.Command(
             `${this.resourceName}-follow`,
             {
-                create: followCommand(this.containerName, this.args.upstream!.endpoint, node.slotName!),
+                create: followCommand(this.containerName, this.args.upstream!.endpoint, node.slot!),
                 ...this.engine.commandEnv,
             },
             { parent: this, dependsOn: after },
@@ -414,7 +414,7 @@ export class PostgresNode extends pulumi.ComponentResource {
         gone: boolean,
     ): { slot: command.local.Command; clone?: command.local.Command } {
         const { node, upstream } = args;
-        if (!upstream || !node.upstream || !node.slotName) {
+        if (!upstream || !node.upstream || !node.slot) {
             throw new pulumi.ResourceError(`standby ${node.name} has no upstream node to clone from`, this);
         }
         // standbysFrom "repository": the clone reads the newest backup from the repository
@@ -446,7 +446,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                       environment: {
                           ...args.engine.env,
                           PGTOPO_UPSTREAM: upstream.endpoint,
-                          PGTOPO_SLOT: node.slotName,
+                          PGTOPO_SLOT: node.slot,
                           PGTOPO_REPLICATION_PASSWORD: args.replicationPassword,
                           ...(fromRepository ? { PGTOPO_CLONE_FROM: "repository", ...repositoryEnv } : {}),
                       },
@@ -464,8 +464,8 @@ export class PostgresNode extends pulumi.ComponentResource {
         const slot = new command.local.Command(
             `${name}-slot`,
             {
-                create: createSlotCommand(upstream.containerName, node.slotName),
-                delete: dropSlotCommand(upstream.containerName, node.slotName),
+                create: createSlotCommand(upstream.containerName, node.slot),
+                delete: dropSlotCommand(upstream.containerName, node.slot),
                 dir: PROJECT_ROOT,
                 triggers: [node.upstream],
                 // On the upstream's engine.

@@ -1,54 +1,12 @@
 import { existsSync } from "node:fs";
 import type * as Pg from "pg";
 import { CURRENT_TIMELINE_SQL, DIVERGED_PREFIX, PATHS } from "../contract/image";
+import type { ConvergeRequest } from "../planning/convergence";
+import { parseTimelineHistory, type NodeObservation, type SlotObservation } from "../planning/observation";
+import { splitEndpoint, type PlannedNode } from "../planning/topology";
 import { dockerOn } from "./docker";
 
-/** A replication slot as its node reports it. */
-export interface SlotObservation {
-    readonly name: string;
-    readonly active: boolean;
-    /** pg_replication_slots.wal_status: "lost" once the WAL the slot needed was removed. */
-    readonly walStatus?: string;
-}
-
-/** What a node's container and server say about themselves right now. */
-export interface NodeObservation {
-    readonly name: string;
-    readonly container: "running" | "stopped" | "missing";
-    /** Whether PostgreSQL answered a query in the container. */
-    readonly reachable: boolean;
-    readonly error?: string;
-    /**
-     * Container stopped: whether its data directory is a standby's (standby.signal), that
-     * is, whether starting it as it is could never bring back a second primary.
-     */
-    readonly dataIsStandby?: boolean;
-    readonly inRecovery?: boolean;
-    readonly timeline?: number;
-    /** Primary: current WAL insert position. Standby: last WAL received. */
-    readonly walLsn?: string;
-    /** Standby: last WAL replayed. */
-    readonly replayLsn?: string;
-    /** Standby: the host its WAL receiver streams from, and the receiver's status. */
-    readonly upstreamHost?: string;
-    readonly receiverStatus?: string;
-    /** Standby: whom it is told to stream from (primary_conninfo's host) and through which slot. */
-    readonly conninfoHost?: string;
-    readonly slotSetting?: string;
-    /** Replication slots on this node. */
-    readonly slots: readonly SlotObservation[];
-    /** Data directories set aside in this node's volume when it had to be re-cloned or rewound. */
-    readonly keptData?: readonly string[];
-    /** Standbys streaming from this node, as its walsenders report them. */
-    readonly replicas: readonly {
-        readonly name: string;
-        readonly state: string;
-        readonly replayLagSeconds: number | null;
-        readonly syncState: string;
-        /** Whether its replication connection is encrypted (pg_stat_ssl). */
-        readonly ssl?: boolean;
-    }[];
-}
+export type { NodeObservation, SlotObservation } from "../planning/observation";
 
 /** Where a node runs: its name in the config and its container. */
 export interface NodeEndpoint {
@@ -77,14 +35,25 @@ export interface NodeEndpoint {
  * its first checkpoint; the WAL file it writes now is named after the current one.
  */
 const OBSERVE_SQL = `
+WITH t AS (
+  -- A standby's: the one it receives, or without a receiver the latest its control file
+  -- knows it replayed (its last restartpoint's, or its minimum recovery point's).
+  SELECT CASE WHEN pg_is_in_recovery()
+              THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver),
+                            GREATEST((SELECT timeline_id FROM pg_control_checkpoint()),
+                                     (SELECT min_recovery_end_timeline FROM pg_control_recovery())))
+              ELSE ${CURRENT_TIMELINE_SQL} END AS timeline
+)
 SELECT json_build_object(
   'in_recovery', pg_is_in_recovery(),
   'wal_lsn', CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn()::text ELSE pg_current_wal_lsn()::text END,
   'replay_lsn', pg_last_wal_replay_lsn()::text,
-  'timeline', CASE WHEN pg_is_in_recovery()
-                   THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver),
-                                 (SELECT timeline_id FROM pg_control_checkpoint()))
-                   ELSE ${CURRENT_TIMELINE_SQL} END,
+  'timeline', (SELECT timeline FROM t),
+  -- Its timeline's history (none on timeline 1), and the oldest WAL it still holds: what
+  -- tells, without a log line, why a standby of it cannot stream (planning/streaming.ts).
+  'history', (SELECT pg_read_file('pg_wal/' || lpad(upper(to_hex(timeline)), 8, '0') || '.history', 0, 1048576, true)
+              FROM t),
+  'oldest_wal', (SELECT min(name) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$'),
   'upstream_host', (SELECT sender_host FROM pg_stat_wal_receiver),
   'upstream_port', (SELECT sender_port FROM pg_stat_wal_receiver),
   'receiver_status', (SELECT status FROM pg_stat_wal_receiver),
@@ -194,6 +163,8 @@ export async function observeNode(endpoint: NodeEndpoint): Promise<NodeObservati
             slots: row.slots as SlotObservation[],
             replicas: row.replicas as NodeObservation["replicas"],
             keptData: row.kept as string[],
+            history: parseTimelineHistory(text(row.history) ?? ""),
+            oldestWal: text(row.oldest_wal),
         };
     } catch (err) {
         const container = await containerState(endpoint);
@@ -235,4 +206,43 @@ export function tcpUrl(password: string | undefined, port: number, caFile?: stri
 
 export function observeCluster(endpoints: readonly NodeEndpoint[]): Promise<NodeObservation[]> {
     return Promise.all(endpoints.map(observeNode));
+}
+
+/**
+ * Where to ask each node: over its port published on this machine's loopback when the
+ * superuser's password is given; in its container otherwise, and always across hosts,
+ * where pg_hba lets in only the cluster's hosts and pgtopo:clients, not this machine.
+ */
+export const endpointsOf = (request: ConvergeRequest, superuserPassword?: string): NodeEndpoint[] =>
+    endpointsFor(request.nodes, (n) =>
+        n.dockerHost === undefined ? tcpUrl(superuserPassword, n.port, request.caFile) : undefined,
+    );
+
+/** What endpointsFor needs of a node: a planned node, or one the stack's `nodes` output describes. */
+export type EndpointSource = Pick<PlannedNode, "name" | "container" | "endpoint" | "host" | "dockerHost" | "gone">;
+
+/** Where to ask each node, in its container unless `urlOf` gives it a TCP URL. */
+export function endpointsFor<T extends EndpointSource>(
+    nodes: readonly T[],
+    urlOf: (node: T) => string | undefined = () => undefined,
+): NodeEndpoint[] {
+    const peers = peersOf(nodes);
+    return nodes.map((n) => ({
+        name: n.name,
+        container: n.container,
+        dockerHost: n.dockerHost,
+        peers,
+        ...(n.gone ? { gone: { host: n.host ?? "" } } : {}),
+        url: urlOf(n),
+    }));
+}
+
+/** Each node's endpoint, as "host:port", to its name (NodeEndpoint.peers). */
+export function peersOf(nodes: readonly { name: string; endpoint: string }[]): ReadonlyMap<string, string> {
+    return new Map(
+        nodes.map((n) => {
+            const { host, port } = splitEndpoint(n.endpoint);
+            return [`${host}:${port}`, n.name];
+        }),
+    );
 }

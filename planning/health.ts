@@ -1,4 +1,4 @@
-import type { NodeObservation } from "../ops/observe";
+import type { NodeObservation } from "./observation";
 import { lagBytes } from "./lsn";
 import { slotNameFor, type NodeSummary, type Role } from "./topology";
 

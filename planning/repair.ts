@@ -1,14 +1,8 @@
-import type { NodeObservation } from "../ops/observe";
+import type { NodeObservation } from "./observation";
+import type { PlannedNode } from "./topology";
 
-/** A node as the converge step needs its plan: whom it streams from and through which slot. */
-export interface PlannedStandby {
-    readonly name: string;
-    /** Absent for the primary. */
-    readonly upstream?: string;
-    readonly slot?: string;
-    /** On a host marked gone: never repaired (nor fenced) until the host is back. */
-    readonly gone?: boolean;
-}
+/** What repairs need of a planned node: whom it streams from, through which slot, and whether its host is gone. */
+export type PlannedStandby = Pick<PlannedNode, "name" | "upstream" | "slot" | "gone">;
 
 export type RepairAction =
     /** Stopped, and its data is a standby's: start it as it is. */

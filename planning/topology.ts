@@ -1,9 +1,13 @@
 import { ConfigError } from "../config/errors";
 import type { ClusterConfig } from "../config/schema";
+import { stackNames } from "../contract/names";
 
 export type Role = "primary" | "standby";
 
-/** One node as pgtopo will run it: the config entry with everything derived filled in. */
+/**
+ * One node as pgtopo will run it: the config entry with everything derived filled in. The
+ * one reference to a node that every layer uses (the converge step gets these as JSON).
+ */
 export interface PlannedNode {
     readonly name: string;
     readonly port: number;
@@ -11,7 +15,7 @@ export interface PlannedNode {
     /** The node this one streams from; undefined for the primary. */
     readonly upstream?: string;
     /** Physical replication slot on the upstream that this standby consumes. */
-    readonly slotName?: string;
+    readonly slot?: string;
     /** Hops from the primary: 0 for the primary, 1 for its direct standbys, ... */
     readonly depth: number;
     /** pgtopo:hosts: the host it runs on; undefined on the local engine. */
@@ -28,6 +32,9 @@ export interface PlannedNode {
      * published port ("10.0.0.11:5433").
      */
     readonly endpoint: string;
+    /** Its container and data volume (contract/names.ts). */
+    readonly container: string;
+    readonly volume: string;
 }
 
 export interface TopologyPlan {
@@ -50,7 +57,7 @@ export function slotNameFor(nodeName: string): string {
  * slot. Every problem found is reported together; nothing is planned from a config with
  * any problem in it.
  */
-export function planTopology(config: ClusterConfig): TopologyPlan {
+export function planTopology(config: ClusterConfig, stack: string): TopologyPlan {
     const problems: string[] = [];
     const byName = new Map(config.nodes.map((n) => [n.name, n]));
 
@@ -118,6 +125,7 @@ export function planTopology(config: ClusterConfig): TopologyPlan {
         for (let up = upstreamOf(name); up !== undefined; up = upstreamOf(up)) depth++;
         return depth;
     };
+    const names = stackNames(stack);
     const planned: PlannedNode[] = config.nodes.map((node) => {
         const upstream = upstreamOf(node.name);
         const host = node.host !== undefined ? config.hosts?.[node.host] : undefined;
@@ -130,8 +138,10 @@ export function planTopology(config: ClusterConfig): TopologyPlan {
             port: node.port,
             role: upstream === undefined ? "primary" : "standby",
             upstream,
-            slotName: upstream === undefined ? undefined : slotNameFor(node.name),
+            slot: upstream === undefined ? undefined : slotNameFor(node.name),
             depth: depthOf(node.name),
+            container: names.container(node.name),
+            volume: names.volume(node.name),
         };
     });
     // Stable sort: by depth, then in config order, so upstreams come first.
@@ -260,7 +270,7 @@ export function topologyMermaid(plan: TopologyPlan): string {
         lines.push(node.role === "primary" ? `    ${id(node.name)}[("${label}")]` : `    ${id(node.name)}["${label}"]`);
     }
     for (const node of plan.nodes) {
-        if (node.upstream) lines.push(`    ${id(node.upstream)} -->|${node.slotName}| ${id(node.name)}`);
+        if (node.upstream) lines.push(`    ${id(node.upstream)} -->|${node.slot}| ${id(node.name)}`);
     }
     return lines.join("\n");
 }

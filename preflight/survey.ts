@@ -1,8 +1,8 @@
 import { GENERATION_LABEL, NODE_LABEL, STACK_LABEL, stackNames } from "../contract/names";
 import { containerGeneration } from "../planning/generation";
-import { endpointsOf, planConvergence, type ConvergencePlan, type ConvergeRequest } from "../ops/converge";
+import { endpointsOf, observeNode } from "../ops/observe";
+import { planConvergence, type ConvergencePlan, type ConvergeRequest } from "../planning/convergence";
 import { dockerOn } from "../ops/docker";
-import { observeNode } from "../ops/observe";
 
 /** What the program finds running for a stack, while it declares resources. */
 export interface StackSurvey {

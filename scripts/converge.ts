@@ -6,7 +6,9 @@
  * and PGTOPO_REPLICATION_PASSWORD (secrets, so never on a command line or in a log: the
  * first is for pg_rewind's connection to the primary, the second for re-cloning a node).
  */
-import { convergeCluster, type ConvergeRequest } from "../ops/converge";
+import { convergeCluster, realClock } from "../ops/converge";
+import { dockerDriver } from "../ops/driver";
+import type { ConvergeRequest } from "../planning/convergence";
 
 // Lines from the node scripts already say "pgtopo[node]:"; everything else gets "pgtopo:".
 // Each line says when, in seconds since the step began, so a slow step shows itself.
@@ -26,7 +28,7 @@ async function main(): Promise<void> {
     const password = process.env.PGTOPO_SUPERUSER_PASSWORD;
     if (!password) throw new Error("PGTOPO_SUPERUSER_PASSWORD is not set");
     if (!process.env.PGTOPO_REPLICATION_PASSWORD) throw new Error("PGTOPO_REPLICATION_PASSWORD is not set");
-    await convergeCluster(request, password, log);
+    await convergeCluster({ request, driver: dockerDriver(request, password), log, clock: realClock });
 }
 
 main().catch((err: Error) => {

@@ -4,8 +4,8 @@
  * as they are then, which becomes the stack output `timelines`. Input: PGTOPO_REQUEST and
  * PGTOPO_SUPERUSER_PASSWORD, as for converge.ts.
  */
-import { observeCluster } from "../ops/observe";
-import { endpointsOf, type ConvergeRequest } from "../ops/converge";
+import { endpointsOf, observeCluster } from "../ops/observe";
+import type { ConvergeRequest } from "../planning/convergence";
 
 async function main(): Promise<void> {
     const request = JSON.parse(process.env.PGTOPO_REQUEST ?? "") as ConvergeRequest;

@@ -74,7 +74,7 @@ describe("PostgresCluster resource graph", () => {
                 { name: "pg-3", port: 15434, upstream: "pg-2" },
             ],
         });
-        const cluster = new PostgresCluster("pgtopo", { stack: "unit", config, plan: planTopology(config) });
+        const cluster = new PostgresCluster("pgtopo", { stack: "unit", config, plan: planTopology(config, "unit") });
         outputs = { connectionStrings: await resolve(cluster.connectionStrings), primary: cluster.primary };
         await settled();
     });

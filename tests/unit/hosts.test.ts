@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseClusterConfig } from "../../config";
-import { peersOf, planConvergence } from "../../ops/converge";
+import { peersOf } from "../../ops/observe";
+import { planConvergence } from "../../planning/convergence";
 import type { NodeObservation } from "../../ops/observe";
 import { nodesSummary, planTopology, splitEndpoint } from "../../planning/topology";
 
@@ -22,7 +23,7 @@ const cascade = {
 
 function problemsOf(raw: Record<string, unknown>): readonly string[] {
     try {
-        planTopology(parseClusterConfig(raw));
+        planTopology(parseClusterConfig(raw), "unit");
     } catch (err) {
         if (err instanceof ConfigError) return err.problems;
         throw err;
@@ -32,7 +33,7 @@ function problemsOf(raw: Record<string, unknown>): readonly string[] {
 
 describe("pgtopo:hosts", () => {
     it("places each node on its host, reached on the host's address and its port", () => {
-        const plan = planTopology(parseClusterConfig(cascade));
+        const plan = planTopology(parseClusterConfig(cascade), "unit");
         const c = plan.nodes.find((n) => n.name === "c")!;
         expect(c).toMatchObject({
             host: "db3",
@@ -54,7 +55,7 @@ describe("pgtopo:hosts", () => {
 
     it("lets nodes on different hosts share a port, but not nodes on the same host", () => {
         const samePort = cascade.nodes.map((n) => ({ ...n, port: 5433 }));
-        expect(planTopology(parseClusterConfig({ ...cascade, nodes: samePort })).nodes.map((n) => n.endpoint)).toEqual([
+        expect(planTopology(parseClusterConfig({ ...cascade, nodes: samePort }), "unit").nodes.map((n) => n.endpoint)).toEqual([
             "10.0.0.11:5433",
             "10.0.0.12:5433",
             "10.0.0.13:5433",
@@ -183,7 +184,7 @@ describe("pgtopo:hosts", () => {
                     { name: "c", port: 5435, host: "db3", upstream: "b" },
                 ],
             });
-            const plan = planTopology(config);
+            const plan = planTopology(config, "unit");
             expect(plan.nodes.find((n) => n.name === "a")).toMatchObject({ gone: true, role: "standby" });
             const seen = (name: string, change: Partial<NodeObservation>): NodeObservation => ({
                 name,
@@ -201,7 +202,7 @@ describe("pgtopo:hosts", () => {
             const nodes = plan.nodes.map((n) => ({
                 name: n.name,
                 upstream: n.upstream,
-                slot: n.slotName,
+                slot: n.slot,
                 gone: n.gone,
             }));
             const planned = planConvergence({ target: "b", maxLagOnFailover: 1 << 20, nodes }, observed);

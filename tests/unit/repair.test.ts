@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { NodeObservation } from "../../ops/observe";
-import { planConvergence, whyNotStreaming, withDataDirectory } from "../../ops/converge";
+import { planConvergence } from "../../planning/convergence";
+import type { NodeObservation } from "../../planning/observation";
+import { whyNotStreaming } from "../../planning/streaming";
 import { containerGeneration } from "../../planning/generation";
 import { describeRepairs, planRepairs, type PlannedStandby } from "../../planning/repair";
 
@@ -177,38 +178,79 @@ describe("planRepairs", () => {
     });
 });
 
-describe("why a standby does not stream, from its log", () => {
+describe("why a standby does not stream, from what it, its upstream and its container say (no log line)", () => {
+    // pg-2 does not stream from pg-1 (its receiver is down); what each says of itself.
+    const primary = (delta: Partial<NodeObservation> = {}): NodeObservation => ({
+        ...healthy()[0],
+        timeline: 2,
+        walLsn: "0/9000000",
+        history: [{ timeline: 1, switchpoint: "0/3000060" }],
+        oldestWal: "000000020000000000000003",
+        ...delta,
+    });
+    const stuck = (delta: Partial<NodeObservation>) =>
+        standby("pg-2", "pg-1", { receiverStatus: undefined, upstreamHost: undefined, ...delta });
+
     it.each([
+        // "requested WAL segment 000000010000000000000003 has already been removed"
+        ["its WAL is gone from the upstream", stuck({ timeline: 2, replayLsn: "0/2000100" }), primary(), "wal-gone"],
+        // "requested timeline 2 is not a child of this server's history"
         [
-            "FATAL:  could not receive data from WAL stream: ERROR:  requested WAL segment 000000010000000000000003 has already been removed",
-            "wal-gone",
-        ],
-        ["FATAL:  requested timeline 2 is not a child of this server's history", "diverged"],
-        [
-            "LOG:  new timeline 2 forked off current database system timeline 1 before current recovery point 0/3000148",
+            "it is on a timeline the upstream does not have",
+            stuck({ timeline: 2, replayLsn: "0/4000000" }),
+            primary({ timeline: 1, history: [] }),
             "diverged",
         ],
+        // "new timeline 2 forked off current database system timeline 1 before current recovery point 0/3000148"
         [
-            'FATAL:  could not receive timeline history file from the primary server: ERROR:  could not open file "pg_wal/00000002.history"',
+            "its WAL went past the point where the upstream's timeline forked",
+            stuck({ timeline: 1, replayLsn: "0/3000148" }),
+            primary(),
             "diverged",
         ],
+        // "could not receive timeline history file from the primary server"
         [
-            "pgtopo[pg-2]: /var/lib/postgresql/data/pgdata holds no data directory: waiting for 'pulumi up' to bootstrap this node (it never initializes or clones itself)",
-            "no-data",
+            "its timeline is not one the upstream's descends from",
+            stuck({ timeline: 3, replayLsn: "0/3000000" }),
+            primary({
+                timeline: 4,
+                history: [
+                    { timeline: 1, switchpoint: "0/3000060" },
+                    { timeline: 2, switchpoint: "0/5000000" },
+                ],
+            }),
+            "diverged",
         ],
-        ["FATAL:  could not connect to the primary server: connection refused", "unknown"],
-    ])("%s -> %s", (line, why) => {
-        expect(whyNotStreaming(line)).toBe(why);
+        // "could not connect to the primary server: connection refused"
+        [
+            "its upstream does not answer",
+            stuck({ timeline: 2, replayLsn: "0/4000000" }),
+            primary({ reachable: false, error: "container stopped" }),
+            "unknown",
+        ],
+        // On the old timeline but not past the fork: it follows the new one by itself.
+        [
+            "it has not reached the fork on the old timeline",
+            stuck({ timeline: 1, replayLsn: "0/3000060" }),
+            primary(),
+            "unknown",
+        ],
+        [
+            "it catches up on the upstream's timeline",
+            stuck({ timeline: 2, replayLsn: "0/4000000" }),
+            primary(),
+            "unknown",
+        ],
+    ])("%s", (_what, node, upstream, why) => {
+        expect(whyNotStreaming(node, upstream, true)).toBe(why);
     });
 
-    it("takes no data directory from the container, not from a log line that may be of a wait since ended", () => {
-        // The log says it waited (a node bootstrapped seconds ago), the container has data.
-        expect(withDataDirectory("no-data", "data")).toBe("unknown");
-        expect(withDataDirectory("no-data", "")).toBe("unknown");
-        expect(withDataDirectory("no-data", "none")).toBe("no-data");
-        // Its log said so only when it started, maybe long before.
-        expect(withDataDirectory("unknown", "none")).toBe("no-data");
-        expect(withDataDirectory("unknown", "data")).toBe("unknown");
+    it("takes no data directory from its container alone: never from a log line, which may be of a wait since ended", () => {
+        // pgtopo-run's "holds no data directory: waiting" may be seconds old; the container decides.
+        const waiting: NodeObservation = { ...stuck({}), reachable: false, error: "no such file" };
+        expect(whyNotStreaming(waiting, primary(), false)).toBe("no-data");
+        expect(whyNotStreaming(waiting, primary(), undefined)).toBe("unknown");
+        expect(whyNotStreaming(waiting, primary(), true)).toBe("unknown");
     });
 });
 

@@ -17,7 +17,7 @@ const configOf = (extra: Record<string, unknown> = {}) =>
 describe("pgtopo.conf", () => {
     it("sets the replication essentials and safe defaults", () => {
         const config = configOf();
-        const text = renderSettings(config, planTopology(config));
+        const text = renderSettings(config, planTopology(config, "unit"));
         for (const line of [
             "listen_addresses = '*'",
             "password_encryption = 'scram-sha-256'",
@@ -58,7 +58,7 @@ describe("pgtopo.conf", () => {
                 application_name: "it's",
             },
         });
-        const lines = renderSettings(config, planTopology(config)).split("\n");
+        const lines = renderSettings(config, planTopology(config, "unit")).split("\n");
         expect(lines).toContain("max_slot_wal_keep_size = '10GB'");
         expect(lines).not.toContain("max_slot_wal_keep_size = '4GB'");
         expect(lines).toContain("work_mem = '8MB'");

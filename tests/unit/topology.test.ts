@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ConfigError, parseClusterConfig } from "../../config";
 import { nodesSummary, planTopology, slotNameFor, topologyMermaid } from "../../planning/topology";
 
-const plan = (raw: Record<string, unknown>) => planTopology(parseClusterConfig(raw));
+const plan = (raw: Record<string, unknown>) => planTopology(parseClusterConfig(raw), "unit");
 
 function problemsOf(raw: Record<string, unknown>): readonly string[] {
     try {
@@ -28,9 +28,9 @@ describe("planTopology", () => {
         expect(result.primary).toBe("pg-1");
         expect(result.nodes).toEqual([
             // prettier-ignore
-            { name: "pg-1", port: 15432, role: "primary", upstream: undefined, slotName: undefined, depth: 0, address: "127.0.0.1", endpoint: "pg-1" },
+            { name: "pg-1", port: 15432, role: "primary", upstream: undefined, slot: undefined, depth: 0, address: "127.0.0.1", endpoint: "pg-1", container: "pgtopo-unit-pg-1", volume: "pgtopo-unit-pg-1-data" },
             // prettier-ignore
-            { name: "pg-2", port: 15433, role: "standby", upstream: "pg-1", slotName: "pgtopo_pg_2", depth: 1, address: "127.0.0.1", endpoint: "pg-2" },
+            { name: "pg-2", port: 15433, role: "standby", upstream: "pg-1", slot: "pgtopo_pg_2", depth: 1, address: "127.0.0.1", endpoint: "pg-2", container: "pgtopo-unit-pg-2", volume: "pgtopo-unit-pg-2-data" },
         ]);
     });
 
