@@ -102,7 +102,8 @@ export function dockerDriver(request: ConvergeRequest, superuserPassword?: strin
             ); // prettier-ignore
         },
         start: async (node) => void (await docker(node, "start", node.container)),
-        stop: async (node, graceSeconds) => void (await docker(node, "stop", "-t", String(graceSeconds), node.container)),
+        stop: async (node, graceSeconds) =>
+            void (await docker(node, "stop", "-t", String(graceSeconds), node.container)),
         logsSince: (node, since) =>
             dockerOn(node.dockerHost, ["logs", "--since", since, node.container]).then(
                 ({ stdout, stderr }) => `${stdout}\n${stderr}`,

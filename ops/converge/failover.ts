@@ -8,7 +8,10 @@ import { fence, promote } from "./fence";
  * The lag guard (planning/transition.ts) refused this already if the target is too far
  * behind another standby.
  */
-export async function failOver(ctx: ConvergeContext, transition: Extract<Transition, { kind: "failover" }>): Promise<void> {
+export async function failOver(
+    ctx: ConvergeContext,
+    transition: Extract<Transition, { kind: "failover" }>,
+): Promise<void> {
     for (const name of transition.fence) await fence(ctx, nodeNamed(ctx, name));
     await promote(ctx, targetOf(ctx));
 }

@@ -37,7 +37,8 @@ export async function reclone(
     if (hasContainer) await ctx.driver.stop(node, 60);
     if (keep) {
         const kept = await ctx.driver.oneShot(node, SCRIPTS.setAside);
-        if (kept) ctx.log(`${node.name}'s diverged data is kept at ${kept} in volume ${node.volume}; remove it when done`);
+        if (kept)
+            ctx.log(`${node.name}'s diverged data is kept at ${kept} in volume ${node.volume}; remove it when done`);
     } else {
         await ctx.driver.oneShot(node, SCRIPTS.setAside, ["discard"]);
     }
@@ -81,7 +82,11 @@ export async function rejoin(ctx: ConvergeContext, node: PlannedNode): Promise<v
             (err: Error) =>
                 err instanceof ScriptFailure && err.code === EXIT.noRewindNeeded
                     ? { ok: true, needed: false, out: err.stdout.trim() }
-                    : { ok: false, needed: true, out: whyFailed(err instanceof ScriptFailure ? err.stderr : err.message) },
+                    : {
+                          ok: false,
+                          needed: true,
+                          out: whyFailed(err instanceof ScriptFailure ? err.stderr : err.message),
+                      },
         );
     ctx.log(rewind.out);
     if (rewind.ok) {

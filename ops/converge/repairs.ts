@@ -7,7 +7,8 @@ import { streamOrSayWhy } from "./streaming";
 
 const createSlot = (ctx: ConvergeContext, on: PlannedNode, slot: string) =>
     ctx.driver.run(on, SCRIPTS.slot, ["create", slot]);
-const dropSlot = (ctx: ConvergeContext, on: PlannedNode, slot: string) => ctx.driver.run(on, SCRIPTS.slot, ["drop", slot]);
+const dropSlot = (ctx: ConvergeContext, on: PlannedNode, slot: string) =>
+    ctx.driver.run(on, SCRIPTS.slot, ["drop", slot]);
 
 /**
  * A standby that should stream: waited for, and rewound or re-cloned when what it and its
@@ -36,7 +37,9 @@ export async function untilStreaming(
         ctx.log(`${node.name}: its volume holds no data directory (lost outside pgtopo); it waits for one`);
         return reclone(ctx, node, false);
     }
-    throw new Error(`${node.name} does not stream from ${upstream.name}; its last log lines:\n${whyFailed(lastLog, 8)}`);
+    throw new Error(
+        `${node.name} does not stream from ${upstream.name}; its last log lines:\n${whyFailed(lastLog, 8)}`,
+    );
 }
 
 /** Does one repair of planning/repair.ts to a node. */

@@ -41,7 +41,8 @@ export interface FakeKnobs {
 /** An action the converge step took on a node: what the tests assert, in order. */
 export type Action = string;
 
-const fmt = (lsn: bigint) => `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
+const fmt = (lsn: bigint) =>
+    `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
 export const lsn = (text: string) => lsnToBytes(text);
 
 /**
@@ -78,7 +79,8 @@ export class FakeCluster {
         for (const [name, upstream] of Object.entries(upstreams)) {
             nodes.set(name, { ...make(upstream), slot: slotOf(name) });
         }
-        for (const [name, upstream] of Object.entries(upstreams)) nodes.get(upstream)!.slots.set(slotOf(name), { lost: false });
+        for (const [name, upstream] of Object.entries(upstreams))
+            nodes.get(upstream)!.slots.set(slotOf(name), { lost: false });
         return new FakeCluster(nodes);
     }
 
@@ -125,7 +127,8 @@ export class FakeCluster {
         const act = (text: string) => this.actions.push(text);
         const running = (node: PlannedNode) => {
             const n = this.node(node.name);
-            if (n.container !== "running") throw new ScriptFailure(1, "", `container ${node.container} is not running`, "not running");
+            if (n.container !== "running")
+                throw new ScriptFailure(1, "", `container ${node.container} is not running`, "not running");
             return n;
         };
         const nameOf = (endpoint: string) => endpoint.split(":")[0];
@@ -134,7 +137,12 @@ export class FakeCluster {
                 const n = this.node(node.name);
                 const base = { name: node.name, slots: [], replicas: [] };
                 if (planned.find((p) => p.name === node.name)?.gone) {
-                    return { ...base, container: "running", reachable: false, error: "not asked: its host is marked gone" };
+                    return {
+                        ...base,
+                        container: "running",
+                        reachable: false,
+                        error: "not asked: its host is marked gone",
+                    };
                 }
                 if (n.container !== "running") {
                     return { ...base, container: n.container, reachable: false, error: `container ${n.container}`, dataIsStandby: !n.primary }; // prettier-ignore
@@ -159,14 +167,20 @@ export class FakeCluster {
                         active: replicas.some(([, o]) => o.slot === name),
                         walStatus: s.lost ? "lost" : "reserved",
                     })),
-                    replicas: replicas.map(([name]) => ({ name, state: "streaming", replayLagSeconds: 0, syncState: "async" })),
+                    replicas: replicas.map(([name]) => ({
+                        name,
+                        state: "streaming",
+                        replayLagSeconds: 0,
+                        syncState: "async",
+                    })),
                     history: this.history(n.timeline),
                     oldestWal: n.oldestWal,
                 } satisfies NodeObservation;
             },
             container: async (node) => this.node(node.name).container,
             hasVolume: async (node) => this.node(node.name).volume,
-            hasData: async (node) => (this.node(node.name).container === "running" ? this.node(node.name).data : undefined),
+            hasData: async (node) =>
+                this.node(node.name).container === "running" ? this.node(node.name).data : undefined,
             sql: async (node, text) => {
                 const n = running(node);
                 if (text.startsWith("SELECT pg_promote")) {
@@ -210,7 +224,12 @@ export class FakeCluster {
                         return fmt(n.checkpoint ?? n.lsn);
                     case SCRIPTS.rewind: {
                         if (this.knobs.rewindFails.has(node.name)) {
-                            throw new ScriptFailure(1, "", "pg_rewind: fatal: could not find previous WAL record", "exit 1");
+                            throw new ScriptFailure(
+                                1,
+                                "",
+                                "pg_rewind: fatal: could not find previous WAL record",
+                                "exit 1",
+                            );
                         }
                         const source = this.node(nameOf(args[0]));
                         const left = this.history(source.timeline).find((h) => h.timeline === n.timeline);
@@ -227,7 +246,12 @@ export class FakeCluster {
                         const upstream = this.node(nameOf(setting(ENV.upstream)!));
                         const slot = setting(ENV.slot)!;
                         if (!upstream.slots.has(slot)) upstream.slots.set(slot, { lost: false });
-                        Object.assign(n, { data: true, primary: false, upstream: nameOf(setting(ENV.upstream)!), slot });
+                        Object.assign(n, {
+                            data: true,
+                            primary: false,
+                            upstream: nameOf(setting(ENV.upstream)!),
+                            slot,
+                        });
                         Object.assign(n, { timeline: upstream.timeline, lsn: upstream.lsn });
                         return `standby cloned from ${setting(ENV.upstream)}`;
                     }

@@ -55,11 +55,9 @@ describe("pgtopo:hosts", () => {
 
     it("lets nodes on different hosts share a port, but not nodes on the same host", () => {
         const samePort = cascade.nodes.map((n) => ({ ...n, port: 5433 }));
-        expect(planTopology(parseClusterConfig({ ...cascade, nodes: samePort }), "unit").nodes.map((n) => n.endpoint)).toEqual([
-            "10.0.0.11:5433",
-            "10.0.0.12:5433",
-            "10.0.0.13:5433",
-        ]);
+        expect(
+            planTopology(parseClusterConfig({ ...cascade, nodes: samePort }), "unit").nodes.map((n) => n.endpoint),
+        ).toEqual(["10.0.0.11:5433", "10.0.0.12:5433", "10.0.0.13:5433"]);
         const twoOnDb2 = [...samePort, { name: "d", port: 5433, host: "db2" }];
         expect(problemsOf({ ...cascade, nodes: twoOnDb2 })).toEqual([
             "pgtopo:nodes[1], [3].port: 5433 is used by more than one node on host db2; each node needs its own port on host db2",
