@@ -3,7 +3,8 @@ import "./program/lazy-pulumi-sdk.cjs";
 import "./program/lazy-promise-stacks.cjs";
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { PostgresCluster, stackNames } from "./components";
+import { ClusterConvergence, PostgresCluster, stackNames } from "./components";
+import { knownValue } from "./components/cluster";
 import { convergeRequest } from "./planning/convergence";
 import { ConfigError, parseClusterConfig, rawConfigFromPulumi } from "./config";
 import { portProblems } from "./preflight/ports";
@@ -21,6 +22,7 @@ import { planTopology } from "./planning/topology";
 export = async () => {
     const stack = pulumi.getStack();
     let cluster: PostgresCluster;
+    let steps: ClusterConvergence;
     let tls: boolean;
     try {
         const config = parseClusterConfig(rawConfigFromPulumi(pulumi.runtime.allConfig()));
@@ -68,7 +70,14 @@ export = async () => {
         // The steps that remove things on a host read whether it is marked gone when they
         // run, from the state's commands or in a destroy that runs no program.
         if (config.hosts && !pulumi.runtime.isDryRun()) markGoneEngines(Object.values(config.hosts));
-        cluster = new PostgresCluster("pgtopo", { stack, config, plan, survey, found, baseImagePresent });
+        cluster = new PostgresCluster("pgtopo", { stack, config, plan, found, baseImagePresent });
+        // What converging takes, from one query per node (over its published port once the
+        // password is known): asked while the nodes' resources go to the engine.
+        const [convergence, repository] = await Promise.all([
+            survey.convergence(() => knownValue(cluster.superuserPassword)),
+            survey.repository,
+        ]);
+        steps = new ClusterConvergence("pgtopo-convergence", { cluster, plan: convergence, repository }, { parent: cluster });
     } catch (err) {
         if (err instanceof ConfigError || err instanceof EngineUnreachable) throw userError(err.message);
         throw err;
@@ -79,8 +88,8 @@ export = async () => {
         topology: cluster.topology,
         connectionStrings: cluster.connectionStrings,
         settingsApplied: cluster.settingsApplied,
-        lastTransition: cluster.lastTransition,
-        timelines: cluster.timelines,
+        lastTransition: steps.lastTransition,
+        timelines: steps.timelines,
         // What `npm run status` holds the replication connections to.
         tls,
     };

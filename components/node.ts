@@ -45,6 +45,8 @@ export interface PostgresNodeArgs {
     readonly retainDataOnRemove: boolean;
     /** The node this one streams from; required for a standby. */
     readonly upstream?: PostgresNode;
+    /** Settled once the cluster's converge step is declared: what a standby's follow step waits for. */
+    readonly rolesSettled: Promise<RolesSettled>;
     /**
      * What the program found of the node before this `up` (ops/survey.ts); absent (unit
      * tests under mocks): taken as existing, with no generation label, the safe way.
@@ -71,6 +73,12 @@ export interface PostgresNodeArgs {
     };
     /** pgtopo:tls: every TCP connection to and between nodes encrypted and verified. */
     readonly tls: boolean;
+}
+
+/** The cluster's converge step, and whether this `up` makes the cluster anew (nothing to re-point then). */
+export interface RolesSettled {
+    readonly converge: pulumi.Resource;
+    readonly newCluster: boolean;
 }
 
 /**
@@ -124,7 +132,6 @@ export class PostgresNode extends pulumi.ComponentResource {
         // on its upstream's host, which keeps the WAL it needs to rejoin later).
         const gone = node.gone === true;
         const frozen = gone ? { ignoreChanges: ["*"] } : {};
-        this.gone = gone;
 
         // The node's removal is pgtopo's own step, not the docker provider's delete: its
         // container stopped cleanly and removed by name (and its volume, with
@@ -291,51 +298,44 @@ export class PostgresNode extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: this.ready, ...frozen },
         );
-        this.configured = configured;
         this.settled = (args.found?.existed ?? true) ? [configured] : [];
         this.settingsReport = configured.stdout;
-        this.standby = standby;
-        this.resourceName = name;
-        this.args = args;
+
+        // A standby is (re-)pointed at its upstream once the cluster's converge step has
+        // settled who is primary: a node that was primary a moment ago cannot follow anyone
+        // until it has been fenced and made a standby. In a new cluster nothing is
+        // re-pointed (the settings step finds what the bootstrap wrote, the clone made the
+        // slot), so the follow check runs beside the settings and slot steps; a re-point
+        // needs its new slot first.
+        const follow =
+            standby && !gone
+                ? this.follow(
+                      name,
+                      args,
+                      args.rolesSettled.then(({ converge, newCluster }) =>
+                          newCluster ? this.ready : [configured, converge, standby.slot],
+                      ),
+                  )
+                : undefined;
+        this.finished = follow && standby ? [follow, configured, standby.slot] : [configured];
+        this.registerOutputs({ containerName: this.containerName });
     }
 
     /** What the last settings change did on this node: reloaded, or restarted and why. */
     readonly settingsReport: pulumi.Output<string>;
-    private readonly configured: pulumi.Resource;
-    private readonly standby?: { slot: command.local.Command };
-    private readonly gone: boolean;
-    private readonly resourceName: string;
-    private readonly args: PostgresNodeArgs;
-
-    /**
-     * Completes the node once the cluster has settled who is primary: a standby is
-     * (re-)pointed at its upstream only after that, since a node that was primary a
-     * moment ago cannot follow anyone until it has been fenced and made a standby.
-     * Returns what must be done before the node counts as finished.
-     *
-     * In a new cluster (`after` empty) nothing is re-pointed, the settings step finds the
-     * settings the bootstrap wrote and the clone made the slot, so the follow check runs
-     * beside the settings and slot steps. A re-point needs its new slot first.
-     */
-    finish(after: pulumi.Resource[]): pulumi.Resource[] {
-        this.registerOutputs({ containerName: this.containerName });
-        if (!this.standby || this.gone) return [this.configured];
-        const { slot } = this.standby;
-        const settled = after.length > 0 ? [this.configured, ...after, slot] : this.ready;
-        return [this.follow(settled), this.configured, slot];
-    }
+    /** Done once the node is as configured: its settings applied and, for a standby, following its upstream. */
+    readonly finished: pulumi.Resource[];
 
     /**
      * Keeps a standby pointed at its planned upstream. On the first `up` the clone
      * already did that and this only confirms it streams; when the upstream changes in
      * the config, this re-points it with a reload, no restart and no new clone.
      */
-    private follow(after: pulumi.Resource[]): command.local.Command {
-        const { node } = this.args;
+    private follow(name: string, args: PostgresNodeArgs, after: Promise<pulumi.Resource[]>): command.local.Command {
         return new command.local.Command(
-            `${this.resourceName}-follow`,
+            `${name}-follow`,
             {
-                create: followCommand(this.containerName, this.args.upstream!.endpoint, node.slot!),
+                create: followCommand(this.containerName, args.upstream!.endpoint, args.node.slot!),
                 ...this.engine.commandEnv,
             },
             { parent: this, dependsOn: after },

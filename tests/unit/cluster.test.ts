@@ -40,14 +40,12 @@ beforeAll(async () => {
     );
 });
 
-/** Resources register as their inputs resolve: wait until no new one has come for a while. */
-async function settled(): Promise<void> {
-    for (let quiet = 0, seen = -1; quiet < 5; ) {
-        await new Promise((r) => setTimeout(r, 20));
-        quiet = recorded.length === seen ? quiet + 1 : 0;
-        seen = recorded.length;
-    }
-}
+/**
+ * Every registration the program started, done: the SDK's own wait for its RPC queue to
+ * drain, as its runner does before a program ends (internal, hence the cast). Every
+ * resource is declared in a constructor (none inside a promise), so nothing comes after.
+ */
+const registered = () => (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
 /** Pulumi's wire form of a secret value: a signature key beside the value. */
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 function unwrapSecret(value: any): any {
@@ -65,7 +63,7 @@ describe("PostgresCluster resource graph", () => {
     let outputs: { connectionStrings: Record<string, string>; primary: string };
 
     beforeAll(async () => {
-        const { PostgresCluster } = await import("../../components");
+        const { ClusterConvergence, PostgresCluster } = await import("../../components");
         const config = parseClusterConfig({
             primary: "pg-1",
             nodes: [
@@ -75,8 +73,26 @@ describe("PostgresCluster resource graph", () => {
             ],
         });
         const cluster = new PostgresCluster("pgtopo", { stack: "unit", config, plan: planTopology(config, "unit") });
+        new ClusterConvergence("pgtopo-convergence", { cluster }, { parent: cluster });
+        await registered();
         outputs = { connectionStrings: await resolve(cluster.connectionStrings), primary: cluster.primary };
-        await settled();
+    });
+
+    it("declares every step of every node and of the cluster, each in a constructor (none left pending)", () => {
+        const commands = recorded.filter((r) => r.type === "command:local:Command").map((r) => r.name);
+        for (const node of ["pg-1", "pg-2", "pg-3"]) {
+            for (const step of ["removal", "bootstrap", "ready", "settings"])
+                expect(commands).toContain(`pgtopo-${node}-${step}`);
+        }
+        for (const standby of ["pg-2", "pg-3"]) {
+            expect(commands).toContain(`pgtopo-${standby}-slot`);
+            expect(commands).toContain(`pgtopo-${standby}-follow`);
+        }
+        expect(commands).not.toContain("pgtopo-pg-1-follow");
+        expect(commands).toEqual(expect.arrayContaining(["pgtopo-converge", "pgtopo-report"]));
+        expect(recorded.map((r) => r.type)).toEqual(
+            expect.arrayContaining(["docker:index/network:Network", "pgtopo:index:Convergence"]),
+        );
     });
 
     it("builds one image from the Debian base, locally, kept across stacks", () => {
@@ -183,7 +199,7 @@ describe("PostgresCluster resource graph", () => {
     });
 
     it("reads each node's timeline from the report's last line, and nothing from noise", async () => {
-        const { parseTimelines } = await import("../../components/cluster");
+        const { parseTimelines } = await import("../../components/convergence");
         expect(parseTimelines('warning: x\n{"pg-1":{"timeline":2,"role":"primary"}}\n')).toEqual({ "pg-1": 2 });
         expect(parseTimelines("")).toEqual({});
         expect(parseTimelines("not json")).toEqual({});
