@@ -77,7 +77,11 @@ export = async () => {
             survey.convergence(() => knownValue(cluster.superuserPassword)),
             survey.repository,
         ]);
-        steps = new ClusterConvergence("pgtopo-convergence", { cluster, plan: convergence, repository }, { parent: cluster });
+        steps = new ClusterConvergence(
+            "pgtopo-convergence",
+            { cluster, plan: convergence, repository },
+            { parent: cluster },
+        );
     } catch (err) {
         if (err instanceof ConfigError || err instanceof EngineUnreachable) throw userError(err.message);
         throw err;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { docker, objectsOfStack } from "../support/docker";
 import { query } from "../support/postgres";
-import { freePorts, TestStack, type ClusterSpec } from "../support/stack";
+import { bringUp, freePorts, pair, TestStack, type ClusterSpec } from "../support/stack";
 import { status } from "../support/status";
 import { RecordingWriter } from "../support/writer";
 
@@ -46,19 +46,7 @@ describe("backups with pgBackRest", () => {
     const check = (node: string) => docker("exec", "-u", "postgres", stack.container(node), "pgbackrest", "check");
 
     beforeAll(async () => {
-        const ports = await freePorts(2);
-        stack = await TestStack.create("bk");
-        spec = {
-            primary: "pg-1",
-            nodes: [
-                { name: "pg-1", port: ports[0] },
-                { name: "pg-2", port: ports[1] },
-            ],
-            backup: { retention: { full: 2 } },
-        };
-        await stack.configure(spec);
-        await stack.timedUp("1 + 1 with backups on, cold (stanza and first full backup included)");
-        urls = await stack.connectionStrings();
+        ({ stack, spec, urls } = await bringUp("bk", 2, (ports) => ({ primary: "pg-1", nodes: pair(ports), backup: { retention: { full: 2 } } }), "1 + 1 with backups on, cold (stanza and first full backup included)")); // prettier-ignore
     });
 
     afterAll(async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { docker } from "../support/docker";
 import { query } from "../support/postgres";
-import { freePorts, TestStack, type ClusterSpec } from "../support/stack";
+import { bringUp, freePorts, pair, TestStack, type ClusterSpec } from "../support/stack";
 import { status } from "../support/status";
 
 /**
@@ -14,21 +14,8 @@ import { status } from "../support/status";
 const WAIT = { timeout: 60_000, interval: 500 };
 
 /** A 1 + 1 stack of its own for each part. */
-async function pair(prefix: string, extra: Partial<ClusterSpec> = {}) {
-    const ports = await freePorts(2);
-    const stack = await TestStack.create(prefix);
-    const spec: ClusterSpec = {
-        primary: "pg-1",
-        nodes: [
-            { name: "pg-1", port: ports[0] },
-            { name: "pg-2", port: ports[1] },
-        ],
-        ...extra,
-    };
-    await stack.configure(spec);
-    await stack.timedUp(`${prefix}: 1 + 1, cold`);
-    return { stack, spec, urls: await stack.connectionStrings() };
-}
+const pairUp = (prefix: string, extra: Partial<ClusterSpec> = {}) =>
+    bringUp(prefix, 2, (ports) => ({ primary: "pg-1", nodes: pair(ports), ...extra }), `${prefix}: 1 + 1, cold`);
 
 /** pg-1 or pg-2 the primary, the other streaming from it; status healthy; a next up changes nothing. */
 async function expectSettled(
@@ -64,7 +51,7 @@ describe("one up, several changes to the same nodes", () => {
     const setting = async (node: string, name: string) =>
         (await query<{ v: string }>(urls[node], `SELECT current_setting('${name}') AS v`))[0].v;
 
-    beforeAll(async () => ({ stack, spec, urls } = await pair("mc")));
+    beforeAll(async () => ({ stack, spec, urls } = await pairUp("mc")));
     afterAll(async () => {
         if (stack) await stack.dispose();
         await docker("volume", "rm", "-f", `pgtopo-${stack.name}-backups`).catch(() => undefined);
@@ -99,7 +86,7 @@ describe("two switchovers with backups on, then a restore to a time before them"
     let spec: ClusterSpec;
     let urls: Record<string, string>;
 
-    beforeAll(async () => ({ stack, spec, urls } = await pair("sw2", { backup: { retention: { full: 2 } } })));
+    beforeAll(async () => ({ stack, spec, urls } = await pairUp("sw2", { backup: { retention: { full: 2 } } })));
     afterAll(async () => {
         if (stack) await stack.dispose();
         await docker("volume", "rm", "-f", `pgtopo-${stack.name}-backups`).catch(() => undefined);

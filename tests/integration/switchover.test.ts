@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { docker, inVolumeOf as inVolume, killMatching } from "../support/docker";
 import { query } from "../support/postgres";
-import { freePorts, TestStack, type ClusterSpec } from "../support/stack";
+import { bringUp, cascadeOfThree, TestStack, type ClusterSpec } from "../support/stack";
 import { status } from "../support/status";
 import { RecordingWriter } from "../support/writer";
 
@@ -59,19 +59,7 @@ describe("switchover and failover by changing pgtopo:primary", () => {
     const inVolumeOf = (node: string, script: string) => inVolume(stack.name, node, script);
 
     beforeAll(async () => {
-        const ports = await freePorts(3);
-        stack = await TestStack.create("sw");
-        spec = {
-            primary: "pg-1",
-            nodes: [
-                { name: "pg-1", port: ports[0] },
-                { name: "pg-2", port: ports[1] },
-                { name: "pg-3", port: ports[2], upstream: "pg-2" },
-            ],
-        };
-        await stack.configure(spec);
-        await stack.timedUp("1 + 2 layout, cold");
-        urls = await stack.connectionStrings();
+        ({ stack, spec, urls } = await bringUp("sw", 3, (ports) => ({ primary: "pg-1", nodes: cascadeOfThree(ports) }), "1 + 2 layout, cold")); // prettier-ignore
         await query(urls["pg-1"], "CREATE TABLE ids (id int PRIMARY KEY)");
     });
 

@@ -2,7 +2,7 @@ import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { docker, NODE_IMAGE } from "../support/docker";
 import { query } from "../support/postgres";
-import { freePorts, TestStack, type ClusterSpec } from "../support/stack";
+import { bringUp, cascadeOfThree, freePorts, TestStack, type ClusterSpec } from "../support/stack";
 import { status } from "../support/status";
 import { switchOverUnderWrites } from "../support/switchover";
 
@@ -26,20 +26,7 @@ describe("pgtopo:tls", () => {
         );
 
     beforeAll(async () => {
-        const ports = await freePorts(3);
-        stack = await TestStack.create("tls");
-        spec = {
-            primary: "pg-1",
-            nodes: [
-                { name: "pg-1", port: ports[0] },
-                { name: "pg-2", port: ports[1] },
-                { name: "pg-3", port: ports[2], upstream: "pg-2" },
-            ],
-            tls: true,
-        };
-        await stack.configure(spec);
-        await stack.timedUp("1 + 2 with a cascade, TLS on, cold");
-        urls = await stack.connectionStrings();
+        ({ stack, spec, urls } = await bringUp("tls", 3, (ports) => ({ primary: "pg-1", nodes: cascadeOfThree(ports), tls: true }), "1 + 2 with a cascade, TLS on, cold")); // prettier-ignore
     });
 
     afterAll(async () => {

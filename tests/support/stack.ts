@@ -170,6 +170,41 @@ export class TestStack {
 }
 
 /**
+ * A new stack of the shape `shape(ports)`, given `portCount` free ports, brought up cold
+ * (its `up` timed under `label`): the stack, its config and its connection strings.
+ */
+export async function bringUp(
+    prefix: string,
+    portCount: number,
+    shape: (ports: number[]) => ClusterSpec,
+    label: string,
+): Promise<{ stack: TestStack; spec: ClusterSpec; urls: Record<string, string>; ports: number[] }> {
+    const ports = await freePorts(portCount);
+    const stack = await TestStack.create(prefix);
+    const spec = shape(ports);
+    await stack.configure(spec);
+    await stack.timedUp(label);
+    return { stack, spec, urls: await stack.connectionStrings(), ports };
+}
+
+/** A primary and one standby: pg-1 -> pg-2. */
+export function pair(ports: readonly number[]): NodeSpec[] {
+    return [
+        { name: "pg-1", port: ports[0] },
+        { name: "pg-2", port: ports[1] },
+    ];
+}
+
+/** A primary, a standby, and a standby of that standby: pg-1 -> pg-2 -> pg-3. */
+export function cascadeOfThree(ports: readonly number[]): NodeSpec[] {
+    return [
+        { name: "pg-1", port: ports[0] },
+        { name: "pg-2", port: ports[1] },
+        { name: "pg-3", port: ports[2], upstream: "pg-2" },
+    ];
+}
+
+/**
  * The drift test's and soak's layout: a cascade two deep (pg-1 -> pg-2 -> pg-3) and a
  * second branch (pg-1 -> pg-4), upstreams listed first.
  */

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
-import type { NodeObservation } from "../../ops/observe";
+import type { NodeObservation } from "../../planning/observation";
 import { assessCluster, topologyTree, type DesiredNode } from "../../planning/health";
 import { lagBytes, lsnToBytes } from "../../planning/lsn";
+import { changed, observed, observedPrimary } from "../support/observations";
 
 const desired: Record<string, DesiredNode> = {
     "pg-1": { role: "primary", port: 1 },
@@ -11,20 +12,12 @@ const desired: Record<string, DesiredNode> = {
 
 function healthy(): NodeObservation[] {
     return [
-        {
-            name: "pg-1",
-            container: "running",
-            reachable: true,
-            inRecovery: false,
-            timeline: 1,
+        observedPrimary("pg-1", {
             walLsn: "0/3000100",
             slots: [{ name: "pgtopo_pg_2", active: true }],
             replicas: [{ name: "pg-2", state: "streaming", replayLagSeconds: 0.002, syncState: "async" }],
-        },
-        {
-            name: "pg-2",
-            container: "running",
-            reachable: true,
+        }),
+        observed("pg-2", {
             inRecovery: true,
             timeline: 1,
             walLsn: "0/3000100",
@@ -33,25 +26,19 @@ function healthy(): NodeObservation[] {
             receiverStatus: "streaming",
             slots: [{ name: "pgtopo_pg_3", active: true }],
             replicas: [{ name: "pg-3", state: "streaming", replayLagSeconds: null, syncState: "async" }],
-        },
-        {
-            name: "pg-3",
-            container: "running",
-            reachable: true,
+        }),
+        observed("pg-3", {
             inRecovery: true,
             timeline: 1,
             walLsn: "0/3000000",
             replayLsn: "0/3000000",
             upstreamHost: "pg-2",
             receiverStatus: "streaming",
-            slots: [],
-            replicas: [],
-        },
+        }),
     ];
 }
 
-const replace = (list: NodeObservation[], name: string, change: Partial<NodeObservation>) =>
-    list.map((o) => (o.name === name ? { ...o, ...change } : o));
+const replace = changed;
 
 describe("assessCluster", () => {
     it("calls a cluster that runs as configured healthy, with lag per standby", () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ConfigError, parseClusterConfig } from "../../config";
 import { peersOf } from "../../ops/observe";
 import { planConvergence } from "../../planning/convergence";
-import type { NodeObservation } from "../../ops/observe";
+import { observed } from "../support/observations";
 import { nodesSummary, planTopology, splitEndpoint } from "../../planning/topology";
 
 const hosts = {
@@ -184,26 +184,16 @@ describe("pgtopo:hosts", () => {
             });
             const plan = planTopology(config, "unit");
             expect(plan.nodes.find((n) => n.name === "a")).toMatchObject({ gone: true, role: "standby" });
-            const seen = (name: string, change: Partial<NodeObservation>): NodeObservation => ({
-                name,
-                container: "running",
-                reachable: true,
-                slots: [],
-                replicas: [],
-                ...change,
-            });
-            const observed = [
+            const seen = observed;
+            const observations = [
                 seen("a", { reachable: false, error: "not asked: its host db1 is marked gone" }),
                 seen("b", { inRecovery: true, timeline: 1, walLsn: "0/5000000", upstreamHost: "a", conninfoHost: "a", slotSetting: "pgtopo_b" }), // prettier-ignore
                 seen("c", { inRecovery: true, timeline: 1, walLsn: "0/5000000", upstreamHost: "a", conninfoHost: "a", slotSetting: "pgtopo_c" }), // prettier-ignore
             ];
-            const nodes = plan.nodes.map((n) => ({
-                name: n.name,
-                upstream: n.upstream,
-                slot: n.slot,
-                gone: n.gone,
-            }));
-            const planned = planConvergence({ target: "b", maxLagOnFailover: 1 << 20, nodes }, observed);
+            const planned = planConvergence(
+                { target: "b", maxLagOnFailover: 1 << 20, nodes: plan.nodes },
+                observations,
+            );
             expect(planned.transition).toMatchObject({ kind: "failover", to: "b" });
             expect(planned.repairs.map((r) => r.node)).not.toContain("a");
             expect(planned.lines.at(-1)).toBe(

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { planConvergence } from "../../planning/convergence";
 import type { NodeObservation } from "../../planning/observation";
 import { whyNotStreaming } from "../../planning/streaming";
+import { changed, observedPrimary, observedStandby } from "../support/observations";
 import { containerGeneration } from "../../planning/generation";
 import { describeRepairs, planRepairs, type PlannedStandby } from "../../planning/repair";
 
@@ -13,42 +14,22 @@ const nodes: PlannedStandby[] = [
     { name: "pg-3", upstream: "pg-2", slot: "pgtopo_pg_3" },
 ];
 
-const standby = (name: string, upstream: string, change: Partial<NodeObservation> = {}): NodeObservation => ({
-    name,
-    container: "running",
-    reachable: true,
-    inRecovery: true,
-    timeline: 1,
-    upstreamHost: upstream,
-    receiverStatus: "streaming",
-    conninfoHost: upstream,
-    slotSetting: `pgtopo_${name.replace("-", "_")}`,
-    slots: [],
-    replicas: [],
-    ...change,
-});
+const standby = observedStandby;
 
 function healthy(): NodeObservation[] {
     return [
-        {
-            name: "pg-1",
-            container: "running",
-            reachable: true,
-            inRecovery: false,
-            timeline: 1,
+        observedPrimary("pg-1", {
             slots: [
                 { name: "pgtopo_pg_2", active: true, walStatus: "reserved" },
                 { name: "pgtopo_pg_4", active: true, walStatus: "reserved" },
             ],
-            replicas: [],
-        },
+        }),
         standby("pg-2", "pg-1", { slots: [{ name: "pgtopo_pg_3", active: true, walStatus: "reserved" }] }),
         standby("pg-3", "pg-2"),
         standby("pg-4", "pg-1"),
     ];
 }
-const change = (list: NodeObservation[], name: string, delta: Partial<NodeObservation>) =>
-    list.map((o) => (o.name === name ? { ...o, ...delta } : o));
+const change = changed;
 const request = { target: "pg-1", maxLagOnFailover: 1 << 20, nodes };
 
 describe("planRepairs", () => {

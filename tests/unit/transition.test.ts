@@ -1,20 +1,12 @@
 import { describe, expect, it } from "vitest";
-import type { NodeObservation } from "../../ops/observe";
+import type { NodeObservation } from "../../planning/observation";
 import { describeTransition, planTransition } from "../../planning/transition";
+import { observed, observedStopped } from "../support/observations";
 
-const node = (name: string, change: Partial<NodeObservation> = {}): NodeObservation => ({
-    name,
-    container: "running",
-    reachable: true,
-    inRecovery: true,
-    walLsn: "0/5000000",
-    slots: [],
-    replicas: [],
-    ...change,
-});
+const node = (name: string, change: Partial<NodeObservation> = {}) =>
+    observed(name, { inRecovery: true, walLsn: "0/5000000", ...change });
 const primary = (name: string, lsn = "0/5000000") => node(name, { inRecovery: false, walLsn: lsn });
-const lost = (name: string) =>
-    node(name, { container: "stopped", reachable: false, inRecovery: undefined, error: "container stopped" });
+const lost = (name: string) => observedStopped(name, { walLsn: "0/5000000" });
 const options = { maxLagOnFailover: 1024 * 1024 };
 
 describe("planTransition", () => {
