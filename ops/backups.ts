@@ -1,5 +1,5 @@
 import type { BackupObservation } from "../planning/backup-health";
-import { dockerOn } from "./docker";
+import { dockerText } from "./docker";
 
 /**
  * pgBackRest's account of the stack's repository and the primary's archiver statistics,
@@ -11,7 +11,7 @@ export async function observeBackups(
     dockerHost?: string,
 ): Promise<BackupObservation | undefined> {
     const exec = async (...args: string[]) =>
-        (await dockerOn(dockerHost, ["exec", "-u", "postgres", primaryContainer, ...args], { timeout: 20_000 })).stdout.trim(); // prettier-ignore
+        dockerText(dockerHost, ["exec", "-u", "postgres", primaryContainer, ...args], { timeout: 20_000 });
     const stanza = await exec("printenv", "PGBACKREST_STANZA").catch(() => "");
     if (!stanza) return undefined;
     try {

@@ -97,3 +97,12 @@ export function dockerOn(
         env: { ...process.env, ...dockerEnv(dockerHost) },
     });
 }
+
+/** The docker CLI on an engine, its output trimmed: what most questions to an engine want. */
+export async function dockerText(
+    dockerHost: string | undefined,
+    args: readonly string[],
+    options: { timeout?: number } = {},
+): Promise<string> {
+    return (await dockerOn(dockerHost, args, options)).stdout.trim();
+}

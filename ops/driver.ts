@@ -2,7 +2,7 @@ import { ENV, PATHS } from "../contract/image";
 import type { ConvergeRequest } from "../planning/convergence";
 import type { NodeObservation } from "../planning/observation";
 import type { PlannedNode } from "../planning/topology";
-import { dockerOn } from "./docker";
+import { dockerOn, dockerText } from "./docker";
 import { endpointsOf, observeNode } from "./observe";
 
 /** The state of a node's container. */
@@ -62,7 +62,7 @@ export function dockerDriver(request: ConvergeRequest, superuserPassword?: strin
     const endpoints = new Map(endpointsOf(request, superuserPassword).map((e) => [e.name, e]));
     const docker = async (node: PlannedNode, ...args: string[]) => {
         try {
-            return (await dockerOn(node.dockerHost, args)).stdout.trim();
+            return await dockerText(node.dockerHost, args);
         } catch (err) {
             const e = err as { code?: number | string; stdout?: string; stderr?: string; message: string };
             throw new ScriptFailure(typeof e.code === "number" ? e.code : 1, e.stdout ?? "", e.stderr ?? "", e.message);

@@ -1,21 +1,16 @@
-import { execFile } from "node:child_process";
 import { createServer } from "node:net";
-import { promisify } from "node:util";
 import type { NodeConfig } from "../config/schema";
-
-const run = promisify(execFile);
+import { dockerText } from "../ops/docker";
 
 /** Who holds a port: a container (by name), or some other process. */
 export type PortHolder = { readonly container: string } | { readonly process: true };
 
 /** Whether something already listens on 127.0.0.1:port, and if a container, which one. */
 export async function portHolder(port: number): Promise<PortHolder | undefined> {
-    const { stdout } = await run("docker", ["ps", "--filter", `publish=${port}`, "--format", "{{.Names}}"]).catch(
-        () => ({
-            stdout: "",
-        }),
+    const names = await dockerText(undefined, ["ps", "--filter", `publish=${port}`, "--format", "{{.Names}}"]).catch(
+        () => "",
     );
-    const container = stdout.trim().split("\n").filter(Boolean)[0];
+    const container = names.split("\n").filter(Boolean)[0];
     if (container) return { container };
     const free = await new Promise<boolean>((resolve) => {
         const server = createServer();

@@ -1,11 +1,8 @@
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { BACKUPS_LABEL, stackNames } from "../contract/names";
 import { PATHS, STANZA } from "../contract/image";
+import { dockerText } from "../ops/docker";
 import { restoreTarget, segmentEnd, targetProblem, type RecoverableWindow } from "../planning/restore";
 import type { ClusterConfig } from "../config/schema";
-
-const run = promisify(execFile);
 
 /** What another stack's repository holds, read in a throwaway container; undefined when it cannot be read here. */
 export type RepositoryReader = (volume: string, image: string) => Promise<RecoverableWindow | "no backup" | undefined>;
@@ -20,10 +17,10 @@ export const readRepository: RepositoryReader = async (volume, image) => {
         "echo",
         `find ${PATHS.restoreSource}/archive -name '????????????????????????-*' -printf '%T@ %f\\n' | sort -n | tail -n 1`,
     ].join("; ");
-    const out = await run("docker", [
+    const out = await dockerText(undefined, [
         "run", "--rm", "--network", "none", "-v", `${volume}:${PATHS.restoreSource}:ro`,
         "--entrypoint", "bash", image, "-c", script,
-    ]).then(({ stdout }) => stdout, () => undefined); // prettier-ignore
+    ]).catch(() => undefined); // prettier-ignore
     if (out === undefined) return undefined;
     const [json, newest] = out.trim().split("\n");
     const backups = (JSON.parse(json)[0]?.backup ?? []) as { timestamp: { stop: number }; lsn: { stop: string } }[];
@@ -43,7 +40,7 @@ export interface RestoreProbe {
     readonly readRepository: RepositoryReader;
 }
 
-const docker = async (...args: string[]) => (await run("docker", args)).stdout.trim();
+const docker = (...args: string[]) => dockerText(undefined, args);
 export const dockerProbe: RestoreProbe = {
     volumeExists: (name) =>
         docker("volume", "inspect", name).then(

@@ -2,7 +2,7 @@ import { GENERATION_LABEL, NODE_LABEL, STACK_LABEL, stackNames } from "../contra
 import { containerGeneration } from "../planning/generation";
 import { endpointsOf, observeNode } from "../ops/observe";
 import { planConvergence, type ConvergencePlan, type ConvergeRequest } from "../planning/convergence";
-import { dockerOn } from "../ops/docker";
+import { dockerText } from "../ops/docker";
 
 /** What the program finds running for a stack, while it declares resources. */
 export interface StackSurvey {
@@ -108,8 +108,8 @@ async function repositoryFinding(
 ): Promise<RepositoryFinding> {
     for (const node of nodes) {
         const info =
-            await dockerOn(node.dockerHost, ["exec", "-u", "postgres", node.container, "pgbackrest", "info", "--output=json"], { timeout: 15_000 }) // prettier-ignore
-                .then(({ stdout }) => JSON.parse(stdout) as { backup?: { type: string }[] }[])
+            await dockerText(node.dockerHost, ["exec", "-u", "postgres", node.container, "pgbackrest", "info", "--output=json"], { timeout: 15_000 }) // prettier-ignore
+                .then((out) => JSON.parse(out) as { backup?: { type: string }[] }[])
                 .catch(() => undefined);
         if (!info) continue;
         const full = info.some((stanza) => (stanza.backup ?? []).some((backup) => backup.type === "full"));
@@ -127,10 +127,7 @@ export const ENGINE_TIMEOUT_SECONDS = 20;
  */
 async function listEngine(stack: string, engine: string | undefined, host: string | undefined) {
     const docker = async (...args: string[]) =>
-        (await dockerOn(engine, args, { timeout: ENGINE_TIMEOUT_SECONDS * 1000 })).stdout
-            .trim()
-            .split("\n")
-            .filter(Boolean);
+        (await dockerText(engine, args, { timeout: ENGINE_TIMEOUT_SECONDS * 1000 })).split("\n").filter(Boolean);
     try {
         const [containers, volumes] = await Promise.all([
             docker("ps", "-a", "--filter", `label=${STACK_LABEL}=${stack}`, "--filter", `label=${NODE_LABEL}`,

@@ -1,5 +1,5 @@
 import { NODE_LABEL, STACK_LABEL } from "../contract/names";
-import { dockerOn } from "../ops/docker";
+import { dockerText } from "../ops/docker";
 
 /** A container of the stack and the PostgreSQL major its image was built for. */
 export interface RunningMajor {
@@ -20,7 +20,7 @@ export async function runningMajors(
 }
 
 async function majorsOn(stack: string, engine: string | undefined): Promise<RunningMajor[]> {
-    const docker = async (...args: string[]) => (await dockerOn(engine, args, { timeout: 20_000 })).stdout.trim();
+    const docker = (...args: string[]) => dockerText(engine, args, { timeout: 20_000 });
     const ids = (
         await docker("ps", "-aq", "--filter", `label=${STACK_LABEL}=${stack}`, "--filter", `label=${NODE_LABEL}`)
     )
