@@ -19,6 +19,7 @@ const JSON_KEYS = new Set([
     "tls",
     "hosts",
     "clients",
+    "endpoints",
 ]);
 
 /**
@@ -78,7 +79,13 @@ function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>): s
     // A tcp:// engine's TLS material is secret: named, never echoed.
     if (issue.input === undefined || (issue.path[0] === "hosts" && issue.path.includes("tls")))
         return `${field} ${message}`;
-    return `${field}: ${JSON.stringify(issue.input)} is not allowed; it ${message}`;
+    // A refinement of a whole object sees it with its defaults filled in: say what was written.
+    const input = issue.code === "custom" ? valueAt(raw, issue.path) : issue.input;
+    return `${field}: ${JSON.stringify(input)} is not allowed; it ${message}`;
+}
+
+function valueAt(raw: Record<string, unknown>, path: readonly PropertyKey[]): unknown {
+    return path.reduce<unknown>((value, part) => (value as Record<PropertyKey, unknown> | undefined)?.[part], raw);
 }
 
 /** `pgtopo:nodes[1] (pg-2).port`: the index finds the entry, the name helps a human. */
@@ -110,6 +117,9 @@ function allowedKeysAt(path: readonly PropertyKey[]): string[] {
     if (path[0] === "restore") return ["fromStack", "target"];
     if (path[0] === "hosts" && path.length === 2) return ["docker", "address", "tls", "gone"];
     if (path[0] === "hosts" && path[2] === "tls") return ["ca", "cert", "key"];
+    if (path[0] === "endpoints" && path.length === 1)
+        return ["rw", "ro", "pooling", "pauseTimeout", "maxClientConnections", "poolSize"];
+    if (path[0] === "endpoints") return ["port"];
     return [];
 }
 

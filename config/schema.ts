@@ -123,6 +123,58 @@ const backupSchema = z.strictObject({
         .default("upstream"),
 });
 
+const portSchema = z
+    .number({ error: `must be an integer from ${MIN_PORT} to ${MAX_PORT}` })
+    .int({ error: `must be an integer from ${MIN_PORT} to ${MAX_PORT}` })
+    .min(MIN_PORT, { error: `must be an integer from ${MIN_PORT} to ${MAX_PORT}` })
+    .max(MAX_PORT, { error: `must be an integer from ${MIN_PORT} to ${MAX_PORT}` });
+
+/** How long a switchover may wait for in-flight transactions to finish behind paused routers. */
+export const PAUSE_TIMEOUT_RULE = "a whole number of seconds from 1 to 60";
+
+/**
+ * pgtopo:endpoints: a router (PgBouncer) on every Docker host, whose `rw` listener always
+ * reaches the primary and `ro` the streaming standbys; a switchover pauses them.
+ */
+const endpointsSchema = z
+    .strictObject({
+        rw: z.strictObject({ port: portSchema }, { error: "must be { port }" }).optional(),
+        ro: z.strictObject({ port: portSchema }, { error: "must be { port }" }).optional(),
+        /**
+         * transaction (the default): a pause waits for transactions, not for clients; session
+         * state (SET, advisory locks, LISTEN, temporary tables) is not carried. session: it
+         * is, and a switchover then waits for the clients to disconnect, up to pauseTimeout.
+         */
+        pooling: z
+            .enum(["transaction", "session"], { error: 'must be "transaction" or "session"' })
+            .default("transaction"),
+        pauseTimeout: z
+            .number({ error: `must be ${PAUSE_TIMEOUT_RULE}` })
+            .int({ error: `must be ${PAUSE_TIMEOUT_RULE}` })
+            .min(1, { error: `must be ${PAUSE_TIMEOUT_RULE}` })
+            .max(60, { error: `must be ${PAUSE_TIMEOUT_RULE}` })
+            .default(10),
+        maxClientConnections: z
+            .number({ error: "must be a whole number of client connections from 1 to 100000" })
+            .int({ error: "must be a whole number of client connections from 1 to 100000" })
+            .min(1, { error: "must be a whole number of client connections from 1 to 100000" })
+            .max(100_000, { error: "must be a whole number of client connections from 1 to 100000" })
+            .default(1000),
+        poolSize: z
+            .number({ error: "must be a whole number of server connections per database and user, from 1 to 1000" })
+            .int({ error: "must be a whole number of server connections per database and user, from 1 to 1000" })
+            .min(1, { error: "must be a whole number of server connections per database and user, from 1 to 1000" })
+            .max(1000, { error: "must be a whole number of server connections per database and user, from 1 to 1000" })
+            .default(20),
+    })
+    .superRefine((e, ctx) => {
+        if (e.rw !== undefined || e.ro !== undefined) return;
+        ctx.addIssue({
+            code: "custom",
+            message: "must name at least one listener: rw (the primary) or ro (the standbys), each { port }",
+        });
+    });
+
 const PARAMETER_NAME = /^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$/;
 
 const nodeSchema = z.strictObject({
@@ -266,6 +318,8 @@ export const clusterConfigSchema = z.strictObject({
         .default([]),
     /** Bootstrap this stack's primary from another stack's backups, to a point in time. */
     restore: restoreSchema.optional(),
+    /** Routers that follow the primary: an endpoint per listener. Off when absent. */
+    endpoints: endpointsSchema.optional(),
     /** Default: defaultBaseImage(postgresVersion), filled in by parseClusterConfig. */
     baseImage: z
         .string({ error: "must be a Docker image reference" })
@@ -283,3 +337,4 @@ export type NodeConfig = z.infer<typeof nodeSchema>;
 export type SynchronousConfig = NonNullable<ClusterConfig["synchronous"]>;
 export type BackupConfig = z.infer<typeof backupSchema>;
 export type RestoreConfig = z.infer<typeof restoreSchema>;
+export type EndpointsConfig = z.infer<typeof endpointsSchema>;

@@ -14,6 +14,10 @@ export interface StackNames {
     readonly backupVolume: string;
     /** The stack's CA and certificates for pgBackRest's TLS server (pgtopo:backup). */
     readonly tlsVolume: string;
+    /** The router of pgtopo:endpoints (one per engine, so the same name on each). */
+    readonly router: string;
+    /** The router image (PgBouncer, images/pgbouncer), shared by every stack like the node image. */
+    readonly routerImage: string;
 }
 
 import * as path from "path";
@@ -24,6 +28,8 @@ export const PROJECT_ROOT = path.join(__dirname, "..");
 
 export const STACK_LABEL = "pgtopo.stack";
 export const NODE_LABEL = "pgtopo.node";
+/** On router containers: which router of the stack this is (planning/routers.ts). */
+export const ROUTER_LABEL = "pgtopo.router";
 /** On node containers: which incarnation this is (planning/generation.ts). */
 export const GENERATION_LABEL = "pgtopo.generation";
 /**
@@ -46,6 +52,8 @@ export function stackNames(stack: string): StackNames {
         bootstrapContainer: (node) => `${prefix}-${node}-bootstrap`,
         backupVolume: `${prefix}-backups`,
         tlsVolume: `${prefix}-tls`,
+        router: `${prefix}-router`,
+        routerImage: "pgtopo/pgbouncer:1.24",
     };
 }
 

@@ -1,6 +1,9 @@
 import { ConfigError } from "../config/errors";
 import type { ClusterConfig } from "../config/schema";
 import { stackNames } from "../contract/names";
+import { endpointProblems } from "./routers";
+
+export { splitEndpoint } from "./endpoint";
 
 export type Role = "primary" | "standby";
 
@@ -118,6 +121,7 @@ export function planTopology(config: ClusterConfig, stack: string): TopologyPlan
         );
     }
     problems.push(...synchronousProblems(config, upstreamOf));
+    problems.push(...endpointProblems(config));
     if (problems.length > 0) throw new ConfigError(problems);
 
     const depthOf = (name: string): number => {
@@ -245,17 +249,6 @@ export function nodesSummary(plan: TopologyPlan): Record<string, NodeSummary> {
             },
         ]),
     );
-}
-
-/**
- * "10.0.0.11:5433" -> its host and port; a bare node name is reached on 5432 over the
- * stack's Docker network. The same reading as endpoint_host/endpoint_port in the image.
- */
-export function splitEndpoint(endpoint: string): { host: string; port: number } {
-    const at = endpoint.lastIndexOf(":");
-    return at < 0
-        ? { host: endpoint, port: 5432 }
-        : { host: endpoint.slice(0, at), port: Number(endpoint.slice(at + 1)) };
 }
 
 /** A Mermaid flowchart of who streams from whom, arrows pointing downstream. */

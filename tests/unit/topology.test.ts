@@ -185,7 +185,7 @@ describe("bad configs are refused with one message per problem", () => {
             "an unknown top-level key",
             { ...twoNodes, primay: "pg-2" },
             [
-                'pgtopo: unknown key "primay"; allowed keys are pgtopo:postgresVersion, pgtopo:primary, pgtopo:nodes, pgtopo:synchronous, pgtopo:parameters, pgtopo:maxLagOnFailover, pgtopo:deleteDataOnRemove, pgtopo:backup, pgtopo:tls, pgtopo:hosts, pgtopo:clients, pgtopo:restore, pgtopo:baseImage',
+                'pgtopo: unknown key "primay"; allowed keys are pgtopo:postgresVersion, pgtopo:primary, pgtopo:nodes, pgtopo:synchronous, pgtopo:parameters, pgtopo:maxLagOnFailover, pgtopo:deleteDataOnRemove, pgtopo:backup, pgtopo:tls, pgtopo:hosts, pgtopo:clients, pgtopo:restore, pgtopo:endpoints, pgtopo:baseImage',
             ],
         ],
         [

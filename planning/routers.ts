@@ -1,0 +1,110 @@
+import type { ClusterConfig, EndpointsConfig } from "../config/schema";
+import { stackNames } from "../contract/names";
+import { splitEndpoint } from "./endpoint";
+import type { TopologyPlan } from "./topology";
+
+/** A router's two listeners: `rw` reaches the primary, `ro` the streaming standbys. */
+export type Listener = "rw" | "ro";
+export const LISTENERS: readonly Listener[] = ["rw", "ro"];
+
+/** Where a router sends its listeners' server connections: host:port as seen from the router. */
+export interface RouterTargets {
+    readonly rw: string;
+    /** Every standby, in the order of the planned tree; the primary when there is none. */
+    readonly ro: readonly string[];
+}
+
+/**
+ * One router (PgBouncer, images/pgbouncer) as pgtopo runs it: one per Docker host of the
+ * stack (one on a single machine), each publishing the configured listeners on its host's
+ * address (127.0.0.1 on one machine).
+ */
+export interface RouterPlan {
+    /** "router" on one machine; "router-<host>" with pgtopo:hosts. */
+    readonly name: string;
+    /** Its host in pgtopo:hosts and that engine's DOCKER_HOST; undefined: the local engine. */
+    readonly host?: string;
+    readonly dockerHost?: string;
+    /** Its host is marked gone: never contacted, left as it is. */
+    readonly gone?: true;
+    /** Where its listeners are published. */
+    readonly address: string;
+    readonly container: string;
+    /** The published port of each configured listener. */
+    readonly listeners: Readonly<Partial<Record<Listener, number>>>;
+    /** Where the listeners point when the cluster is as configured. */
+    readonly targets: RouterTargets;
+}
+
+/** The port each listener has inside the router's container (images/pgbouncer). */
+export const LISTENER_PORT: Readonly<Record<Listener, number>> = { rw: 6432, ro: 6433 };
+
+/** A node's endpoint as host:port (a bare name is reached on 5432 on the stack's network). */
+const hostPort = (endpoint: string) => {
+    const { host, port } = splitEndpoint(endpoint);
+    return `${host}:${port}`;
+};
+
+/** Where the listeners of every router point when the cluster is as `plan` says. */
+export function routerTargets(plan: TopologyPlan): RouterTargets {
+    const primary = plan.nodes.find((n) => n.name === plan.primary)!;
+    const standbys = plan.nodes.filter((n) => n.name !== plan.primary && !n.gone);
+    return {
+        rw: hostPort(primary.endpoint),
+        ro: (standbys.length > 0 ? standbys : [primary]).map((n) => hostPort(n.endpoint)),
+    };
+}
+
+/** The routers of pgtopo:endpoints: one per host (one on a single machine); none when off. */
+export function planRouters(config: ClusterConfig, plan: TopologyPlan, stack: string): RouterPlan[] {
+    const endpoints = config.endpoints;
+    if (!endpoints) return [];
+    const names = stackNames(stack);
+    const listeners = {
+        ...(endpoints.rw ? { rw: endpoints.rw.port } : {}),
+        ...(endpoints.ro ? { ro: endpoints.ro.port } : {}),
+    };
+    const targets = routerTargets(plan);
+    if (!config.hosts) {
+        return [{ name: "router", address: "127.0.0.1", container: names.router, listeners, targets }];
+    }
+    return Object.entries(config.hosts)
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([host, h]) => ({
+            name: `router-${host}`,
+            host,
+            dockerHost: h.docker,
+            ...(h.gone ? { gone: true as const } : {}),
+            address: h.address,
+            container: names.router,
+            listeners,
+            targets,
+        }));
+}
+
+/**
+ * Each listener's port must be free on every host a router runs on: not another listener's,
+ * not a node's there. Returns one sentence per clash.
+ */
+export function endpointProblems(config: ClusterConfig): string[] {
+    const endpoints: EndpointsConfig | undefined = config.endpoints;
+    if (!endpoints) return [];
+    const problems: string[] = [];
+    if (endpoints.rw && endpoints.ro && endpoints.rw.port === endpoints.ro.port) {
+        problems.push(
+            `pgtopo:endpoints.ro.port: ${endpoints.ro.port} is rw's port too; each listener needs its own port`,
+        );
+    }
+    for (const listener of LISTENERS) {
+        const port = endpoints[listener]?.port;
+        if (port === undefined) continue;
+        config.nodes.forEach((node, i) => {
+            if (node.port !== port) return;
+            const where = node.host ? ` on host ${node.host}, where every host has a router` : "";
+            problems.push(
+                `pgtopo:endpoints.${listener}.port: ${port} is the port of pgtopo:nodes[${i}] (${node.name})${where}; choose a port no node uses`,
+            );
+        });
+    }
+    return problems;
+}
