@@ -96,12 +96,23 @@ export const ENV = {
     pgdata: "PGDATA",
 } as const;
 
+/**
+ * The router image (images/pgbouncer): its entrypoint, and the admin command the program
+ * drives it with (`docker exec`): point, pause, resume, state.
+ */
+export const ROUTER_SCRIPTS = {
+    run: "pgtopo-router-run",
+    admin: "pgtopo-router",
+} as const;
+
 /** Exit codes with a meaning beyond "failed" (1). */
 export const EXIT = {
     /** pgtopo-configure: applied, but a changed setting needs a restart, which the caller does. */
     restartNeeded: 3,
     /** pgtopo-rewind: nothing to rewind (the node's WAL ends before the fork); it is a standby now. */
     noRewindNeeded: 10,
+    /** pgtopo-router pause: in-flight transactions did not finish in time; the router was resumed. */
+    pauseTimedOut: 4,
 } as const;
 
 /**

@@ -2,6 +2,14 @@ import type { ClusterConfig } from "../config/schema";
 import { STACK_LABEL, stackCaFile, stackNames } from "../contract/names";
 import type { NodeObservation } from "./observation";
 import { describeRepairs, planRepairs, type PlannedStandby, type Repair } from "./repair";
+import {
+    describeRouterRepairs,
+    planRouterRepairs,
+    planRouters,
+    type RouterObservation,
+    type RouterPlan,
+    type RouterRepair,
+} from "./routers";
 import type { PlannedNode, TopologyPlan } from "./topology";
 import { describeTransition, planTransition, type Transition } from "./transition";
 
@@ -19,6 +27,10 @@ export interface ConvergeRequest {
     readonly nodes: readonly PlannedNode[];
     /** pgtopo:tls: the stack's CA on this machine, to verify the nodes over TCP. */
     readonly caFile?: string;
+    /** pgtopo:endpoints: the routers, paused around a switchover and pointed at the primary. */
+    readonly routers: readonly RouterPlan[];
+    /** pgtopo:endpoints.pauseTimeout: how long a switchover waits for in-flight transactions. */
+    readonly pauseTimeout: number;
 }
 
 /** The converge request of a stack's config and its planned topology. */
@@ -32,6 +44,8 @@ export function convergeRequest(stack: string, config: ClusterConfig, plan: Topo
         image: names.image(config.postgresVersion),
         network: names.network,
         nodes: plan.nodes,
+        routers: planRouters(config, plan, stack),
+        pauseTimeout: config.endpoints?.pauseTimeout ?? 10,
     };
 }
 
@@ -42,6 +56,7 @@ export interface ConvergencePlan {
     /** Who must be primary, and how it gets there; undefined until the primary runs. */
     readonly transition?: Transition;
     readonly repairs: readonly Repair[];
+    readonly routerRepairs: readonly RouterRepair[];
     /** Whether anything differs from the config: the converge step must run. */
     readonly drifted: boolean;
     /**
@@ -63,8 +78,10 @@ export function planConvergence(
         readonly target: string;
         readonly maxLagOnFailover: number;
         readonly nodes: readonly PlannedStandby[];
+        readonly routers?: readonly RouterPlan[];
     },
     observed: readonly NodeObservation[],
+    routersObserved: readonly RouterObservation[] = [],
 ): ConvergencePlan {
     const target = observed.find((o) => o.name === request.target);
     const startPrimary = target?.container === "stopped";
@@ -73,12 +90,14 @@ export function planConvergence(
         : planTransition(request.target, observed, { maxLagOnFailover: request.maxLagOnFailover });
     const fence = transition && transition.kind !== "refused" ? transition.fence : [];
     const repairs = planRepairs(request.target, request.nodes, observed, fence);
+    const routerRepairs = planRouterRepairs(request.routers ?? [], routersObserved);
     // What the user said is lost is left alone: pgtopo cannot fence what it cannot reach.
     const gone = request.nodes.filter((n) => n.gone).map((n) => n.name);
     const lines = [
         ...(startPrimary ? [`${request.target}: the primary's container is stopped: start it`] : []),
         ...(transition ? [describeTransition(transition)] : []),
         ...describeRepairs(repairs),
+        ...describeRouterRepairs(routerRepairs),
         ...(gone.length > 0
             ? [
                   `${gone.join(", ")}: on a host marked gone, not fenced and not repaired; once the host is back and its 'gone' removed, the next 'up' fences and rejoins ${gone.length === 1 ? "it" : "them"}`,
@@ -90,7 +109,8 @@ export function planConvergence(
         startPrimary,
         transition,
         repairs,
-        drifted: !settled || repairs.length > 0,
+        routerRepairs,
+        drifted: !settled || repairs.length > 0 || routerRepairs.length > 0,
         newCluster: observed.length === 0,
         lines,
     };

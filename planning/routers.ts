@@ -108,3 +108,97 @@ export function endpointProblems(config: ClusterConfig): string[] {
     }
     return problems;
 }
+
+/** What a router says of itself (ops/routers.ts: `pgtopo-router state` in its container). */
+export interface RouterObservation {
+    readonly name: string;
+    readonly container: "running" | "stopped" | "missing";
+    /** Not asked: its host is marked gone, or its engine does not answer. */
+    readonly error?: string;
+    /** Each listener that answered: paused or not, where it points, its connections. */
+    readonly listeners: Readonly<
+        Partial<
+            Record<
+                Listener,
+                {
+                    readonly paused: boolean;
+                    readonly target?: string;
+                    readonly clients: number;
+                    readonly servers: number;
+                }
+            >
+        >
+    >;
+}
+
+export type RouterRepairAction =
+    /** Its container is stopped: start it. */
+    | "start"
+    /** A listener is paused (by hand, or by an `up` killed mid-switchover): resume it. */
+    | "resume"
+    /** It points elsewhere than the plan says (or nowhere yet): point it. */
+    | "point";
+
+export interface RouterRepair {
+    readonly router: string;
+    readonly action: RouterRepairAction;
+    /** What was found, in plain words. */
+    readonly reason: string;
+}
+
+/** The text a listener's target is, as `pgtopo-router state` reports it. */
+export const targetText = (targets: RouterTargets, listener: Listener) =>
+    listener === "rw" ? targets.rw : targets.ro.join(",");
+
+/**
+ * What must be done to each router so that it serves the plan: started, resumed, pointed.
+ * Pure, like planning/repair.ts for the nodes. A router on a host marked gone is left
+ * alone; one whose container is missing is recreated by Pulumi and pointed by the next
+ * step that sees it.
+ */
+export function planRouterRepairs(
+    routers: readonly RouterPlan[],
+    observed: readonly RouterObservation[],
+): RouterRepair[] {
+    const repairs: RouterRepair[] = [];
+    for (const router of routers) {
+        if (router.gone) continue;
+        const seen = observed.find((o) => o.name === router.name);
+        if (!seen || seen.container === "missing") continue;
+        const add = (action: RouterRepairAction, reason: string) =>
+            repairs.push({ router: router.name, action, reason });
+        if (seen.container === "stopped") {
+            add("start", "its container is stopped");
+            add("point", "it is pointed once it runs");
+            continue;
+        }
+        const listeners = Object.keys(router.listeners) as Listener[];
+        const paused = listeners.filter((l) => seen.listeners[l]?.paused);
+        if (paused.length > 0)
+            add("resume", `its ${paused.join(" and ")} listener${paused.length > 1 ? "s are" : " is"} paused`);
+        const astray = listeners.filter((l) => seen.listeners[l]?.target !== targetText(router.targets, l));
+        if (astray.length > 0) {
+            add(
+                "point",
+                astray
+                    .map(
+                        (l) =>
+                            `${l} points at ${seen.listeners[l]?.target || "nothing"}, not ${targetText(router.targets, l)}`,
+                    )
+                    .join("; "),
+            );
+        }
+    }
+    return repairs;
+}
+
+const ROUTER_WHAT: Record<RouterRepairAction, string> = {
+    start: "start it",
+    resume: "resume it",
+    point: "point it where the config says",
+};
+
+/** One plain-words line per router repair, for `pulumi preview` and the converge log. */
+export function describeRouterRepairs(repairs: readonly RouterRepair[]): string[] {
+    return repairs.map((r) => `${r.router}: ${r.reason}: ${ROUTER_WHAT[r.action]}`);
+}

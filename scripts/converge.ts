@@ -8,6 +8,7 @@
  */
 import { convergeCluster, realClock } from "../ops/converge";
 import { dockerDriver } from "../ops/driver";
+import { dockerRouterDriver } from "../ops/routers";
 import type { ConvergeRequest } from "../planning/convergence";
 
 // Lines from the node scripts already say "pgtopo[node]:"; everything else gets "pgtopo:".
@@ -28,7 +29,13 @@ async function main(): Promise<void> {
     const password = process.env.PGTOPO_SUPERUSER_PASSWORD;
     if (!password) throw new Error("PGTOPO_SUPERUSER_PASSWORD is not set");
     if (!process.env.PGTOPO_REPLICATION_PASSWORD) throw new Error("PGTOPO_REPLICATION_PASSWORD is not set");
-    await convergeCluster({ request, driver: dockerDriver(request, password), log, clock: realClock });
+    await convergeCluster({
+        request,
+        driver: dockerDriver(request, password),
+        routers: dockerRouterDriver(),
+        log,
+        clock: realClock,
+    });
 }
 
 main().catch((err: Error) => {

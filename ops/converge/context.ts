@@ -1,6 +1,7 @@
 import type { ConvergeRequest } from "../../planning/convergence";
 import type { PlannedNode } from "../../planning/topology";
 import type { NodeDriver } from "../driver";
+import type { RouterDriver } from "../routers";
 
 /** Time, as the converge step sees it: the real one, or a test's, which never waits. */
 export interface Clock {
@@ -17,6 +18,8 @@ export const realClock: Clock = {
 export interface ConvergeContext {
     readonly request: ConvergeRequest;
     readonly driver: NodeDriver;
+    /** pgtopo:endpoints: the routers (request.routers) are acted on through this. */
+    readonly routers: RouterDriver;
     readonly log: (line: string) => void;
     readonly clock: Clock;
 }

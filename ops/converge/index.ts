@@ -5,6 +5,7 @@ import { describeTransition, planTransition, type Transition } from "../../plann
 import { nodeNamed, targetOf, waitUntil, type ConvergeContext } from "./context";
 import { failOver } from "./failover";
 import { repair } from "./repairs";
+import { repairRouters } from "./routers";
 import { switchOver } from "./switchover";
 
 export { realClock, type Clock, type ConvergeContext } from "./context";
@@ -81,7 +82,9 @@ export async function convergeCluster(ctx: ConvergeContext): Promise<{ transitio
         await repair(ctx, nodeNamed(ctx, r.node), r);
         done.push(r);
     }
-    if (done.length === 0 && transition.kind === "none" && transition.fence.length === 0) {
+    // 5. The routers (pgtopo:endpoints): running, resumed, pointed where the plan says.
+    const routersRepaired = await repairRouters(ctx);
+    if (done.length === 0 && routersRepaired === 0 && transition.kind === "none" && transition.fence.length === 0) {
         log("every node is as configured; nothing to repair");
     }
     return { transition, repairs: done };

@@ -3,13 +3,17 @@ import { lsnToBytes } from "../../planning/lsn";
 import type { PlannedNode } from "../../planning/topology";
 import { targetOf, waitUntil, type ConvergeContext } from "./context";
 import { fence, promote } from "./fence";
+import { pauseRouters, pointRouters, resumeRouters } from "./routers";
 
 /**
  * A planned change of primary, losing nothing: the target must stream before anything is
- * touched; the old primary is fenced by a clean stop, which sends its last WAL to its
- * standbys; the target is promoted only once it has received that last WAL. If it does
- * not within 60 s, the old primary is started again as the primary and nothing else has
- * changed. The old primary and the other standbys rejoin afterwards, in tree order.
+ * touched; with pgtopo:endpoints the routers are paused first (clients wait, none sees an
+ * error); the old primary is fenced by a clean stop, which sends its last WAL to its
+ * standbys; the target is promoted only once it has received that last WAL, and the
+ * routers are pointed at it and resumed. If it does not receive it within 60 s, the old
+ * primary is started again as the primary, the routers resumed, and nothing else has
+ * changed. Whatever fails after the pause, the routers are resumed. The old primary and
+ * the other standbys rejoin afterwards, in tree order.
  */
 export async function switchOver(ctx: ConvergeContext, from: PlannedNode): Promise<void> {
     const target = targetOf(ctx);
@@ -26,19 +30,25 @@ export async function switchOver(ctx: ConvergeContext, from: PlannedNode): Promi
             `switchover refused: ${target.name} does not stream, so it could not receive ${from.name}'s last WAL; nothing was changed`,
         );
     }
-    await fence(ctx, from);
-    const finalLsn = await ctx.driver.oneShot(from, SCRIPTS.checkpointLsn);
-    ctx.log(`${from.name} stopped at ${finalLsn}; waiting for ${target.name} to receive it`);
-    const caughtUp = await waitUntil(ctx, `${target.name} receiving ${finalLsn}`, 60, async () => {
-        const o = await ctx.driver.observe(target);
-        return !!o.walLsn && lsnToBytes(o.walLsn) > lsnToBytes(finalLsn);
-    });
-    if (!caughtUp) {
-        // Give the cluster its primary back rather than lose the tail of its WAL.
-        await ctx.driver.start(from);
-        throw new Error(
-            `switchover aborted: ${target.name} did not receive ${from.name}'s last WAL (${finalLsn}); ${from.name} was restarted as primary and nothing else changed`,
-        );
+    await pauseRouters(ctx);
+    try {
+        await fence(ctx, from);
+        const finalLsn = await ctx.driver.oneShot(from, SCRIPTS.checkpointLsn);
+        ctx.log(`${from.name} stopped at ${finalLsn}; waiting for ${target.name} to receive it`);
+        const caughtUp = await waitUntil(ctx, `${target.name} receiving ${finalLsn}`, 60, async () => {
+            const o = await ctx.driver.observe(target);
+            return !!o.walLsn && lsnToBytes(o.walLsn) > lsnToBytes(finalLsn);
+        });
+        if (!caughtUp) {
+            // Give the cluster its primary back rather than lose the tail of its WAL.
+            await ctx.driver.start(from);
+            throw new Error(
+                `switchover aborted: ${target.name} did not receive ${from.name}'s last WAL (${finalLsn}); ${from.name} was restarted as primary and nothing else changed`,
+            );
+        }
+        await promote(ctx, target);
+        await pointRouters(ctx, [from.name]);
+    } finally {
+        await resumeRouters(ctx);
     }
-    await promote(ctx, target);
 }

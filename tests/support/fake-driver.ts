@@ -2,6 +2,8 @@ import { ENV, EXIT, SCRIPTS } from "../../contract/image";
 import type { ContainerState, NodeDriver } from "../../ops/driver";
 import { ScriptFailure } from "../../ops/driver";
 import type { Clock } from "../../ops/converge";
+import type { RouterDriver } from "../../ops/routers";
+import { targetText, type RouterPlan, type RouterTargets } from "../../planning/routers";
 import { lsnToBytes } from "../../planning/lsn";
 import type { NodeObservation, TimelineSwitch } from "../../planning/observation";
 import type { PlannedNode } from "../../planning/topology";
@@ -56,6 +58,7 @@ export const lsn = (text: string) => lsnToBytes(text);
 export class FakeCluster {
     readonly actions: Action[] = [];
     readonly knobs: FakeKnobs = { neverStream: new Set(), rewindFails: new Set(), targetStopsStreaming: false };
+    readonly routers = new FakeRouters(this);
     /** timeline -> the timeline it forked from and where. */
     private readonly forks = new Map<number, { parent: number; at: bigint }>();
     private time = 0;
@@ -284,3 +287,74 @@ export class FakeCluster {
 
 /** pgtopo's slot of a node (planning/topology.ts slotNameFor). */
 const slotOf = (name: string) => `pgtopo_${name.replace(/-/g, "_")}`;
+
+/** One simulated router: its container, whether each listener is paused, where it points. */
+export interface FakeRouter {
+    container: "running" | "stopped" | "missing";
+    paused: { rw: boolean; ro: boolean };
+    targets?: RouterTargets;
+    /** A transaction in flight that does not finish: a pause times out. */
+    longTransaction: boolean;
+}
+
+/** The routers of a FakeCluster behind RouterDriver; their actions go into the cluster's list. */
+export class FakeRouters {
+    readonly routers = new Map<string, FakeRouter>();
+
+    constructor(private readonly cluster: FakeCluster) {}
+
+    /** A running router per name, pointed at `targets` (or nowhere). */
+    add(name: string, targets?: RouterTargets): FakeRouter {
+        const router: FakeRouter = {
+            container: "running",
+            paused: { rw: false, ro: false },
+            targets,
+            longTransaction: false,
+        };
+        this.routers.set(name, router);
+        return router;
+    }
+
+    driver(): RouterDriver {
+        const act = (text: string) => this.cluster.actions.push(text);
+        const get = (router: RouterPlan) => this.routers.get(router.name)!;
+        return {
+            observe: async (router) => {
+                const r = get(router);
+                const listener = (l: "rw" | "ro") =>
+                    r.container === "running"
+                        ? {
+                              paused: r.paused[l],
+                              target: r.targets ? targetText(r.targets, l) : undefined,
+                              clients: 0,
+                              servers: 0,
+                          }
+                        : undefined;
+                return {
+                    name: router.name,
+                    container: r.container,
+                    listeners: r.container === "running" ? { rw: listener("rw"), ro: listener("ro") } : {},
+                };
+            },
+            pause: async (router, listeners, seconds) => {
+                act(`pause ${listeners.join("+")} of ${router.name} (${seconds}s)`);
+                const r = get(router);
+                if (r.longTransaction) return "timed out";
+                for (const l of listeners) r.paused[l] = true;
+                return "paused";
+            },
+            resume: async (router) => {
+                act(`resume ${router.name}`);
+                get(router).paused = { rw: false, ro: false };
+            },
+            point: async (router, targets) => {
+                act(`point ${router.name}: rw ${targets.rw}, ro ${targets.ro.join(",")}`);
+                get(router).targets = targets;
+            },
+            start: async (router) => {
+                act(`start ${router.name}`);
+                get(router).container = "running";
+            },
+        };
+    }
+}

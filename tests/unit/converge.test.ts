@@ -15,8 +15,14 @@ import { FakeCluster, lsn } from "../support/fake-driver";
 const ports = { "pg-1": 20001, "pg-2": 20002, "pg-3": 20003, "pg-4": 20004 } as const;
 type Name = keyof typeof ports;
 
-async function converge(cluster: FakeCluster, primary: Name, upstreams: Partial<Record<Name, Name>> = {}) {
+async function converge(
+    cluster: FakeCluster,
+    primary: Name,
+    upstreams: Partial<Record<Name, Name>> = {},
+    more: Record<string, unknown> = {},
+) {
     const config = parseClusterConfig({
+        ...more,
         primary,
         nodes: [...cluster.nodes.keys()].map((name) => ({
             name,
@@ -29,6 +35,7 @@ async function converge(cluster: FakeCluster, primary: Name, upstreams: Partial<
     const result = await convergeCluster({
         request,
         driver: cluster.driver(request.nodes),
+        routers: cluster.routers.driver(),
         log: (line) => lines.push(line),
         clock: cluster.clock,
     }).catch((err: Error) => err);
@@ -275,5 +282,86 @@ describe("the converge step's repairs, against a fake cluster", () => {
         cluster.knobs.neverStream.add("pg-2");
         const { result } = await converge(cluster, "pg-1");
         expect((result as Error).message).toBe("pg-2 does not stream from pg-1; its last log lines:\n");
+    });
+});
+
+describe("the converge step with routers (pgtopo:endpoints), against a fake cluster", () => {
+    const endpoints = { endpoints: { rw: { port: 16432 }, ro: { port: 16433 }, pauseTimeout: 7 } };
+
+    it("pauses the routers before fencing, points them at the new primary once promoted, then resumes them", async () => {
+        const cluster = FakeCluster.of("pg-1", { "pg-2": "pg-1", "pg-3": "pg-1" });
+        const router = cluster.routers.add("router", { rw: "pg-1:5432", ro: ["pg-2:5432", "pg-3:5432"] });
+        const { result, actions, lines } = await converge(cluster, "pg-2", { "pg-3": "pg-2" }, endpoints);
+        expect(result).not.toBeInstanceOf(Error);
+        expect(actions.slice(0, 7)).toEqual([
+            "pause rw of router (7s)",
+            "stop pg-1 (60s)",
+            "pgtopo-checkpoint-lsn in a one-shot on pg-1",
+            "promote pg-2",
+            "checkpoint pg-2",
+            // rw at once; ro without pg-1, which is down until it has rejoined.
+            "point router: rw pg-2:5432, ro pg-3:5432",
+            "resume router",
+        ]);
+        // Once every node is as configured, ro spreads over both standbys again.
+        expect(actions.at(-1)).toBe("point router: rw pg-2:5432, ro pg-1:5432,pg-3:5432");
+        expect(router).toMatchObject({ paused: { rw: false, ro: false }, targets: { rw: "pg-2:5432" } });
+        expect(lines).toContain(
+            "router: ro points at pg-3:5432, not pg-1:5432,pg-3:5432: point it where the config says",
+        );
+    });
+
+    it("abandons a switchover whose in-flight transactions outlast the pause: routers resumed, nothing else changed", async () => {
+        const cluster = FakeCluster.of("pg-1", { "pg-2": "pg-1" });
+        cluster.routers.add("router", { rw: "pg-1:5432", ro: ["pg-2:5432"] }).longTransaction = true;
+        const { result, actions } = await converge(cluster, "pg-2", {}, endpoints);
+        expect(actions).toEqual(["pause rw of router (7s)", "resume router"]);
+        expect((result as Error).message).toBe(
+            "switchover abandoned: the transactions in flight behind router did not finish within 7s (pgtopo:endpoints.pauseTimeout); the routers were resumed and nothing else changed",
+        );
+        expect(cluster.node("pg-1").primary).toBe(true);
+    });
+
+    it("resumes the routers when the switchover aborts after the pause, still pointed at the old primary", async () => {
+        const cluster = FakeCluster.of("pg-1", { "pg-2": "pg-1" });
+        const router = cluster.routers.add("router", { rw: "pg-1:5432", ro: ["pg-2:5432"] });
+        cluster.knobs.targetStopsStreaming = true;
+        const { result, actions } = await converge(cluster, "pg-2", {}, endpoints);
+        expect(actions).toEqual([
+            "pause rw of router (7s)",
+            "stop pg-1 (60s)",
+            "pgtopo-checkpoint-lsn in a one-shot on pg-1",
+            "start pg-1",
+            "resume router",
+        ]);
+        expect((result as Error).message).toMatch(/^switchover aborted: /);
+        expect(router).toMatchObject({ paused: { rw: false, ro: false }, targets: { rw: "pg-1:5432" } });
+    });
+
+    it("fails over without a pause: the routers are pointed at the new primary once it is promoted", async () => {
+        const cluster = FakeCluster.of("pg-1", { "pg-2": "pg-1" });
+        cluster.routers.add("router", { rw: "pg-1:5432", ro: ["pg-2:5432"] });
+        cluster.node("pg-1").container = "stopped";
+        const { actions } = await converge(cluster, "pg-2", {}, endpoints);
+        expect(actions.slice(0, 3)).toEqual([
+            "promote pg-2",
+            "checkpoint pg-2",
+            "point router: rw pg-2:5432, ro pg-2:5432",
+        ]);
+        expect(actions).not.toContain("pause rw of router (7s)");
+        expect(actions.at(-1)).toBe("point router: rw pg-2:5432, ro pg-1:5432");
+    });
+
+    it("repairs a router paused by hand, pointed elsewhere, or stopped", async () => {
+        const cluster = FakeCluster.of("pg-1", { "pg-2": "pg-1" });
+        const router = cluster.routers.add("router", { rw: "pg-2:5432", ro: ["pg-2:5432"] });
+        router.paused.rw = true;
+        const first = await converge(cluster, "pg-1", {}, endpoints);
+        expect(first.actions).toEqual(["resume router", "point router: rw pg-1:5432, ro pg-2:5432"]);
+        expect(first.lines).toContain("router: its rw listener is paused: resume it");
+        cluster.actions.length = 0;
+        router.container = "stopped";
+        const second = await converge(cluster, "pg-1", {}, endpoints);
+        expect(second.actions).toEqual(["start router", "point router: rw pg-1:5432, ro pg-2:5432"]);
     });
 });

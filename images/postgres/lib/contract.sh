@@ -16,6 +16,7 @@ readonly PGTOPO_DIVERGED_PREFIX=pgdata.diverged-
 readonly PGTOPO_STANZA=pgtopo
 readonly PGTOPO_EXIT_RESTART_NEEDED=3
 readonly PGTOPO_EXIT_NO_REWIND_NEEDED=10
+readonly PGTOPO_EXIT_PAUSE_TIMED_OUT=4
 readonly PGTOPO_CURRENT_TIMELINE_SQL='('\''x'\'' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int'
 readonly PGTOPO_BOOTSTRAP_FAILED_MARKER_PREFIX="${TMPDIR:-/tmp}/pgtopo-bootstrap-failed."
 readonly PGTOPO_HOME_DOCKER_TLS_DIR=docker-tls
