@@ -63,49 +63,107 @@ export class NodeImage extends pulumi.ComponentResource {
 
     constructor(name: string, args: NodeImageArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pgtopo:index:NodeImage", name, {}, opts);
-        const buildArgs = { PG_MAJOR: args.postgresVersion, BASE_IMAGE: args.baseImage };
-        const context = contextDigest(NODE_IMAGE_CONTEXT);
-        // pgtopo's own base image cannot be pulled: it is made here (debootstrap + import)
-        // when missing. Also whenever the node image is about to be rebuilt (a new context),
-        // since a base image removed since the last build would fail that build.
-        const release = DEBIAN_RELEASE_OF[args.postgresVersion];
-        const baseImage =
-            args.baseImage === defaultBaseImage(args.postgresVersion)
-                ? new command.local.Command(
-                      `${name}-base`,
-                      {
-                          create: `bash scripts/base-image.sh ${release} ${args.baseImage}`,
-                          dir: PROJECT_ROOT,
-                          triggers: [args.baseImage, context],
-                      },
-                      { parent: this },
-                  )
-                : undefined;
-        const image = new docker.RemoteImage(
-            `${name}-build`,
-            {
-                name: args.imageName,
-                keepLocally: true,
-                build: {
-                    context: NODE_IMAGE_CONTEXT,
-                    dockerfile: "Dockerfile",
-                    buildArgs,
-                    // The classic builder needs no BuildKit frontend image, which an
-                    // offline engine could not pull.
-                    version: "1",
-                },
-                triggers: { context, ...buildArgs },
-            },
-            {
-                parent: this,
-                // (An ordering only: a change of it never rebuilds the image.)
-                dependsOn: baseImage
-                    ? pulumi.output(args.baseImagePresent ?? false).apply((present) => (present ? [] : [baseImage]))
-                    : [],
-            },
-        );
+        const image = buildLocally(this, name, {
+            imageName: args.imageName,
+            context: NODE_IMAGE_CONTEXT,
+            buildArgs: { PG_MAJOR: args.postgresVersion, BASE_IMAGE: args.baseImage },
+            baseImage: args.baseImage,
+            release: DEBIAN_RELEASE_OF[args.postgresVersion],
+            ownBaseImage: args.baseImage === defaultBaseImage(args.postgresVersion),
+            baseImagePresent: args.baseImagePresent,
+        });
         this.imageName = image.name;
         this.imageId = image.imageId;
         this.registerOutputs({ imageName: this.imageName, imageId: this.imageId });
     }
+}
+
+/** The router image's build context (PgBouncer from Debian trixie: images/pgbouncer). */
+export const ROUTER_IMAGE_CONTEXT = path.join(__dirname, "..", "images", "pgbouncer");
+/** PgBouncer 1.24 (max_prepared_statements, multi-host pools) is in trixie; bookworm has 1.18. */
+const ROUTER_RELEASE = "trixie";
+
+/**
+ * The router image of pgtopo:endpoints (images/pgbouncer), built locally like the node
+ * image, on pgtopo's own trixie base image whatever the stack's PostgreSQL major, and kept
+ * across stacks.
+ */
+export class RouterImage extends pulumi.ComponentResource {
+    readonly imageName: pulumi.Output<string>;
+    readonly imageId: pulumi.Output<string>;
+
+    constructor(name: string, args: { readonly imageName: string }, opts?: pulumi.ComponentResourceOptions) {
+        super("pgtopo:index:RouterImage", name, {}, opts);
+        const baseImage = `pgtopo/debian:${ROUTER_RELEASE}`;
+        const image = buildLocally(this, name, {
+            imageName: args.imageName,
+            context: ROUTER_IMAGE_CONTEXT,
+            buildArgs: { BASE_IMAGE: baseImage },
+            baseImage,
+            release: ROUTER_RELEASE,
+            ownBaseImage: true,
+        });
+        this.imageName = image.name;
+        this.imageId = image.imageId;
+        this.registerOutputs({ imageName: this.imageName, imageId: this.imageId });
+    }
+}
+
+/**
+ * An image built by the local engine from a context of the repository, never pushed, kept
+ * on destroy (stacks share it), rebuilt exactly when its context changes. pgtopo's own base
+ * image cannot be pulled: it is made first (debootstrap + import) when missing, and also
+ * whenever the image is about to be rebuilt (a new context), since a base image removed
+ * since the last build would fail that build.
+ */
+function buildLocally(
+    parent: pulumi.Resource,
+    name: string,
+    spec: {
+        readonly imageName: string;
+        readonly context: string;
+        readonly buildArgs: Record<string, string>;
+        readonly baseImage: string;
+        readonly release: string;
+        /** pgtopo's own base image (made here), not one the user names. */
+        readonly ownBaseImage: boolean;
+        /** Whether the base image is on the engine already; unknown: the build waits for the step that makes it. */
+        readonly baseImagePresent?: Promise<boolean>;
+    },
+): docker.RemoteImage {
+    const context = contextDigest(spec.context);
+    const baseImage = spec.ownBaseImage
+        ? new command.local.Command(
+              `${name}-base`,
+              {
+                  create: `bash scripts/base-image.sh ${spec.release} ${spec.baseImage}`,
+                  dir: PROJECT_ROOT,
+                  triggers: [spec.baseImage, context],
+              },
+              { parent },
+          )
+        : undefined;
+    return new docker.RemoteImage(
+        `${name}-build`,
+        {
+            name: spec.imageName,
+            keepLocally: true,
+            build: {
+                context: spec.context,
+                dockerfile: "Dockerfile",
+                buildArgs: spec.buildArgs,
+                // The classic builder needs no BuildKit frontend image, which an offline
+                // engine could not pull.
+                version: "1",
+            },
+            triggers: { context, ...spec.buildArgs },
+        },
+        {
+            parent,
+            // (An ordering only: a change of it never rebuilds the image.)
+            dependsOn: baseImage
+                ? pulumi.output(spec.baseImagePresent ?? false).apply((present) => (present ? [] : [baseImage]))
+                : [],
+        },
+    );
 }

@@ -65,6 +65,8 @@ export const SCRIPTS = {
     backup: "pgtopo-backup",
     /** The stack's CA (`--ca`) and a node's certificate, in the TLS volume. */
     tls: "pgtopo-tls",
+    /** pgtopo:endpoints: the routers' role and lookup function, on the primary. */
+    routerAuth: "pgtopo-router-auth",
 } as const;
 
 /** Environment variables the program hands to the image (names; secrets never on a command line). */
@@ -88,6 +90,8 @@ export const ENV = {
     clientAddresses: "PGTOPO_CLIENT_ADDRESSES",
     /** pgtopo:backup.schedule, a cron expression. */
     backupSchedule: "PGTOPO_BACKUP_SCHEDULE",
+    /** pgtopo:endpoints: the password of the role the routers look clients up as. */
+    routerPassword: "PGTOPO_ROUTER_PASSWORD",
     /** pgtopo:restore: pgBackRest's --type and --target (planning/restore.ts). */
     restoreType: "PGTOPO_RESTORE_TYPE",
     restoreTarget: "PGTOPO_RESTORE_TARGET",
@@ -103,6 +107,36 @@ export const ENV = {
 export const ROUTER_SCRIPTS = {
     run: "pgtopo-router-run",
     admin: "pgtopo-router",
+} as const;
+
+/** What the router image and the program share besides its scripts' names. */
+export const ROUTER = {
+    paths: {
+        /** Everything it writes at run time, the auth_user's password among it: a tmpfs. */
+        runtime: "/run/pgtopo-router",
+        /** Where its listeners point (`pgtopo-router point`): in a volume that outlives the container. */
+        data: "/var/lib/pgtopo-router",
+        targets: "/var/lib/pgtopo-router/targets",
+        /** The stack's TLS volume (its CA, from which it issues its own certificate), read only. */
+        tls: PATHS.tls,
+    },
+    /** Each listener's port inside the container (the program publishes them). */
+    ports: { rw: 6432, ro: 6433 },
+    /** The PostgreSQL role it looks clients up as (pgtopo-router-auth makes it), and where. */
+    authUser: "pgtopo_router",
+    authDbname: "postgres",
+    env: {
+        password: "PGTOPO_ROUTER_PASSWORD",
+        poolMode: "PGTOPO_ROUTER_POOL_MODE",
+        maxClientConnections: "PGTOPO_ROUTER_MAX_CLIENT_CONN",
+        poolSize: "PGTOPO_ROUTER_POOL_SIZE",
+        /** Its host name on the stack's network (a name its certificate carries). */
+        name: "PGTOPO_ROUTER_NAME",
+        tls: "PGTOPO_TLS",
+        /** pgtopo:hosts: its host's address (a name its certificate carries) and pgtopo:clients. */
+        address: "PGTOPO_ADDRESS",
+        clientAddresses: "PGTOPO_CLIENT_ADDRESSES",
+    },
 } as const;
 
 /** Exit codes with a meaning beyond "failed" (1). */
@@ -154,6 +188,23 @@ export function renderContractShell(): string {
         `readonly PGTOPO_BOOTSTRAP_FAILED_MARKER_PREFIX="${HOST.bootstrapFailedMarkerPrefix}"`,
         line("PGTOPO_HOME_DOCKER_TLS_DIR", HOST.dockerTlsDir),
         line("PGTOPO_HOME_GONE_DIR", HOST.goneDir),
+        "",
+    ].join("\n");
+}
+
+/** `images/pgbouncer/lib/contract.sh`: the router's part of the contract, read by its scripts. */
+export function renderRouterContractShell(): string {
+    return [
+        "# Generated from contract/image.ts by `npm run contract`: do not edit. The contract",
+        "# between the router image and the pgtopo program (paths, ports, names, exit codes).",
+        '[ -z "${ROUTER_RUNTIME_DIR:-}" ] || return 0',
+        `readonly ROUTER_RUNTIME_DIR=${shellWord(ROUTER.paths.runtime)}`,
+        `readonly ROUTER_TARGETS_FILE=${shellWord(ROUTER.paths.targets)}`,
+        `readonly ROUTER_TLS_VOLUME=${shellWord(ROUTER.paths.tls)}`,
+        `declare -rA ROUTER_PORT=([rw]=${ROUTER.ports.rw} [ro]=${ROUTER.ports.ro})`,
+        `readonly ROUTER_AUTH_USER=${shellWord(ROUTER.authUser)}`,
+        `readonly ROUTER_AUTH_DBNAME=${shellWord(ROUTER.authDbname)}`,
+        `readonly ROUTER_EXIT_PAUSE_TIMED_OUT=${EXIT.pauseTimedOut}`,
         "",
     ].join("\n");
 }

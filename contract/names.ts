@@ -16,6 +16,8 @@ export interface StackNames {
     readonly tlsVolume: string;
     /** The router of pgtopo:endpoints (one per engine, so the same name on each). */
     readonly router: string;
+    /** Where a router keeps its targets across replacements of its container. */
+    readonly routerVolume: string;
     /** The router image (PgBouncer, images/pgbouncer), shared by every stack like the node image. */
     readonly routerImage: string;
 }
@@ -53,6 +55,7 @@ export function stackNames(stack: string): StackNames {
         backupVolume: `${prefix}-backups`,
         tlsVolume: `${prefix}-tls`,
         router: `${prefix}-router`,
+        routerVolume: `${prefix}-router-data`,
         routerImage: "pgtopo/pgbouncer:1.24",
     };
 }

@@ -36,9 +36,6 @@ export interface RouterPlan {
     readonly targets: RouterTargets;
 }
 
-/** The port each listener has inside the router's container (images/pgbouncer). */
-export const LISTENER_PORT: Readonly<Record<Listener, number>> = { rw: 6432, ro: 6433 };
-
 /** A node's endpoint as host:port (a bare name is reached on 5432 on the stack's network). */
 const hostPort = (endpoint: string) => {
     const { host, port } = splitEndpoint(endpoint);
@@ -105,6 +102,17 @@ export function endpointProblems(config: ClusterConfig): string[] {
                 `pgtopo:endpoints.${listener}.port: ${port} is the port of pgtopo:nodes[${i}] (${node.name})${where}; choose a port no node uses`,
             );
         });
+    }
+    // PgBouncer 1.24 reaches a list of hosts on one port: across hosts, ro's standbys (any
+    // node, after a change of primary) must share theirs.
+    if (endpoints.ro && config.hosts) {
+        const ports = [...new Set(config.nodes.filter((n) => !config.hosts?.[n.host ?? ""]?.gone).map((n) => n.port))];
+        if (ports.length > 1) {
+            problems.push(
+                `pgtopo:endpoints.ro: the nodes listen on ports ${ports.sort((a, b) => a - b).join(", ")} of their hosts; ` +
+                    "ro reaches the standbys as one list of hosts, which PgBouncer 1.24 takes on one port: give every node the same port (each host has its own), or leave ro out",
+            );
+        }
     }
     return problems;
 }

@@ -1,8 +1,9 @@
-import { GENERATION_LABEL, NODE_LABEL, STACK_LABEL, stackNames } from "../contract/names";
+import { GENERATION_LABEL, NODE_LABEL, ROUTER_LABEL, STACK_LABEL, stackNames } from "../contract/names";
 import { containerGeneration } from "../planning/generation";
 import { endpointsOf, observeNode } from "../ops/observe";
 import { planConvergence, type ConvergencePlan, type ConvergeRequest } from "../planning/convergence";
 import { dockerText } from "../ops/docker";
+import { dockerRouterDriver } from "../ops/routers";
 
 /** What the program finds running for a stack, while it declares resources. */
 export interface StackSurvey {
@@ -10,6 +11,8 @@ export interface StackSurvey {
     readonly engines: Promise<void>;
     /** Per node, what two docker listings found of it; settles with `engines`. */
     readonly found: Promise<Readonly<Record<string, NodeFound>>>;
+    /** Per router (pgtopo:endpoints), what the listings found of it; settles with `engines`. */
+    readonly routersFound: Promise<Readonly<Record<string, NodeFound>>>;
     /**
      * What converging the nodes that exist takes (a container, or a volume kept without
      * one); `drifted` makes the converge step run. One query per node besides.
@@ -54,24 +57,41 @@ export function surveyStack(
     // Each engine the nodes run on (one, or one per host of pgtopo:hosts), listed at once.
     // A host marked gone is never contacted (its nodes are reported, not asked).
     const engines = new Map(request.nodes.filter((n) => !n.gone).map((n) => [n.dockerHost, n.host]));
-    const listed = Promise.all([...engines].map(([engine, host]) => listEngine(stack, engine, host))).then((lists) => ({
-        labels: new Map(lists.flatMap((l) => l.containers).map((line) => line.split("|") as [string, string])),
-        volumes: new Set(lists.flatMap((l) => l.volumes)),
-    }));
+    const withRouters = request.routers.length > 0;
+    const split = (lines: string[]) => new Map(lines.map((line) => line.split("|") as [string, string]));
+    const listed = Promise.all([...engines].map(([engine, host]) => listEngine(stack, engine, host, withRouters))).then(
+        (lists) => ({
+            labels: split(lists.flatMap((l) => l.containers)),
+            routerLabels: split(lists.flatMap((l) => l.routers)),
+            volumes: new Set(lists.flatMap((l) => l.volumes)),
+        }),
+    );
     const now = new Date();
+    /** What the listings say of a container and the volume that outlives it. */
+    const foundOf = (
+        labels: ReadonlyMap<string, string>,
+        key: string,
+        volume: string,
+        volumes: ReadonlySet<string>,
+    ): NodeFound => {
+        const seen = { container: labels.has(key), volume: volumes.has(volume) };
+        return {
+            generation: containerGeneration({ ...seen, label: labels.get(key) || undefined }, now),
+            existed: seen.container || seen.volume,
+            recreated: !seen.container && seen.volume,
+        };
+    };
     const found = listed.then(({ labels, volumes }) =>
         Object.fromEntries(
-            request.nodes.map((node): [string, NodeFound] => {
-                const seen = { container: labels.has(node.name), volume: volumes.has(names.volume(node.name)) };
-                return [
-                    node.name,
-                    {
-                        generation: containerGeneration({ ...seen, label: labels.get(node.name) || undefined }, now),
-                        existed: seen.container || seen.volume,
-                        recreated: !seen.container && seen.volume,
-                    },
-                ];
-            }),
+            request.nodes.map((node) => [node.name, foundOf(labels, node.name, names.volume(node.name), volumes)]),
+        ),
+    );
+    const routersFound = listed.then(({ routerLabels, volumes }) =>
+        Object.fromEntries(
+            request.routers.map((router) => [
+                router.name,
+                foundOf(routerLabels, router.name, names.routerVolume, volumes),
+            ]),
         ),
     );
     const convergence = async (superuserPassword: () => Promise<string | undefined>) => {
@@ -84,18 +104,19 @@ export function surveyStack(
         // Over each node's published port when the password is at hand (a few
         // milliseconds), in its container otherwise (about 0.1 s, and CPU the `up` needs).
         const endpoints = endpointsOf(request, password);
-        const observed = await Promise.all(
-            existing.map((node) => observeNode(endpoints.find((e) => e.name === node.name)!)),
-        );
-        return planConvergence(request, observed);
+        const [observed, routersObserved] = await Promise.all([
+            Promise.all(existing.map((node) => observeNode(endpoints.find((e) => e.name === node.name)!))),
+            Promise.all(request.routers.map((router) => dockerRouterDriver().observe(router))),
+        ]);
+        return planConvergence(request, observed, routersObserved);
     };
     const repository = options.backups
         ? listed.then(({ labels }) => repositoryFinding(request.nodes.filter((n) => !n.gone && labels.has(n.name))))
         : Promise.resolve<RepositoryFinding>("unknown");
     // An unreachable engine is reported once, through `engines`; the program stops there
     // and never asks for the rest.
-    for (const promise of [found, repository]) promise.catch(() => undefined);
-    return { engines: listed.then(() => undefined), found, convergence, repository };
+    for (const promise of [found, routersFound, repository]) promise.catch(() => undefined);
+    return { engines: listed.then(() => undefined), found, routersFound, convergence, repository };
 }
 
 /**
@@ -125,16 +146,20 @@ export const ENGINE_TIMEOUT_SECONDS = 20;
  * The stack's node containers (name|generation) and volumes on one engine. An engine that
  * does not answer stops the program here, before any resource is declared, naming it.
  */
-async function listEngine(stack: string, engine: string | undefined, host: string | undefined) {
+async function listEngine(stack: string, engine: string | undefined, host: string | undefined, withRouters: boolean) {
     const docker = async (...args: string[]) =>
         (await dockerText(engine, args, { timeout: ENGINE_TIMEOUT_SECONDS * 1000 })).split("\n").filter(Boolean);
     try {
-        const [containers, volumes] = await Promise.all([
+        const [containers, volumes, routers] = await Promise.all([
             docker("ps", "-a", "--filter", `label=${STACK_LABEL}=${stack}`, "--filter", `label=${NODE_LABEL}`,
                 "--format", `{{.Label "${NODE_LABEL}"}}|{{.Label "${GENERATION_LABEL}"}}`), // prettier-ignore
             docker("volume", "ls", "-q", "--filter", `label=${STACK_LABEL}=${stack}`),
+            withRouters
+                ? docker("ps", "-a", "--filter", `label=${STACK_LABEL}=${stack}`, "--filter", `label=${ROUTER_LABEL}`,
+                      "--format", `{{.Label "${ROUTER_LABEL}"}}|{{.Label "${GENERATION_LABEL}"}}`) // prettier-ignore
+                : Promise.resolve([]),
         ]);
-        return { containers, volumes };
+        return { containers, volumes, routers };
     } catch (err) {
         const e = err as { killed?: boolean; stderr?: string; message: string };
         const why = e.killed

@@ -2,7 +2,16 @@ import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { ENV, HOST, PATHS, renderContractShell, SCRIPTS } from "../../contract/image";
+import {
+    ENV,
+    HOST,
+    PATHS,
+    renderContractShell,
+    renderRouterContractShell,
+    ROUTER,
+    ROUTER_SCRIPTS,
+    SCRIPTS,
+} from "../../contract/image";
 import { dockerCertDir } from "../../ops/docker";
 import { splitEndpoint } from "../../planning/topology";
 
@@ -135,5 +144,35 @@ describe("the contract between the node image and the program", () => {
         } finally {
             delete process.env.PGTOPO_HOME;
         }
+    });
+
+    describe("the router image's part (images/pgbouncer)", () => {
+        const ROUTER_IMAGE = path.join(ROOT, "images", "pgbouncer");
+        const routerScripts = () => [
+            ...readdirSync(path.join(ROUTER_IMAGE, "bin")).map((f) => path.join(ROUTER_IMAGE, "bin", f)),
+            path.join(ROUTER_IMAGE, "lib", "router.sh"),
+        ];
+
+        it("is what the router reads: lib/contract.sh is generated and up to date, and its scripts are the contract's", () => {
+            expect(read(ROUTER_IMAGE, "lib", "contract.sh")).toBe(renderRouterContractShell());
+            expect(readdirSync(path.join(ROUTER_IMAGE, "bin")).sort()).toEqual(Object.values(ROUTER_SCRIPTS).sort());
+            expect(code(read(ROUTER_IMAGE, "lib", "router.sh"))).toContain(
+                "source /usr/local/lib/pgtopo-router/contract.sh",
+            );
+        });
+
+        it("writes out none of its shared paths, and reads only the variables the program hands it", () => {
+            const handed = new Set<string>(Object.values(ROUTER.env));
+            for (const script of routerScripts()) {
+                const text = code(read(script));
+                for (const value of [ROUTER.paths.runtime, ROUTER.paths.targets]) {
+                    expect(text.includes(value), `${path.basename(script)} writes out ${value}`).toBe(false);
+                }
+                const own = new Set([...text.matchAll(/\b(PGTOPO_\w+)=/g)].map((m) => m[1]));
+                for (const [name] of text.matchAll(/\bPGTOPO_\w+/g)) {
+                    if (!own.has(name)) expect(handed.has(name), `${path.basename(script)} reads ${name}`).toBe(true);
+                }
+            }
+        });
     });
 });

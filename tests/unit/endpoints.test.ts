@@ -109,6 +109,21 @@ describe("pgtopo:endpoints", () => {
         expect(routers[0].targets).toEqual({ rw: "10.0.0.11:5433", ro: ["10.0.0.13:5433"] });
     });
 
+    it("refuses ro across hosts whose nodes listen on different ports (one port per host list in PgBouncer 1.24)", () => {
+        const hosts = {
+            db1: { docker: "ssh://a@db1", address: "10.0.0.11" },
+            db2: { docker: "ssh://a@db2", address: "10.0.0.12" },
+        };
+        const twoPorts = [
+            { name: "pg-1", port: 5433, host: "db1" },
+            { name: "pg-2", port: 5434, host: "db2" },
+        ];
+        expect(problems({ primary: "pg-1", hosts, nodes: twoPorts, endpoints: { ro: { port: 6433 } } })).toEqual([
+            "pgtopo:endpoints.ro: the nodes listen on ports 5433, 5434 of their hosts; ro reaches the standbys as one list of hosts, which PgBouncer 1.24 takes on one port: give every node the same port (each host has its own), or leave ro out",
+        ]);
+        expect(problems({ primary: "pg-1", hosts, nodes: twoPorts, endpoints: { rw: { port: 6432 } } })).toEqual([]);
+    });
+
     it("points ro at the primary when there is no standby", () => {
         const config = parseClusterConfig({ primary: "pg-1", nodes: [nodes[0]] });
         expect(routerTargets(planTopology(config, "unit"))).toEqual({ rw: "pg-1:5432", ro: ["pg-1:5432"] });

@@ -2,26 +2,19 @@
 set -euo pipefail
 
 # ---- Paths, names and exit codes (the contract with the orchestrator) ----------------
-# Everything the router writes at run time, the auth_user's password among it: expected
-# to be a tmpfs (`--tmpfs /run/pgtopo-router`), so that no secret ever reaches a disk.
-readonly ROUTER_RUNTIME_DIR=/run/pgtopo-router
-# Where the listeners point, written by `pgtopo-router point`; in the container's own
-# layer, so that a restarted container comes back pointed where it was.
-readonly ROUTER_TARGETS_FILE=/var/lib/pgtopo-router/targets
-# The stack's TLS volume (pgtopo:tls): ca.crt and ca.key, root's. Only ever read.
-readonly ROUTER_TLS_VOLUME=/etc/pgtopo/tls
-# The two listeners and their container ports (the orchestrator publishes them).
+# The shared ones are generated from the program's contract/image.ts: the runtime dir
+# (a tmpfs: no secret reaches a disk), the targets file (in a volume, so that a replaced
+# container comes back pointed where it was), the TLS volume, the listeners' ports, the
+# auth_user and its database, the "pause timed out" exit code.
+source /usr/local/lib/pgtopo-router/contract.sh
+# The two listeners (their container ports are the contract's).
 readonly ROUTER_LISTENERS=(rw ro)
-declare -rA ROUTER_PORT=([rw]=6432 [ro]=6433)
-# PgBouncer's auth_user: a PostgreSQL role that may only run the lookup function.
-readonly ROUTER_AUTH_USER=pgtopo_router
+# PgBouncer's auth_user may only run the lookup function (pgtopo-router-auth on the nodes).
 readonly ROUTER_AUTH_QUERY='SELECT uname, phash FROM pgtopo.user_lookup($1)'
-readonly ROUTER_AUTH_DBNAME=postgres
 # Roles that never log in through the router (the lookup function hides them too).
 readonly ROUTER_REFUSED_ROLES=(replicator "$ROUTER_AUTH_USER")
 readonly ROUTER_EXIT_OK=0
 readonly ROUTER_EXIT_FAILED=1
-readonly ROUTER_EXIT_PAUSE_TIMED_OUT=4
 
 # Files in the runtime dir, per listener where it says so.
 readonly ROUTER_AUTH_FILE=$ROUTER_RUNTIME_DIR/auth_file
@@ -40,10 +33,6 @@ socket_dir() { printf '%s/%s' "$ROUTER_RUNTIME_DIR" "$1"; }
 log() { printf 'pgtopo-router: %s\n' "$*"; }
 warn() { printf 'pgtopo-router: %s\n' "$*" >&2; }
 die() { printf 'pgtopo-router: error: %s\n' "$*" >&2; exit "$ROUTER_EXIT_FAILED"; }
-
-run_as_postgres() {
-    setpriv --reuid=postgres --regid=postgres --init-groups env HOME=/var/lib/postgresql "$@"
-}
 
 # Generated secrets are alphanumeric; anything else is refused rather than quoted.
 require_secret() {
@@ -121,6 +110,7 @@ with_lock() {
     flock 9
     "$@"
     flock -u 9
+    exec 9>&-
 }
 
 # One statement on a listener's admin console: user pgbouncer over its Unix socket, from
