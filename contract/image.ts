@@ -31,6 +31,11 @@ export const PATHS = {
     etc: "/etc/pgtopo",
     /** Present while the entrypoint waits for a bootstrap: it holds the waiting process's pid. */
     waitingPidFile: "/run/pgtopo-waiting.pid",
+    /**
+     * Why this standby cannot stream as it is, as PostgreSQL said it (pgtopo-log-watch):
+     * a StreamingFailure word ("wal-gone", "diverged"), or empty.
+     */
+    streamingState: "/run/pgtopo-streaming",
 } as const;
 
 /** What is set aside in a node's volume is named `<this><UTC time>` (with `-wal` for a rewind's WAL). */
@@ -59,6 +64,8 @@ export const SCRIPTS = {
     rewind: "pgtopo-rewind",
     /** `[discard]`: the data directory moved aside in the volume (kept unless discard), for a new clone (one-shot). */
     setAside: "pgtopo-set-aside",
+    /** Reads PostgreSQL's log (pgtopo-run pipes it), passes it on, keeps why a standby cannot stream. */
+    logWatch: "pgtopo-log-watch",
     /** The LSN a cleanly stopped node's WAL ends at (one-shot). */
     checkpointLsn: "pgtopo-checkpoint-lsn",
     /** `[full|diff|incr] [--if-primary]`: a backup into the repository, on the primary. */

@@ -1,6 +1,7 @@
 import { ENV, PATHS } from "../contract/image";
 import type { ConvergeRequest } from "../planning/convergence";
 import type { NodeObservation } from "../planning/observation";
+import { nodeState, type NodeState } from "../planning/streaming";
 import type { PlannedNode } from "../planning/topology";
 import { dockerOn, dockerText } from "./docker";
 import { endpointsOf, observeNode } from "./observe";
@@ -21,8 +22,12 @@ export interface NodeDriver {
     container(node: PlannedNode): Promise<ContainerState>;
     /** Whether its volume exists. */
     hasVolume(node: PlannedNode): Promise<boolean>;
-    /** Whether its running container holds a data directory; undefined when it could not be asked. */
-    hasData(node: PlannedNode): Promise<boolean | undefined>;
+    /**
+     * What its running container says of itself: whether it holds a data directory, and why
+     * it cannot stream, when PostgreSQL said so (pgtopo-log-watch). Empty when it could not
+     * be asked.
+     */
+    state(node: PlannedNode): Promise<NodeState>;
     /** SQL as postgres over the node's local socket (peer authentication); psql's unaligned output. */
     sql(node: PlannedNode, text: string): Promise<string>;
     /** One of the image's scripts in the node's running container; its output. */
@@ -80,10 +85,10 @@ export function dockerDriver(request: ConvergeRequest, superuserPassword?: strin
                 () => true,
                 () => false,
             ),
-        hasData: (node) =>
-            docker(node, "exec", node.container, "sh", "-c", `if [ -s "${PATHS.pgdata}/PG_VERSION" ]; then echo data; else echo none; fi`) // prettier-ignore
-                .then((answer) => (answer === "data" ? true : answer === "none" ? false : undefined))
-                .catch(() => undefined),
+        state: (node) =>
+            docker(node, "exec", node.container, "sh", "-c", `if [ -s "${PATHS.pgdata}/PG_VERSION" ]; then echo data; else echo none; fi; cat ${PATHS.streamingState} 2>/dev/null || true`) // prettier-ignore
+                .then((answer) => nodeState(answer))
+                .catch(() => ({})),
         sql: (node, text) =>
             docker(node, "exec", "-u", "postgres", node.container, "psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c", text), // prettier-ignore
         run: (node, script, args) => docker(node, "exec", node.container, script, ...args),

@@ -17,9 +17,6 @@ export async function streamOrSayWhy(
 ): Promise<{ why: StreamingFailure | "streaming"; lastLog: string }> {
     const upstream = upstreamOf(ctx, node);
     let why = "unknown" as StreamingFailure | "streaming";
-    // Asked until it answers, then no more: nothing gives a waiting node a data directory
-    // while this waits.
-    let hasData: boolean | undefined;
     await waitUntil(ctx, `${node.name} streaming from ${upstream.name}`, seconds, async () => {
         const [o, up] = await Promise.all([ctx.driver.observe(node), ctx.driver.observe(upstream)]);
         // On the upstream's timeline too: a node past the fork streams the old timeline
@@ -28,8 +25,7 @@ export async function streamOrSayWhy(
             why = "streaming";
             return true;
         }
-        hasData ??= await ctx.driver.hasData(node);
-        why = whyNotStreaming(o, up, hasData);
+        why = whyNotStreaming(o, up, await ctx.driver.state(node));
         return why !== "unknown";
     });
     const lastLog = why === "streaming" ? "" : await ctx.driver.logsSince(node, since);

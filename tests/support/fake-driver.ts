@@ -109,6 +109,23 @@ export class FakeCluster {
         return chain;
     }
 
+    /**
+     * What a standby's PostgreSQL would have logged (and pgtopo-log-watch kept) when it
+     * cannot stream: its WAL went past the upstream's fork ("diverged"), or the upstream
+     * no longer has the WAL it asks for ("wal-gone"); nothing otherwise.
+     */
+    reported(name: string): "diverged" | "wal-gone" | undefined {
+        const n = this.node(name);
+        const up = n.upstream ? this.nodes.get(n.upstream) : undefined;
+        if (!up || n.primary || !n.data || up.container !== "running" || !up.data) return undefined;
+        if (n.timeline !== up.timeline) {
+            const left = this.history(up.timeline).find((h) => h.timeline === n.timeline);
+            if (!left || n.lsn > lsn(left.switchpoint)) return "diverged";
+        }
+        if (up.oldestWal && n.lsn / (16n << 20n) < BigInt(`0x${up.oldestWal.slice(16)}`)) return "wal-gone";
+        return undefined;
+    }
+
     /** Whether a standby can stream from its upstream now, and if so it catches up. */
     private stream(name: string): boolean {
         const n = this.node(name);
@@ -182,8 +199,10 @@ export class FakeCluster {
             },
             container: async (node) => this.node(node.name).container,
             hasVolume: async (node) => this.node(node.name).volume,
-            hasData: async (node) =>
-                this.node(node.name).container === "running" ? this.node(node.name).data : undefined,
+            state: async (node) => {
+                const n = this.node(node.name);
+                return n.container === "running" ? { hasData: n.data, reported: this.reported(node.name) } : {};
+            },
             sql: async (node, text) => {
                 const n = running(node);
                 if (text.startsWith("SELECT pg_promote")) {

@@ -182,13 +182,6 @@ describe("why a standby does not stream, from what it, its upstream and its cont
             primary({ timeline: 1, history: [] }),
             "diverged",
         ],
-        // "new timeline 2 forked off current database system timeline 1 before current recovery point 0/3000148"
-        [
-            "its WAL went past the point where the upstream's timeline forked",
-            stuck({ timeline: 1, replayLsn: "0/3000148" }),
-            primary(),
-            "diverged",
-        ],
         // "could not receive timeline history file from the primary server"
         [
             "its timeline is not one the upstream's descends from",
@@ -223,15 +216,28 @@ describe("why a standby does not stream, from what it, its upstream and its cont
             "unknown",
         ],
     ])("%s", (_what, node, upstream, why) => {
-        expect(whyNotStreaming(node, upstream, true)).toBe(why);
+        expect(whyNotStreaming(node, upstream, { hasData: true })).toBe(why);
+    });
+
+    it("takes a fork it went past from what PostgreSQL said, not from its control file's timeline", () => {
+        // "new timeline 2 forked off current database system timeline 1 before current recovery point 0/3000148":
+        // without a receiver, the timeline a standby shows is its control file's, which may lag
+        // behind what it replayed (drift.test saw a standby on timeline 2 show 1), so the same
+        // numbers are also those of a standby that will follow timeline 2 once its receiver starts.
+        const past = stuck({ timeline: 1, replayLsn: "0/3000148" });
+        expect(whyNotStreaming(past, primary(), { hasData: true })).toBe("unknown");
+        expect(whyNotStreaming(past, primary(), { hasData: true, reported: "diverged" })).toBe("diverged");
+        expect(whyNotStreaming(past, primary(), { hasData: true, reported: "wal-gone" })).toBe("wal-gone");
+        // No data directory outranks any word left from before.
+        expect(whyNotStreaming(past, primary(), { hasData: false, reported: "diverged" })).toBe("no-data");
     });
 
     it("takes no data directory from its container alone: never from a log line, which may be of a wait since ended", () => {
         // pgtopo-run's "holds no data directory: waiting" may be seconds old; the container decides.
         const waiting: NodeObservation = { ...stuck({}), reachable: false, error: "no such file" };
-        expect(whyNotStreaming(waiting, primary(), false)).toBe("no-data");
-        expect(whyNotStreaming(waiting, primary(), undefined)).toBe("unknown");
-        expect(whyNotStreaming(waiting, primary(), true)).toBe("unknown");
+        expect(whyNotStreaming(waiting, primary(), { hasData: false })).toBe("no-data");
+        expect(whyNotStreaming(waiting, primary(), {})).toBe("unknown");
+        expect(whyNotStreaming(waiting, primary(), { hasData: true })).toBe("unknown");
     });
 });
 

@@ -12,6 +12,7 @@ readonly PGTOPO_PATH_REPOSITORY=/var/lib/pgbackrest
 readonly PGTOPO_PATH_RESTORE_SOURCE=/var/lib/pgbackrest-source
 readonly PGTOPO_PATH_ETC=/etc/pgtopo
 readonly PGTOPO_PATH_WAITING_PID_FILE=/run/pgtopo-waiting.pid
+readonly PGTOPO_PATH_STREAMING_STATE=/run/pgtopo-streaming
 readonly PGTOPO_DIVERGED_PREFIX=pgdata.diverged-
 readonly PGTOPO_STANZA=pgtopo
 readonly PGTOPO_EXIT_RESTART_NEEDED=3
