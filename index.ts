@@ -7,7 +7,7 @@ import { ClusterConvergence, PostgresCluster, stackNames } from "./components";
 import { knownValue } from "./components/cluster";
 import { convergeRequest } from "./planning/convergence";
 import { ConfigError, parseClusterConfig, rawConfigFromPulumi } from "./config";
-import { portProblems } from "./preflight/ports";
+import { claimProblems, endpointPortClaims, portProblems } from "./preflight/ports";
 import { restoreProblems } from "./preflight/restore";
 import { runningMajors, versionProblems } from "./preflight/version";
 import { markGoneEngines, writeDockerCerts } from "./ops/docker";
@@ -61,16 +61,21 @@ export = async () => {
                 ),
                 restoreProblems(stack, config),
                 // Across hosts the ports are published on the hosts' addresses, not here.
-                config.hosts ? Promise.resolve([]) : portProblems(config.nodes, names.container),
+                config.hosts
+                    ? Promise.resolve([])
+                    : Promise.all([
+                          portProblems(config.nodes, names.container),
+                          claimProblems(endpointPortClaims(config.endpoints, names.router)),
+                      ]).then((lists) => lists.flat()),
             ])
         ).flat();
         if (problems.length > 0) throw new ConfigError(problems);
         // (Settled with the engines' listings, above.)
-        const found = await survey.found;
+        const [found, routersFound] = await Promise.all([survey.found, survey.routersFound]);
         // The steps that remove things on a host read whether it is marked gone when they
         // run, from the state's commands or in a destroy that runs no program.
         if (config.hosts && !pulumi.runtime.isDryRun()) markGoneEngines(Object.values(config.hosts));
-        cluster = new PostgresCluster("pgtopo", { stack, config, plan, found, baseImagePresent });
+        cluster = new PostgresCluster("pgtopo", { stack, config, plan, found, routersFound, baseImagePresent });
         // What converging takes, from one query per node (over its published port once the
         // password is known): asked while the nodes' resources go to the engine.
         const [convergence, repository] = await Promise.all([
@@ -91,6 +96,12 @@ export = async () => {
         nodes: cluster.nodes,
         topology: cluster.topology,
         connectionStrings: cluster.connectionStrings,
+        // Every node in one libpq URI that keeps the primary, for clients that want no router.
+        multiHostUrl: cluster.multiHostUrl,
+        // pgtopo:endpoints: rw and ro through the routers (secret: they carry the password).
+        ...(cluster.endpoints ? { endpoints: cluster.endpoints } : {}),
+        // What `npm run status` compares the routers with: each one's listeners and targets.
+        ...(cluster.request.routers.length > 0 ? { routers: cluster.request.routers } : {}),
         settingsApplied: cluster.settingsApplied,
         lastTransition: steps.lastTransition,
         timelines: steps.timelines,

@@ -1,5 +1,6 @@
 /**
- * Drift soak: breaks a 1 + 3 cascade (pg-1 -> pg-2 -> pg-3, pg-1 -> pg-4) in random ways
+ * Drift soak: breaks a 1 + 3 cascade (pg-1 -> pg-2 -> pg-3, pg-1 -> pg-4) and its router
+ * (pgtopo:endpoints) in random ways
  * that pgtopo did not make, one at a time, under continuous writes, and runs a plain
  * `pulumi up` after each. Prints, per kind of drift: how often it was applied, the time
  * of the `up` that repaired it (min / median / max), committed ids lost (must be 0) and
@@ -19,6 +20,7 @@ import { summarize } from "./stats";
 const STANDBYS = ["pg-2", "pg-3", "pg-4"];
 const UPSTREAM: Record<string, string> = { "pg-2": "pg-1", "pg-3": "pg-2", "pg-4": "pg-1" };
 const slotOf = (node: string) => `pgtopo_${node.replace("-", "_")}`;
+const router = (stack: TestStack) => `pgtopo-${stack.name}-router`;
 
 /** A small seeded generator (mulberry32), so that a soak can be run again as it was. */
 function random(seed: number): () => number {
@@ -75,6 +77,24 @@ const DRIFTS: Record<string, (ctx: Ctx) => Promise<string>> = {
         await query(urls[node], "SELECT pg_reload_conf()");
         return node;
     },
+    // The router of pgtopo:endpoints (issue 21).
+    "router killed": async ({ stack }) => {
+        await docker("kill", router(stack));
+        return "router";
+    },
+    "router removed": async ({ stack }) => {
+        await docker("rm", "-f", router(stack));
+        return "router";
+    },
+    "router paused by hand": async ({ stack }) => {
+        await docker("exec", router(stack), "pgtopo-router", "pause", "all", "5");
+        return "router";
+    },
+    "router pointed at a standby": async ({ stack, pick }) => {
+        const node = pick(STANDBYS);
+        await docker("exec", router(stack), "pgtopo-router", "point", `${node}:5432`, `${node}:5432`);
+        return `router -> ${node}`;
+    },
     "standby promoted by hand": async ({ urls, pick }) => {
         const node = pick(STANDBYS);
         // A recent checkpoint both sides share, as a cluster in use has (see the drift test).
@@ -93,10 +113,11 @@ async function main(): Promise<void> {
     const drifts = Number(values.drifts);
     const rand = random(Number(values.seed));
     const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)];
-    const ports = await freePorts(4);
+    const ports = await freePorts(6);
     const spec: ClusterSpec = {
         primary: "pg-1",
         nodes: cascadeOfFour(ports),
+        endpoints: { rw: { port: ports[4] }, ro: { port: ports[5] } },
     };
     const stack = await TestStack.create("bench-dr");
     const results = new Map<string, { ups: number[]; lost: number; healthy: number }>();

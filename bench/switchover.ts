@@ -6,10 +6,17 @@
  * (which, unlike pgtopo, leaves the old primary down and nothing re-pointed: pgtopo's
  * next `up` then rejoins it, which the bench also relies on to reset between runs).
  *
- *   npm run bench:switchover [-- --runs 3] [--tls] [--hosts]
+ * Then, with pgtopo:endpoints (bench/through-routers.ts): a node-postgres Pool of 16 and
+ * pgbench -c 8 through the router's rw across `--switchovers` more switchovers, against
+ * the same Pool straight to the primary (today's way), and the router's cost outside
+ * switchovers (pgbench -S and -N through rw against direct).
+ *
+ *   npm run bench:switchover [-- --runs 3] [--switchovers 20] [--tls] [--hosts]
  *     --tls: pgtopo:tls on, clients too
  *     --hosts: pg-1 and pg-2 each on a Docker host of its own (two engines in network
- *              namespaces, scripts/test-hosts.sh; TLS on, as always across hosts)
+ *              namespaces, scripts/test-hosts.sh; TLS on, as always across hosts); the
+ *              router part runs on one machine only
+ *     --switchovers 0: leaves the router part out
  */
 import { parseArgs } from "node:util";
 import { docker } from "../tests/support/docker";
@@ -18,11 +25,14 @@ import { freePorts, TestStack } from "../tests/support/stack";
 import { RecordingWriter } from "../tests/support/writer";
 import { printTable } from "./stats";
 import { startTestHosts } from "../tests/support/hosts";
+import { stackCaFile } from "../contract/names";
+import { benchThroughRouters } from "./through-routers";
 
 async function main(): Promise<void> {
     const { values } = parseArgs({
         options: {
             runs: { type: "string", default: "3" },
+            switchovers: { type: "string", default: "20" },
             tls: { type: "boolean", default: false },
             hosts: { type: "boolean", default: false },
         },
@@ -30,7 +40,9 @@ async function main(): Promise<void> {
     const testHosts = values.hosts ? await startTestHosts(2) : undefined;
     const tls = values.tls || values.hosts;
     const runs = Number(values.runs);
-    const ports = await freePorts(2);
+    const ports = await freePorts(4);
+    const switchovers = testHosts ? 0 : Number(values.switchovers);
+    const endpoints = switchovers > 0 ? { endpoints: { rw: { port: ports[2] }, ro: { port: ports[3] } } } : {};
     const stack = await TestStack.create("bench-sw");
     const nodes = [
         { name: "pg-1", port: ports[0], ...(testHosts ? { host: "b1" } : {}) },
@@ -44,7 +56,7 @@ async function main(): Promise<void> {
     const upTimes: number[] = [];
     const manualWindows: number[] = [];
     try {
-        await stack.configure({ primary: "pg-1", nodes, tls, ...placement });
+        await stack.configure({ primary: "pg-1", nodes, tls, ...placement, ...endpoints });
         await stack.up();
         const urls = await stack.connectionStrings();
         await query(urls["pg-1"], "CREATE TABLE bench_ids (id int PRIMARY KEY)");
@@ -59,7 +71,7 @@ async function main(): Promise<void> {
             // pgtopo: pg-1 -> pg-2
             await fiftyMoreCommits();
             writer.maxGapMs = 0;
-            await stack.configure({ primary: "pg-2", nodes, tls, ...placement });
+            await stack.configure({ primary: "pg-2", nodes, tls, ...placement, ...endpoints });
             const started = performance.now();
             await stack.up();
             upTimes.push((performance.now() - started) / 1000);
@@ -75,7 +87,7 @@ async function main(): Promise<void> {
             console.log(
                 `run ${i + 1}/${runs}: write gap pgtopo ${windows[i]} ms (up ${upTimes[i].toFixed(1)} s), by hand ${manualWindows[i]} ms`,
             );
-            await stack.configure({ primary: "pg-1", nodes, tls, ...placement });
+            await stack.configure({ primary: "pg-1", nodes, tls, ...placement, ...endpoints });
             await stack.up();
         }
         await writer.stop();
@@ -92,6 +104,23 @@ async function main(): Promise<void> {
         console.log(
             `committed ids recorded by the client: ${writer.committed.length}; missing on the final primary: ${lost}`,
         );
+
+        if (switchovers > 0) {
+            let primary = "pg-1";
+            await benchThroughRouters({
+                urls,
+                rw: (await stack.endpoints()).rw!,
+                primary: () => primary,
+                switchovers,
+                caFile: tls ? stackCaFile(stack.name) : undefined,
+                switchOver: async () => {
+                    primary = primary === "pg-1" ? "pg-2" : "pg-1";
+                    await stack.configure({ primary, nodes, tls, ...placement, ...endpoints });
+                    await stack.up();
+                    return primary;
+                },
+            });
+        }
     } finally {
         try {
             await stack.dispose();

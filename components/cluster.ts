@@ -7,11 +7,13 @@ import { renderSettings } from "../planning/settings";
 import { nodesSummary, topologyMermaid, type TopologyPlan } from "../planning/topology";
 import * as command from "@pulumi/command";
 import { convergeRequest, type ConvergeRequest } from "../planning/convergence";
-import { superuserUrl } from "../ops/observe";
+import { multiHostUrl, superuserUrl } from "../ops/observe";
 import type { NodeFound } from "../preflight/survey";
 import { caFileCommand, removeFileCommand, shareCaCommand } from "./commands";
 import { declareEngine, type Engine } from "./engine";
-import { NodeImage } from "./image";
+import { NodeImage, RouterImage } from "./image";
+import { PgTopoRouter } from "./router";
+import { endpointUrl, LISTENERS, type Listener } from "../planning/routers";
 import { BACKUPS_LABEL, PROJECT_ROOT, stackCaFile, stackNames } from "../contract/names";
 import { PostgresNode, type RolesSettled } from "./node";
 import { GeneratedPassword } from "./password";
@@ -30,6 +32,8 @@ export interface PostgresClusterArgs {
     readonly found?: Readonly<Record<string, NodeFound>>;
     /** Whether the base image was on the local engine when the program looked (index.ts asks). */
     readonly baseImagePresent?: Promise<boolean>;
+    /** Per router (pgtopo:endpoints), what the survey found of it; absent under mocks. */
+    readonly routersFound?: Readonly<Record<string, NodeFound>>;
 }
 
 /**
@@ -49,6 +53,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
     readonly members: readonly PostgresNode[];
     readonly superuserPassword: pulumi.Output<string>;
     readonly replicationPassword: pulumi.Output<string>;
+    /** pgtopo:endpoints: the routers, and the password of the role they look clients up as. */
+    readonly routers: readonly PgTopoRouter[];
+    readonly routerPassword?: pulumi.Output<string>;
     /**
      * Settled by the cluster's converge step once it is declared (ClusterConvergence): what
      * each standby's follow step waits for.
@@ -59,6 +66,10 @@ export class PostgresCluster extends pulumi.ComponentResource {
     readonly nodes: ReturnType<typeof nodesSummary>;
     readonly topology: string;
     readonly connectionStrings: pulumi.Output<Record<string, string>>;
+    /** Every node in one libpq multi-host URI that keeps the primary (target_session_attrs=read-write); a secret. */
+    readonly multiHostUrl: pulumi.Output<string>;
+    /** pgtopo:endpoints: each listener's connection URI, through every router (a secret). */
+    readonly endpoints?: pulumi.Output<Partial<Record<Listener, string>>>;
     /** Per node, what applying the settings did (reload, or restart and for which settings). */
     readonly settingsApplied: pulumi.Output<Record<string, string>>;
 
@@ -88,8 +99,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             stack,
             names,
             withTlsVolume: config.tls || config.backup !== undefined,
-            image: { name: image.imageName, id: image.imageId },
-            imageBuilt: image,
+            image: { name: image.imageName, id: image.imageId, built: image },
         };
         const engines = new Map<string | undefined, Engine>(
             config.hosts
@@ -209,6 +219,39 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const nodes = [...created.values()];
         this.members = nodes;
 
+        // pgtopo:endpoints: a router on every engine, started once the primary runs (with
+        // TLS it issues its certificate from the CA the primary made, or, across hosts,
+        // once every host has the shared CA).
+        const endpoints = config.endpoints;
+        const routerPassword = endpoints
+            ? new GeneratedPassword(`${name}-router-password`, { parent: this }).value
+            : undefined;
+        this.routerPassword = routerPassword;
+        const routerImage = endpoints
+            ? new RouterImage(`${name}-router-image`, { imageName: names.routerImage }, { parent: this })
+            : undefined;
+        const primaryReady = created.get(plan.primary)!.ready;
+        this.routers = this.request.routers.map(
+            (router) =>
+                new PgTopoRouter(
+                    `${name}-${router.name}`,
+                    {
+                        stack,
+                        names,
+                        router,
+                        engine: engines.get(router.host)!,
+                        image: { name: routerImage!.imageName, id: routerImage!.imageId, built: routerImage! },
+                        endpoints: endpoints!,
+                        password: routerPassword!,
+                        tls: config.tls,
+                        clientAddresses: config.clients,
+                        found: args.routersFound?.[router.name],
+                        after: sharedCa ? [sharedCa] : primaryReady,
+                    },
+                    { parent: this },
+                ),
+        );
+
         this.settingsApplied = pulumi
             .all(nodes.map((n) => n.settingsReport.apply((report) => [n.name, report.trim()] as const)))
             .apply((entries) => Object.fromEntries(entries));
@@ -225,6 +268,28 @@ export class PostgresCluster extends pulumi.ComponentResource {
                     ),
                 ),
         );
+        this.multiHostUrl = pulumi.secret(
+            superuserPassword.value.apply((password) =>
+                multiHostUrl(
+                    password,
+                    plan.nodes.filter((n) => !n.gone),
+                    caFile,
+                ),
+            ),
+        );
+        if (endpoints) {
+            const routers = this.request.routers;
+            this.endpoints = pulumi.secret(
+                superuserPassword.value.apply((password) =>
+                    Object.fromEntries(
+                        LISTENERS.flatMap((listener) => {
+                            const url = endpointUrl(routers, listener, { user: "postgres", password }, caFile);
+                            return url ? [[listener, url]] : [];
+                        }),
+                    ),
+                ),
+            );
+        }
         this.registerOutputs({
             primary: this.primary,
             nodes: this.nodes,

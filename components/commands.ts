@@ -1,4 +1,4 @@
-import { HOST, PATHS } from "../contract/image";
+import { ENV, HOST, PATHS, SCRIPTS } from "../contract/image";
 
 /**
  * Shell text of the Command resources. Secrets never appear here: they reach the
@@ -89,6 +89,11 @@ function unlessGone(what: string, command: string): string {
     return `bash scripts/unless-gone.sh ${shellQuote(what)} ${command}`;
 }
 
+/** pgtopo:endpoints: the routers' role and lookup function, made on the primary (its password from the environment). */
+export function routerAuthCommand(primaryContainer: string): string {
+    return `docker exec -e ${ENV.routerPassword} ${primaryContainer} ${SCRIPTS.routerAuth}`;
+}
+
 /** The stanza in the repository (idempotent) and a full backup, taken on the primary. */
 export function firstBackupCommand(primaryContainer: string): string {
     return `docker exec ${primaryContainer} pgtopo-backup full`;
@@ -156,7 +161,7 @@ export function removeFileCommand(file: string): string {
     return `rm -f ${shellQuote(file)}`;
 }
 
-/** Copies the node image (tag appended) from this machine's engine onto a host's (scripts/load-image.sh). */
+/** Copies an image (tag appended: the node image, the router image) from this machine's engine onto a host's (scripts/load-image.sh). */
 export function loadImageCommand(dockerHost: string): string {
     return `bash scripts/load-image.sh ${shellQuote(dockerHost)}`;
 }

@@ -4,7 +4,8 @@ import { PROJECT_ROOT, stackNames } from "../contract/names";
 import type { ConvergencePlan } from "../planning/convergence";
 import type { RepositoryFinding } from "../preflight/survey";
 import type { PostgresCluster } from "./cluster";
-import { firstBackupCommand } from "./commands";
+import { firstBackupCommand, routerAuthCommand } from "./commands";
+import { ENV } from "../contract/image";
 
 export interface ClusterConvergenceArgs {
     readonly cluster: PostgresCluster;
@@ -72,10 +73,14 @@ export class ClusterConvergence extends pulumi.ComponentResource {
         // step would not answer it. Only for nodes that existed before this `up`: a node it
         // bootstraps starts with its settings (PostgresNode.settled).
         const serversReady = nodes.flatMap((n) => [...n.ready, ...n.settled]);
-        const converge = clusterScript(`${cluster.name}-converge`, "converge.ts", serversReady, [
+        // The routers too (pgtopo:endpoints): the converge step points them.
+        const routersMade = cluster.routers.map((r) => r.container);
+        const converge = clusterScript(
             `${cluster.name}-converge`,
-            `${cluster.name}-promotion`,
-        ]);
+            "converge.ts",
+            [...serversReady, ...routersMade],
+            [`${cluster.name}-converge`, `${cluster.name}-promotion`],
+        );
         // In a new cluster no standby is re-pointed, so the follow checks (does it stream
         // from its upstream?) need not wait for the converge step: they run beside it.
         cluster.rolesSettled.resolve({ converge, newCluster: plan?.newCluster ?? false });
@@ -110,6 +115,21 @@ export class ClusterConvergence extends pulumi.ComponentResource {
                     ignoreChanges: missing ? [] : ["create", "triggers"],
                     aliases: before(`${cluster.name}-first-backup`),
                 },
+            );
+        }
+
+        // pgtopo:endpoints: the role the routers look clients up as, and its lookup function,
+        // on the primary once the converge step has settled which node that is (standbys
+        // get them by replication). Idempotent: it runs again with a new primary, cheaply.
+        if (cluster.routerPassword) {
+            const primary = cluster.members.find((n) => n.name === request.target)!;
+            new command.local.Command(
+                `${cluster.name}-router-auth`,
+                {
+                    create: routerAuthCommand(primary.containerName),
+                    environment: { [ENV.routerPassword]: cluster.routerPassword, ...primary.engine.env },
+                },
+                { parent: this, dependsOn: [converge] },
             );
         }
 

@@ -36,6 +36,21 @@ export interface Engine {
     readonly imageId: pulumi.Output<string>;
     /** Done once the image is on this engine (the build, or the load onto a host). */
     readonly imageReady: pulumi.Resource[];
+    /**
+     * Another image built on the local engine (the router image), brought onto this one the
+     * way the node image is: its ID there, and what is done once it is there.
+     */
+    bring(
+        resourceName: string,
+        image: BuiltImage,
+    ): { readonly id: pulumi.Output<string>; readonly ready: pulumi.Resource[] };
+}
+
+/** An image as built on the local engine: its tag and ID, and the build resource. */
+export interface BuiltImage {
+    readonly name: pulumi.Output<string>;
+    readonly id: pulumi.Output<string>;
+    readonly built: pulumi.Resource;
 }
 
 export interface EngineArgs {
@@ -51,9 +66,8 @@ export interface EngineArgs {
         readonly tls?: DockerTls;
     };
     readonly withTlsVolume: boolean;
-    /** The image as built on the local engine: its tag and ID, and the build resource. */
-    readonly image: { readonly name: pulumi.Output<string>; readonly id: pulumi.Output<string> };
-    readonly imageBuilt: pulumi.Resource;
+    /** The node image as built on the local engine. */
+    readonly image: BuiltImage;
 }
 
 /**
@@ -156,20 +170,25 @@ export function declareEngine(parent: pulumi.Resource, args: EngineArgs): Engine
             networkReady,
             tlsVolumeName,
             imageId: args.image.id,
-            imageReady: [args.imageBuilt],
+            imageReady: [args.image.built],
+            bring: (_name, image) => ({ id: image.id, ready: [image.built] }),
         };
     }
-    // A host gets the image built here, copied engine to engine (docker save | load) when
+    // A host gets the images built here, copied engine to engine (docker save | load) when
     // it does not have that ID yet: one build for every host, and no registry needed.
-    const load = new command.local.Command(
-        `${prefix}-image`,
-        {
-            create: pulumi.interpolate`${loadImageCommand(host.docker)} ${args.image.name}`,
-            dir: PROJECT_ROOT,
-            triggers: [args.image.id],
-        },
-        { parent, dependsOn: [args.imageBuilt, ...afterTls], ...frozen },
-    );
+    const bring = (resourceName: string, image: BuiltImage) => {
+        const load = new command.local.Command(
+            resourceName,
+            {
+                create: pulumi.interpolate`${loadImageCommand(host.docker)} ${image.name}`,
+                dir: PROJECT_ROOT,
+                triggers: [image.id],
+            },
+            { parent, dependsOn: [image.built, ...afterTls], ...frozen },
+        );
+        return { id: pulumi.all([image.id, load.stdout]).apply(([id]) => id), ready: [load] };
+    };
+    const node = bring(`${prefix}-image`, args.image);
     return {
         host: host.name,
         gone: host.gone,
@@ -179,7 +198,8 @@ export function declareEngine(parent: pulumi.Resource, args: EngineArgs): Engine
         janitor,
         networkReady,
         tlsVolumeName,
-        imageId: pulumi.all([args.image.id, load.stdout]).apply(([id]) => id),
-        imageReady: [load],
+        imageId: node.id,
+        imageReady: node.ready,
+        bring,
     };
 }

@@ -195,6 +195,22 @@ export function superuserUrl(password: string, port: number, caFile?: string, ad
 }
 
 /**
+ * One libpq multi-host URI over every node, asking for a read-write session
+ * (target_session_attrs): libpq tries each in turn and keeps the primary, whichever it
+ * is. For clients that want no router (libpq-based ones; node-postgres has no multi-host
+ * support).
+ */
+export function multiHostUrl(
+    password: string,
+    nodes: readonly { readonly address: string; readonly port: number }[],
+    caFile?: string,
+): string {
+    const hosts = nodes.map((n) => `${n.address}:${n.port}`).join(",");
+    const tls = caFile ? `&sslmode=verify-full&sslrootcert=${encodeURIComponent(caFile)}` : "";
+    return `postgresql://postgres:${encodeURIComponent(password)}@${hosts}/postgres?target_session_attrs=read-write${tls}`;
+}
+
+/**
  * The URI to ask a node over TCP with, when that can be done: the password is known and,
  * with TLS, the CA file is there to verify the server (the `up` that turns TLS on writes
  * it); otherwise undefined, and the node is asked in its container.

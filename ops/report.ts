@@ -1,5 +1,6 @@
 import Table from "cli-table3";
 import type { ClusterStatus, NodeStatus } from "../planning/health";
+import type { ListenerStatus } from "../planning/routers";
 
 function formatBytes(bytes: number | null): string {
     if (bytes === null) return "-";
@@ -18,8 +19,31 @@ const cell = (v: string | number | null) => (v === null ? "-" : String(v));
 const slotCell = (n: NodeStatus) => (n.slotActive === null ? "-" : n.slotActive ? "active" : "INACTIVE");
 const roleCell = (n: NodeStatus) => (n.role === n.desiredRole ? n.role : `${n.role} (want ${n.desiredRole})`);
 
-/** The `npm run status` screen: one row per node, then the tree, then every difference. */
-export function renderStatus(status: ClusterStatus & { readonly backups?: readonly string[] }, tree: string): string {
+/** The routers' table (pgtopo:endpoints): one row per listener. */
+function routersTable(listeners: readonly ListenerStatus[]): string {
+    const table = new Table({
+        head: ["router", "listener", "points at", "paused", "clients", "servers"],
+        style: { head: [], border: [] },
+    });
+    for (const l of listeners) {
+        const target = l.target === l.want ? l.target : `${cell(l.target)} (want ${l.want})`;
+        table.push([
+            l.router,
+            l.listener,
+            target,
+            l.paused === null ? "no answer" : l.paused ? "PAUSED" : "no",
+            cell(l.clients),
+            cell(l.servers),
+        ]);
+    }
+    return `${table.toString()}\n\n`;
+}
+
+/** The `npm run status` screen: one row per node, then the routers, the tree, every difference. */
+export function renderStatus(
+    status: ClusterStatus & { readonly backups?: readonly string[]; readonly routers?: readonly ListenerStatus[] },
+    tree: string,
+): string {
     const table = new Table({
         head: ["node", "role", "upstream", "state", "timeline", "replay lag", "lag (s)", "slot", "tls"],
         style: { head: [], border: [] },
@@ -42,5 +66,6 @@ export function renderStatus(status: ClusterStatus & { readonly backups?: readon
         : `NOT healthy: ${status.differences.length} difference(s) from the config:\n${status.differences.map((d) => `  - ${d}`).join("\n")}`;
     const notices = status.notices.map((n) => `note: ${n}\n`).join("");
     const backups = status.backups ? `backups:\n${status.backups.map((line) => `  ${line}\n`).join("")}\n` : "";
-    return `${table.toString()}\n\n${tree}\n\n${backups}${verdict}\n${notices}`;
+    const routers = status.routers && status.routers.length > 0 ? routersTable(status.routers) : "";
+    return `${table.toString()}\n\n${routers}${tree}\n\n${backups}${verdict}\n${notices}`;
 }

@@ -1,5 +1,11 @@
 import { EXIT, ROUTER_SCRIPTS } from "../contract/image";
-import type { Listener, RouterObservation, RouterPlan, RouterTargets } from "../planning/routers";
+import {
+    parseRouterState,
+    type Listener,
+    type RouterObservation,
+    type RouterPlan,
+    type RouterTargets,
+} from "../planning/routers";
 import { dockerText } from "./docker";
 
 /**
@@ -38,7 +44,7 @@ export function dockerRouterDriver(): RouterDriver {
             if (state === "unreachable") return { ...base, container: "running", error: "its engine does not answer" };
             if (state !== "running") return { ...base, container: state };
             const listeners = await admin(router, "state")
-                .then((out) => JSON.parse(out) as RouterObservation["listeners"])
+                .then(parseRouterState)
                 .catch(() => ({}));
             return { ...base, container: "running", listeners };
         },

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# pgtopo:hosts: puts the node image built on this machine's engine onto a host's engine,
+# pgtopo:hosts: puts an image (the node image, the router image) built on this machine's engine onto a host's engine,
 # unless that host already has the same image ID. `docker save | docker load` over the
 # host's DOCKER_HOST (ssh://, unix://, tcp:// with TLS): no registry, no pull, one build for every host.
 #   scripts/load-image.sh DOCKER_HOST IMAGE

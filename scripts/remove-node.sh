@@ -6,7 +6,8 @@
 # (pgtopo:deleteDataOnRemove). Only the container of this step's own generation (its
 # pgtopo.generation label): one recreated since belongs to the next step, and so does the
 # volume it runs on. A container that is not there is no error: one removed by hand is
-# the case this step exists for (the docker provider's own delete fails on it).
+# the case this step exists for (the docker provider's own delete fails on it). A router
+# of pgtopo:endpoints is removed by the same step, with its volume (where it points).
 #   scripts/remove-node.sh CONTAINER GENERATION [DATA_VOLUME]
 set -euo pipefail
 container=$1 generation=$2 volume=${3:-}
@@ -23,5 +24,5 @@ else
 fi
 if [ -n "$volume" ]; then
     docker volume rm -f "$volume" >/dev/null
-    echo "pgtopo: volume $volume removed (pgtopo:deleteDataOnRemove)"
+    echo "pgtopo: volume $volume removed"
 fi

@@ -13,6 +13,8 @@ import { observeBackups } from "../ops/backups";
 import { endpointsFor, observeCluster } from "../ops/observe";
 import { assessBackups } from "../planning/backup-health";
 import { renderStatus } from "../ops/report";
+import { dockerRouterDriver } from "../ops/routers";
+import { assessRouters, type RouterPlan } from "../planning/routers";
 import { assessCluster, topologyTree, type DesiredNode } from "../planning/health";
 
 async function main(): Promise<number> {
@@ -57,8 +59,24 @@ async function main(): Promise<number> {
     const cluster = assessCluster(desired, primary, observed, { tls: outputs.tls?.value === true });
     const seen = await observeBackups(names.container(primary), desired[primary]?.dockerHost);
     const backups = seen ? assessBackups(primary, seen, new Date()) : undefined;
-    const differences = [...cluster.differences, ...(backups?.differences ?? [])];
-    const status = { ...cluster, healthy: differences.length === 0, differences, backups: backups?.lines };
+    // pgtopo:endpoints: each router, asked in its container.
+    const routerPlans = (outputs.routers?.value ?? []) as RouterPlan[];
+    const routerDriver = dockerRouterDriver();
+    // A standby that is down is rightly left out of ro (servingTargets): its own row says it is down.
+    const away = new Set(observed.filter((o) => o.container !== "running" || !o.reachable).map((o) => o.name));
+    const routers = assessRouters(
+        routerPlans,
+        await Promise.all(routerPlans.map((r) => routerDriver.observe(r))),
+        away,
+    );
+    const differences = [...cluster.differences, ...routers.differences, ...(backups?.differences ?? [])];
+    const status = {
+        ...cluster,
+        healthy: differences.length === 0,
+        differences,
+        routers: routers.listeners,
+        backups: backups?.lines,
+    };
     if (format === "json") console.log(JSON.stringify(status, null, 2));
     else process.stdout.write(renderStatus(status, topologyTree(desired, primary)));
     return status.healthy ? 0 : 1;

@@ -1,5 +1,4 @@
-import { describeRouterRepairs, planRouterRepairs, type RouterPlan, type RouterTargets } from "../../planning/routers";
-import { splitEndpoint } from "../../planning/endpoint";
+import { describeRouterRepairs, planRouterRepairs, servingTargets, type RouterPlan } from "../../planning/routers";
 import type { ConvergeContext } from "./context";
 
 /** The routers pgtopo may act on: every one but those on a host marked gone. */
@@ -59,34 +58,32 @@ export async function resumeRouters(ctx: ConvergeContext): Promise<void> {
 export async function pointRouters(ctx: ConvergeContext, rejoining: readonly string[]): Promise<void> {
     const routers = live(ctx);
     if (routers.length === 0) return;
-    const away = new Set(rejoining.map((name) => hostPortOf(ctx, name)));
-    const planned = routers[0].targets;
-    const ro = planned.ro.filter((t) => !away.has(t));
-    const targets: RouterTargets = { rw: planned.rw, ro: ro.length > 0 ? ro : [planned.rw] };
+    const targets = servingTargets(routers[0].targets, new Set(rejoining));
     await Promise.all(routers.map((router) => ctx.routers.point(router, targets)));
     ctx.log(`${names(routers)} now point${routers.length === 1 ? "s" : ""} rw at ${targets.rw}`);
 }
 
-/** A node's endpoint as the routers' targets name it (host:port). */
-function hostPortOf(ctx: ConvergeContext, name: string): string {
-    const { host, port } = splitEndpoint(ctx.request.nodes.find((n) => n.name === name)!.endpoint);
-    return `${host}:${port}`;
-}
-
 /**
  * Every router as the plan says, once every node is: started if stopped, resumed if
- * paused (by hand, or by an `up` killed mid-switchover), pointed where the plan says.
+ * paused (by hand, or by an `up` killed mid-switchover), pointed where the plan says, ro
+ * leaving out the standbys that are down now (servingTargets).
  */
 export async function repairRouters(ctx: ConvergeContext): Promise<number> {
     const routers = live(ctx);
-    const observed = await Promise.all(routers.map((router) => ctx.routers.observe(router)));
-    const repairs = planRouterRepairs(routers, observed);
+    if (routers.length === 0) return 0;
+    const standbys = ctx.request.nodes.filter((n) => !n.gone && n.name !== ctx.request.target);
+    const [observed, seenStandbys] = await Promise.all([
+        Promise.all(routers.map((router) => ctx.routers.observe(router))),
+        Promise.all(standbys.map((node) => ctx.driver.observe(node))),
+    ]);
+    const away = new Set(seenStandbys.filter((o) => o.container !== "running" || !o.reachable).map((o) => o.name));
+    const repairs = planRouterRepairs(routers, observed, away);
     for (const r of repairs) {
         ctx.log(describeRouterRepairs([r])[0]);
         const router = routers.find((x) => x.name === r.router)!;
         if (r.action === "start") await ctx.routers.start(router);
         if (r.action === "resume") await ctx.routers.resume(router);
-        if (r.action === "point") await ctx.routers.point(router, router.targets);
+        if (r.action === "point") await ctx.routers.point(router, servingTargets(router.targets, away));
     }
     return repairs.length;
 }

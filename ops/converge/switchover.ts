@@ -9,8 +9,8 @@ import { pauseRouters, pointRouters, resumeRouters } from "./routers";
  * A planned change of primary, losing nothing: the target must stream before anything is
  * touched; with pgtopo:endpoints the routers are paused first (clients wait, none sees an
  * error); the old primary is fenced by a clean stop, which sends its last WAL to its
- * standbys; the target is promoted only once it has received that last WAL, and the
- * routers are pointed at it and resumed. If it does not receive it within 60 s, the old
+ * standbys; the target is promoted only once it has received that last WAL (the routers
+ * pointed at it meanwhile), and the routers are resumed. If it does not receive it within 60 s, the old
  * primary is started again as the primary, the routers resumed, and nothing else has
  * changed. Whatever fails after the pause, the routers are resumed. The old primary and
  * the other standbys rejoin afterwards, in tree order.
@@ -46,8 +46,10 @@ export async function switchOver(ctx: ConvergeContext, from: PlannedNode): Promi
                 `switchover aborted: ${target.name} did not receive ${from.name}'s last WAL (${finalLsn}); ${from.name} was restarted as primary and nothing else changed`,
             );
         }
-        await promote(ctx, target);
-        await pointRouters(ctx, [from.name]);
+        // The routers are paused, with no server connection: they can be pointed at the
+        // target while it is promoted, so that resuming them is all that is left after.
+        const [promoted, pointed] = await Promise.allSettled([promote(ctx, target), pointRouters(ctx, [from.name])]);
+        for (const step of [promoted, pointed]) if (step.status === "rejected") throw step.reason;
     } finally {
         await resumeRouters(ctx);
     }

@@ -9,6 +9,7 @@ import { startTestHosts, type TestHosts } from "../support/hosts";
 import { freePorts, TestStack, type ClusterSpec } from "../support/stack";
 import { status } from "../support/status";
 import { switchOverUnderWrites } from "../support/switchover";
+import { PoolApplication } from "../support/pool-app";
 
 const run = promisify(execFile);
 
@@ -48,12 +49,14 @@ describe("pgtopo:hosts: nodes on three Docker hosts, over TLS", () => {
         expect(hosts.t3.docker).toMatch(/^tcp:\/\//);
         expect(Object.keys(hosts)).toEqual(["t1", "t2", "t3"]);
         // One port on every host, as a real deployment would (unique per host only).
-        const [port] = await freePorts(1);
+        const [port, rwPort, roPort] = await freePorts(3);
         stack = await TestStack.create("hosts");
         spec = {
             primary: "pg-1",
             hosts,
             clients: [testHosts.here],
+            // A router on every host (pgtopo:endpoints), each on its host's address.
+            endpoints: { rw: { port: rwPort }, ro: { port: roPort } },
             nodes: [
                 { name: "pg-1", port, host: "t1" },
                 { name: "pg-2", port, host: "t2" },
@@ -126,9 +129,31 @@ describe("pgtopo:hosts: nodes on three Docker hosts, over TLS", () => {
         await expect(attempt("require")).rejects.toThrow(refused("SSL encryption"));
     });
 
-    it("switches over between hosts under a recording writer: no committed id lost", async () => {
-        const label = "switchover pg-1 (t1) -> pg-2 (t2)";
+    it("switches over between hosts under a recording writer, and Pools through the routers of two hosts: no committed id lost, no client error", async () => {
+        // rw is one URI over every host's router; node-postgres takes one host: a Pool on t1's, one on t3's.
+        const { rw } = await stack.endpoints();
+        const hostsOfRw = new URL(rw!).host.split(",");
+        expect(hostsOfRw).toEqual(["t1", "t2", "t3"].map((h) => `${hosts[h].address}:${spec.endpoints!.rw!.port}`));
+        const through = (host: string) => rw!.replace(new URL(rw!).host, `${hosts[host].address}:${spec.endpoints!.rw!.port}`); // prettier-ignore
+        await query(urls["pg-1"], "CREATE TABLE pooled (id int PRIMARY KEY)");
+        const apps = [new PoolApplication(through("t1"), "pooled", 8, 1), new PoolApplication(through("t3"), "pooled", 8, 1_000_000)]; // prettier-ignore
+        for (const app of apps) app.start();
+        await vi.waitFor(() => apps.forEach((app) => expect(app.acknowledged.length).toBeGreaterThan(20)), WAIT);
+
+        const label = "switchover pg-1 (t1) -> pg-2 (t2), routers on every host";
         await switchOverUnderWrites({ stack, spec, urls, to: "pg-2", label, wait: WAIT });
+        const moved = apps.map((app) => app.acknowledged.length);
+        await vi.waitFor(() => apps.forEach((app, i) => expect(app.acknowledged.length).toBeGreaterThan(moved[i] + 20)), WAIT); // prettier-ignore
+        for (const app of apps) await app.stop();
+        expect(apps.flatMap((app) => app.errors.map((e) => e.message))).toEqual([]);
+        const acknowledged = apps.flatMap((app) => app.acknowledged);
+        const [row] = await query<{ n: number }>(urls["pg-2"], "SELECT count(*)::int AS n FROM pooled WHERE id = ANY($1::int[])", [acknowledged]); // prettier-ignore
+        expect(row.n).toBe(acknowledged.length);
+        // Every router points rw at pg-2, on t2's address.
+        for (const host of ["t1", "t2", "t3"]) {
+            const [{ node }] = await query<{ node: string }>(through(host), "SELECT replace(pg_read_file('/etc/hostname'), E'\\n', '') AS node"); // prettier-ignore
+            expect(node, `behind the router on ${host}`).toBe("pg-2");
+        }
         for (const [standby, from] of [
             ["pg-1", "t1"],
             ["pg-3", "t3"],

@@ -41,6 +41,15 @@ export interface ClusterSpec {
         { docker: string; address: string; gone?: boolean; tls?: { ca: string; cert: string; key: string } }
     >;
     clients?: string[];
+    /** pgtopo:endpoints; absent: no routers. */
+    endpoints?: {
+        rw?: { port: number };
+        ro?: { port: number };
+        pooling?: "transaction" | "session";
+        pauseTimeout?: number;
+        maxClientConnections?: number;
+        poolSize?: number;
+    };
 }
 
 /** Ports the kernel says are free right now on 127.0.0.1. */
@@ -95,6 +104,7 @@ export class TestStack {
             tls: spec.tls,
             hosts: spec.hosts,
             clients: spec.clients,
+            endpoints: spec.endpoints,
         };
         for (const [key, value] of Object.entries(keys)) {
             if (value === undefined) await this.stack.removeConfig(`pgtopo:${key}`);
@@ -161,6 +171,12 @@ export class TestStack {
         } finally {
             await this.stack.workspace.removeStack(this.name, { force: true });
         }
+    }
+
+    /** pgtopo:endpoints: the rw and ro connection strings, through the routers. */
+    async endpoints(): Promise<{ rw?: string; ro?: string }> {
+        const outputs = await this.stack.outputs();
+        return (outputs.endpoints?.value ?? {}) as { rw?: string; ro?: string };
     }
 
     async connectionStrings(): Promise<Record<string, string>> {
