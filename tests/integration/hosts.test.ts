@@ -132,9 +132,12 @@ describe("pgtopo:hosts: nodes on three Docker hosts, over TLS", () => {
     it("switches over between hosts under a recording writer, and Pools through the routers of two hosts: no committed id lost, no client error", async () => {
         // rw is one URI over every host's router; node-postgres takes one host: a Pool on t1's, one on t3's.
         const { rw } = await stack.endpoints();
-        const hostsOfRw = new URL(rw!).host.split(",");
-        expect(hostsOfRw).toEqual(["t1", "t2", "t3"].map((h) => `${hosts[h].address}:${spec.endpoints!.rw!.port}`));
-        const through = (host: string) => rw!.replace(new URL(rw!).host, `${hosts[host].address}:${spec.endpoints!.rw!.port}`); // prettier-ignore
+        // (A multi-host URI is no WHATWG URL: its hosts are read as text.)
+        const hostList = rw!.match(/@([^/]+)\//)![1];
+        expect(hostList.split(",")).toEqual(
+            ["t1", "t2", "t3"].map((h) => `${hosts[h].address}:${spec.endpoints!.rw!.port}`),
+        );
+        const through = (host: string) => rw!.replace(hostList, `${hosts[host].address}:${spec.endpoints!.rw!.port}`);
         await query(urls["pg-1"], "CREATE TABLE pooled (id int PRIMARY KEY)");
         const apps = [new PoolApplication(through("t1"), "pooled", 8, 1), new PoolApplication(through("t3"), "pooled", 8, 1_000_000)]; // prettier-ignore
         for (const app of apps) app.start();
@@ -250,7 +253,15 @@ describe("pgtopo:hosts: nodes on three Docker hosts, over TLS", () => {
         // Beside pg-2 on t2: a port of its own there.
         const port = spec.nodes[0].port + 1;
         const base = spec.nodes.map((n) => (n.name === "pg-3" ? { ...n, upstream: "pg-1" } : n));
-        const grown: ClusterSpec = { ...spec, primary: "pg-1", nodes: [...base, { name: "pg-4", port, host: "t2", upstream: "pg-3" }] }; // prettier-ignore
+        // ro takes one port for every node (PgBouncer 1.24's host lists), so it goes in the
+        // same edit: every router is replaced without its ro listener, and gets it back when
+        // pg-4 goes.
+        const grown: ClusterSpec = {
+            ...spec,
+            primary: "pg-1",
+            nodes: [...base, { name: "pg-4", port, host: "t2", upstream: "pg-3" }],
+            endpoints: { rw: spec.endpoints!.rw },
+        };
         await stack.configure(grown);
         await stack.timedUp("grow: pg-4 on t2, cascading from pg-3 on t3");
         urls = await stack.connectionStrings();
@@ -280,6 +291,17 @@ describe("pgtopo:hosts: nodes on three Docker hosts, over TLS", () => {
         expect(await onHost("t2", "ps", "-aq", "--filter", `name=^${stack.container("pg-4")}$`)).toBe("");
         const slots = await query<{ slot_name: string }>(urls["pg-2"], "SELECT slot_name FROM pg_replication_slots");
         expect(slots.map((s) => s.slot_name)).not.toContain("pgtopo_pg_4");
+        // ro is back on every router, over the standbys.
+        const { ro } = await stack.endpoints();
+        const roList = ro!.match(/@([^/]+)\//)![1];
+        for (const [host, h] of Object.entries(hosts)) {
+            const [{ standby }] = await query<{ standby: boolean }>(
+                ro!.replace(roList, `${h.address}:${spec.endpoints!.ro!.port}`),
+                "SELECT pg_is_in_recovery() AS standby",
+            );
+            expect(standby, `ro behind the router on ${host}`).toBe(true);
+        }
+        expect((await status(stack.name)).code).toBe(0);
     });
 
     it("loses a host for good: its node is removed and the stack destroyed without it, saying what was left there", async () => {
