@@ -66,6 +66,8 @@ export const SCRIPTS = {
     setAside: "pgtopo-set-aside",
     /** Reads PostgreSQL's log (pgtopo-run pipes it), passes it on, keeps why a standby cannot stream. */
     logWatch: "pgtopo-log-watch",
+    /** pgtopo:backup: keeps this node's pgBackRest TLS server running (started by pgtopo-run). */
+    backupServer: "pgtopo-backup-server",
     /** The LSN a cleanly stopped node's WAL ends at (one-shot). */
     checkpointLsn: "pgtopo-checkpoint-lsn",
     /** `[full|diff|incr] [--if-primary]`: a backup into the repository, on the primary. */

@@ -66,9 +66,9 @@ describe("backups with pgBackRest", () => {
     });
 
     it("backs up from the primary instead when the standby's TLS server cannot be reached", async () => {
-        // pg-2's TLS server and the loop that restarts it, gone (this shell spared).
+        // pg-2's TLS server and the loop that restarts it (pgtopo-backup-server), gone (this shell spared).
         await docker("exec", stack.container("pg-2"), "bash", "-c",
-            'for p in /proc/[0-9]*; do [ "${p#/proc/}" = $$ ] && continue; { case "$(tr "\\0" " " <$p/cmdline)" in *"bash /usr/local/bin/pgtopo-run"*|*"pgbackrest server"*) kill "${p#/proc/}";; esac; } 2>/dev/null; done; true'); // prettier-ignore
+            'for p in /proc/[0-9]*; do [ "${p#/proc/}" = $$ ] && continue; { case "$(tr "\\0" " " <$p/cmdline)" in *"/usr/local/bin/pgtopo-backup-server"*|*"pgbackrest server"*) kill "${p#/proc/}";; esac; } 2>/dev/null; done; true'); // prettier-ignore
         const out = await docker("exec", stack.container("pg-1"), "pgtopo-backup", "full");
         expect(out).toContain(
             "standby pg-2's pgBackRest server does not answer; taking the backup from pg-1, the primary, instead",
