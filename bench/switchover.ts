@@ -11,7 +11,7 @@
  * the same Pool straight to the primary (today's way), and the router's cost outside
  * switchovers (pgbench -S and -N through rw against direct).
  *
- *   npm run bench:switchover [-- --runs 3] [--switchovers 20] [--tls] [--hosts]
+ *   npm run bench:switchover [-- --runs 3] [--switchovers 20] [--direct-switchovers 5] [--tls] [--hosts]
  *     --tls: pgtopo:tls on, clients too
  *     --hosts: pg-1 and pg-2 each on a Docker host of its own (two engines in network
  *              namespaces, scripts/test-hosts.sh; TLS on, as always across hosts); the
@@ -33,6 +33,7 @@ async function main(): Promise<void> {
         options: {
             runs: { type: "string", default: "3" },
             switchovers: { type: "string", default: "20" },
+            "direct-switchovers": { type: "string", default: "5" },
             tls: { type: "boolean", default: false },
             hosts: { type: "boolean", default: false },
         },
@@ -112,6 +113,7 @@ async function main(): Promise<void> {
                 rw: (await stack.endpoints()).rw!,
                 primary: () => primary,
                 switchovers,
+                directSwitchovers: Number(values["direct-switchovers"]),
                 caFile: tls ? stackCaFile(stack.name) : undefined,
                 switchOver: async () => {
                     primary = primary === "pg-1" ? "pg-2" : "pg-1";

@@ -20,6 +20,8 @@ export interface RouterBenchArgs {
     readonly switchOver: () => Promise<string>;
     readonly primary: () => string;
     readonly switchovers: number;
+    /** Switchovers with the same clients straight to the primary (the row to beat). */
+    readonly directSwitchovers: number;
     /** The stack's CA file on this machine, with TLS on. */
     readonly caFile?: string;
 }
@@ -71,23 +73,38 @@ async function lost(url: string, ids: readonly number[]): Promise<number> {
     return ids.length - n;
 }
 
-export async function benchThroughRouters(args: RouterBenchArgs): Promise<void> {
-    const { urls, rw, caFile } = args;
-    await query(urls[args.primary()], "CREATE TABLE IF NOT EXISTS bench_pool (id int PRIMARY KEY)");
-    await pgbench(rw, caFile, undefined, ["-i", "-q", "-s", "4"]);
+/** What one series of switchovers showed the clients of one way of connecting. */
+interface Series {
+    readonly errors: number[];
+    readonly pgbenchFailed: number[];
+    readonly pgbenchExits: string[];
+    readonly stalls: number[];
+    readonly ups: number[];
+    readonly lost: number;
+    readonly acknowledged: number;
+    readonly p99: number;
+}
 
-    // ---- Across switchovers: through rw, and straight to the primary ----------------------
-    const viaRouter = new PoolApplication(rw, "bench_pool", 16, 1, 3600).start();
-    const direct = new PoolApplication(urls[args.primary()], "bench_pool", 16, 50_000_000, 3600).start();
+/**
+ * `count` switchovers, each with a Pool of 16 writing throughout and a `pgbench -c 8` run
+ * spanning it, both through rw (`via: "rw"`) or straight to the primary of the moment
+ * (`via: "direct"`, today's way: the application is told the new primary once the `up` is
+ * done, and pgbench, which never reconnects, ends at the first broken connection).
+ */
+async function series(args: RouterBenchArgs, via: "rw" | "direct", count: number, firstId: number): Promise<Series> {
+    const { urls, rw, caFile } = args;
+    const target = () => (via === "rw" ? rw : urls[args.primary()]);
+    const app = new PoolApplication(target(), "bench_pool", 16, firstId, 3600).start();
     const windows: [number, number][] = [];
-    const routerStalls: number[] = [];
-    const directStalls: number[] = [];
-    const routerErrors: number[] = [];
-    const directErrors: number[] = [];
-    const pgbenchFailed: number[] = [];
-    const ups: number[] = [];
-    /** The longest a Pool went without a commit during [from, to]: its client-visible stall. */
-    const stall = (app: PoolApplication, from: number, to: number) => {
+    const out: Omit<Series, "lost" | "acknowledged" | "p99"> = {
+        errors: [],
+        pgbenchFailed: [],
+        pgbenchExits: [],
+        stalls: [],
+        ups: [],
+    };
+    /** The longest the Pool went without a commit around [from, to]: its client-visible stall. */
+    const stall = (from: number, to: number) => {
         const ends = app.transactions
             .map((t) => t.startedAt + t.ms)
             .filter((end) => end >= from - 1000 && end <= to + 5000)
@@ -96,67 +113,84 @@ export async function benchThroughRouters(args: RouterBenchArgs): Promise<void> 
         for (let i = 1; i < ends.length; i++) longest = Math.max(longest, ends[i] - ends[i - 1]);
         return longest;
     };
-    for (let i = 0; i < args.switchovers; i++) {
+    for (let i = 0; i < count; i++) {
         await new Promise((r) => setTimeout(r, 3000));
-        const errorsBefore = [viaRouter.errors.length, direct.errors.length];
-        // pgbench -c 8 through rw for the length of this switchover and some.
-        const bench = pgbench(rw, caFile, undefined, ["-c", "8", "-j", "2", "-T", "25", "-n", "-M", "simple"]).then(
-            (out) => pgbenchFigures(out),
-            (err: { stdout?: string }) => ({ ...pgbenchFigures(err.stdout ?? ""), exited: "non-zero" }),
-        );
+        const errorsBefore = app.errors.length;
+        const bench = pgbench(target(), caFile, undefined, ["-c", "8", "-j", "2", "-T", "25", "-n", "-M", "simple"]).then(
+            (text) => ({ ...pgbenchFigures(text), exit: "0" }),
+            (err: { stdout?: string; code?: number }) => ({ ...pgbenchFigures(err.stdout ?? ""), exit: String(err.code ?? "?") }),
+        ); // prettier-ignore
         await new Promise((r) => setTimeout(r, 5000));
         const from = Date.now();
         const primary = await args.switchOver();
         const to = Date.now();
-        ups.push((to - from) / 1000);
+        out.ups.push((to - from) / 1000);
         windows.push([from, to]);
-        // Today's way: the application is told the new primary once the change is done.
-        direct.retarget(urls[primary]);
+        if (via === "direct") app.retarget(urls[primary]);
         const figures = await bench;
-        pgbenchFailed.push(Number.isNaN(figures.failed) ? 8 : figures.failed + ("exited" in figures ? 1 : 0));
+        out.pgbenchExits.push(figures.exit);
+        // pgbench counts a transaction a broken connection cut as neither done nor failed:
+        // a run that ended early (non-zero exit) counts its 8 clients as failed ones.
+        out.pgbenchFailed.push((Number.isNaN(figures.failed) ? 0 : figures.failed) + (figures.exit === "0" ? 0 : 8));
         await new Promise((r) => setTimeout(r, 3000));
-        routerStalls.push(stall(viaRouter, from, to));
-        directStalls.push(stall(direct, from, to));
-        routerErrors.push(viaRouter.errors.length - errorsBefore[0]);
-        directErrors.push(direct.errors.length - errorsBefore[1]);
+        out.stalls.push(stall(from, to));
+        out.errors.push(app.errors.length - errorsBefore);
         console.log(
-            `switchover ${i + 1}/${args.switchovers} to ${primary}: up ${ups[i].toFixed(1)} s; ` +
-                `through rw: ${routerErrors[i]} errors, stall ${routerStalls[i]} ms, pgbench failed ${pgbenchFailed[i]}; ` +
-                `direct: ${directErrors[i]} errors, stall ${directStalls[i]} ms`,
+            `${via} ${i + 1}/${count}, to ${primary}: up ${out.ups[i].toFixed(1)} s; Pool 16: ${out.errors[i]} errors, ` +
+                `stall ${out.stalls[i]} ms; pgbench -c 8: exit ${figures.exit}, ${out.pgbenchFailed[i]} failed`,
         );
     }
-    await Promise.all([viaRouter.stop(), direct.stop()]);
-    const primaryUrl = urls[args.primary()];
-    const lostRouter = await lost(primaryUrl, viaRouter.acknowledged);
-    const lostDirect = await lost(primaryUrl, direct.acknowledged);
-    const p99 = (app: PoolApplication) =>
-        percentile(
-            around(app.transactions, windows, 30_000).map((t) => t.ms),
-            99,
-        );
+    await app.stop();
+    const p99 = percentile(
+        around(app.transactions, windows, 30_000).map((t) => t.ms),
+        99,
+    );
+    return {
+        ...out,
+        lost: await lost(urls[args.primary()], app.acknowledged),
+        acknowledged: app.acknowledged.length,
+        p99,
+    };
+}
 
-    const directErrorsRow: Row = { label: "client errors, Pool 16 direct (today)", unit: "", values: directErrors, decimals: 0 }; // prettier-ignore
-    const directStallRow: Row = { label: "longest stall, Pool 16 direct", unit: "ms", values: directStalls };
+export async function benchThroughRouters(args: RouterBenchArgs): Promise<void> {
+    const { urls, rw, caFile } = args;
+    await query(urls[args.primary()], "CREATE TABLE IF NOT EXISTS bench_pool (id int PRIMARY KEY)");
+    await pgbench(rw, caFile, undefined, ["-i", "-q", "-s", "4"]);
+
+    // ---- Across switchovers: through rw, then the same clients straight to the primary -----
+    const router = await series(args, "rw", args.switchovers, 1);
+    const direct = await series(args, "direct", args.directSwitchovers, 50_000_000);
+    const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
+
+    const directErrors: Row = { label: "client errors, Pool 16 direct (today)", unit: "", values: direct.errors, decimals: 0 }; // prettier-ignore
+    const directFailed: Row = { label: "failed, pgbench -c 8 direct", unit: "", values: direct.pgbenchFailed, decimals: 0 }; // prettier-ignore
+    const directStall: Row = { label: "longest stall, Pool 16 direct", unit: "ms", values: direct.stalls };
+    const directUp: Row = { label: "pulumi up, switchover (direct clients)", unit: "s", values: direct.ups };
     printTable(
-        `clients across ${args.switchovers} switchovers: through the router's rw against straight to the primary`,
+        `clients across switchovers: ${args.switchovers} through the router's rw, ${args.directSwitchovers} straight to the primary (per switchover)`,
         [
-            directErrorsRow,
-            { label: "client errors, Pool 16 through rw", unit: "", values: routerErrors, decimals: 0, baseline: directErrorsRow }, // prettier-ignore
-            { label: "failed transactions, pgbench -c 8 through rw", unit: "", values: pgbenchFailed, decimals: 0 },
-            directStallRow,
-            { label: "longest stall, Pool 16 through rw", unit: "ms", values: routerStalls, baseline: directStallRow },
-            { label: "pulumi up, switchover with routers", unit: "s", values: ups },
+            directErrors,
+            { label: "client errors, Pool 16 through rw", unit: "", values: router.errors, decimals: 0, baseline: directErrors }, // prettier-ignore
+            directFailed,
+            { label: "failed, pgbench -c 8 through rw", unit: "", values: router.pgbenchFailed, decimals: 0, baseline: directFailed }, // prettier-ignore
+            directStall,
+            { label: "longest stall, Pool 16 through rw", unit: "ms", values: router.stalls, baseline: directStall },
+            directUp,
+            { label: "pulumi up, switchover (clients through rw)", unit: "s", values: router.ups, baseline: directUp },
         ],
     );
-    const p99Direct = p99(direct);
-    const p99Router = p99(viaRouter);
     console.log(
-        `acknowledged and missing on the primary: through rw ${lostRouter} of ${viaRouter.acknowledged.length}; ` +
-            `direct ${lostDirect} of ${direct.acknowledged.length}\n` +
-            `p99 transaction latency within 30 s of a switchover: through rw ${p99Router.toFixed(1)} ms, ` +
-            `direct ${p99Direct.toFixed(1)} ms (${(p99Router / p99Direct).toFixed(2)}x)\n` +
-            `total client errors over ${args.switchovers} switchovers: through rw ${routerErrors.reduce((a, b) => a + b, 0)}, ` +
-            `direct ${directErrors.reduce((a, b) => a + b, 0)}; pgbench failed transactions: ${pgbenchFailed.reduce((a, b) => a + b, 0)}`,
+        [
+            `totals through rw over ${args.switchovers} switchovers: ${sum(router.errors)} Pool errors, ` +
+                `${sum(router.pgbenchFailed)} pgbench failed (exits: ${router.pgbenchExits.join(" ")}), ` +
+                `${router.lost} of ${router.acknowledged} acknowledged ids missing`,
+            `totals direct over ${args.directSwitchovers} switchovers: ${sum(direct.errors)} Pool errors, ` +
+                `${sum(direct.pgbenchFailed)} pgbench failed (exits: ${direct.pgbenchExits.join(" ")}), ` +
+                `${direct.lost} of ${direct.acknowledged} acknowledged ids missing`,
+            `p99 Pool transaction latency within 30 s of a switchover: through rw ${router.p99.toFixed(1)} ms, ` +
+                `direct ${direct.p99.toFixed(1)} ms (${(router.p99 / direct.p99).toFixed(2)}x)`,
+        ].join("\n"),
     );
 
     // ---- The router's cost outside switchovers ----------------------------------------------

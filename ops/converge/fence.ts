@@ -22,11 +22,21 @@ export async function fence(ctx: ConvergeContext, node: PlannedNode): Promise<bo
     return state !== "missing";
 }
 
-/** Promotes a standby and checkpoints it, so that pg_rewind (which reads its control file) sees its new timeline. */
-export async function promote(ctx: ConvergeContext, node: PlannedNode): Promise<void> {
+/**
+ * Promotes a standby, then checkpoints it, so that pg_rewind (which reads its control file)
+ * sees its new timeline. `promoted` runs between the two: the new primary takes writes as
+ * soon as the promotion returns, and what waits for that (paused routers) need not wait
+ * for the checkpoint too.
+ */
+export async function promote(
+    ctx: ConvergeContext,
+    node: PlannedNode,
+    promoted: () => Promise<void> = async () => undefined,
+): Promise<void> {
     ctx.log(`promoting ${node.name}`);
     const ok = await ctx.driver.sql(node, "SELECT pg_promote(wait => true, wait_seconds => 60)");
     if (ok !== "t") throw new Error(`${node.name} did not finish promotion within 60s`);
+    await promoted();
     // Until its first checkpoint, a new primary's control file still names the old
     // timeline, and pg_rewind (which reads it) would rewind onto the wrong one.
     await ctx.driver.sql(node, "CHECKPOINT");

@@ -10,7 +10,7 @@ import { pauseRouters, pointRouters, resumeRouters } from "./routers";
  * touched; with pgtopo:endpoints the routers are paused first (clients wait, none sees an
  * error); the old primary is fenced by a clean stop, which sends its last WAL to its
  * standbys; the target is promoted only once it has received that last WAL (the routers
- * pointed at it meanwhile), and the routers are resumed. If it does not receive it within 60 s, the old
+ * pointed at it meanwhile), and the routers are resumed as soon as it is. If it does not receive it within 60 s, the old
  * primary is started again as the primary, the routers resumed, and nothing else has
  * changed. Whatever fails after the pause, the routers are resumed. The old primary and
  * the other standbys rejoin afterwards, in tree order.
@@ -31,6 +31,12 @@ export async function switchOver(ctx: ConvergeContext, from: PlannedNode): Promi
         );
     }
     await pauseRouters(ctx);
+    let resumed = false;
+    const resume = async () => {
+        if (resumed) return;
+        resumed = true;
+        await resumeRouters(ctx);
+    };
     try {
         await fence(ctx, from);
         const finalLsn = await ctx.driver.oneShot(from, SCRIPTS.checkpointLsn);
@@ -46,11 +52,17 @@ export async function switchOver(ctx: ConvergeContext, from: PlannedNode): Promi
                 `switchover aborted: ${target.name} did not receive ${from.name}'s last WAL (${finalLsn}); ${from.name} was restarted as primary and nothing else changed`,
             );
         }
-        // The routers are paused, with no server connection: they can be pointed at the
-        // target while it is promoted, so that resuming them is all that is left after.
-        const [promoted, pointed] = await Promise.allSettled([promote(ctx, target), pointRouters(ctx, [from.name])]);
-        for (const step of [promoted, pointed]) if (step.status === "rejected") throw step.reason;
+        // The routers are paused, with no server connection: they are pointed at the target
+        // while it is promoted, and resumed the moment the promotion returns (before the
+        // new primary's checkpoint), so that clients wait for the promotion alone.
+        const pointed = pointRouters(ctx, [from.name]);
+        pointed.catch(() => undefined); // (awaited below; a rejection is not unhandled meanwhile)
+        await promote(ctx, target, async () => {
+            await pointed;
+            await resume();
+        });
+        await pointed;
     } finally {
-        await resumeRouters(ctx);
+        await resume();
     }
 }

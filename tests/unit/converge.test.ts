@@ -288,7 +288,7 @@ describe("the converge step's repairs, against a fake cluster", () => {
 describe("the converge step with routers (pgtopo:endpoints), against a fake cluster", () => {
     const endpoints = { endpoints: { rw: { port: 16432 }, ro: { port: 16433 }, pauseTimeout: 7 } };
 
-    it("pauses the routers before fencing, points them at the target while it is promoted, resumes them once it is", async () => {
+    it("pauses the routers before fencing, points them at the target while it is promoted, resumes them the moment it is", async () => {
         const cluster = FakeCluster.of("pg-1", { "pg-2": "pg-1", "pg-3": "pg-1" });
         const router = cluster.routers.add("router", { rw: "pg-1:5432", ro: ["pg-2:5432", "pg-3:5432"] });
         const { result, actions, lines } = await converge(cluster, "pg-2", { "pg-3": "pg-2" }, endpoints);
@@ -297,13 +297,13 @@ describe("the converge step with routers (pgtopo:endpoints), against a fake clus
             "pause rw of router (7s)",
             "stop pg-1 (60s)",
             "pgtopo-checkpoint-lsn in a one-shot on pg-1",
-            "promote pg-2",
             // Beside the promotion (the routers are paused: no server connection to move);
             // ro without pg-1, which is down until it has rejoined.
             "point router: rw pg-2:5432, ro pg-3:5432",
-            "checkpoint pg-2",
-            // Only once the promotion is done.
+            "promote pg-2",
+            // As soon as the promotion returns, before the new primary's checkpoint.
             "resume router",
+            "checkpoint pg-2",
         ]);
         // Once every node is as configured, ro spreads over both standbys again.
         expect(actions.at(-1)).toBe("point router: rw pg-2:5432, ro pg-1:5432,pg-3:5432");
