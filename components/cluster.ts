@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import type { ClusterConfig } from "../config/schema";
-import { backupEnvironment } from "../planning/backup";
+import type { BackupConfig, ClusterConfig, RestoreConfig } from "../config/schema";
+import { backupEnvironment, repositoryEnvironment, repositorySecrets } from "../planning/backup";
 import { restoreEnvironment } from "../planning/restore";
 import { renderSettings } from "../planning/settings";
 import { nodesSummary, topologyMermaid, type TopologyPlan } from "../planning/topology";
@@ -142,19 +142,23 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const superuserPassword = new GeneratedPassword(`${name}-superuser-password`, { parent: this });
         const replicationPassword = new GeneratedPassword(`${name}-replication-password`, { parent: this });
 
-        // The backup repository: a volume of its own, mounted by every node, that outlives
-        // the stack's destroy unless the config says otherwise (planning/backup.ts).
+        // The backup repository: on one machine by default, a volume of its own, mounted by
+        // every node, that outlives the stack's destroy unless the config says otherwise;
+        // with pgtopo:backup.s3, a prefix in the bucket (planning/backup.ts), and no volume.
         const backup = config.backup
             ? {
-                  volumeName: new docker.Volume(
-                      `${name}-backups`,
-                      { name: names.backupVolume, labels: [{ label: BACKUPS_LABEL, value: stack }] },
-                      { parent: this, retainOnDelete: !config.backup.deleteBackupsOnDestroy },
-                  ).name,
+                  volumeName: config.backup.s3
+                      ? undefined
+                      : new docker.Volume(
+                            `${name}-backups`,
+                            { name: names.backupVolume, labels: [{ label: BACKUPS_LABEL, value: stack }] },
+                            { parent: this, retainOnDelete: !config.backup.deleteBackupsOnDestroy },
+                        ).name,
                   environment: {
-                      ...backupEnvironment(config.backup),
+                      ...backupEnvironment(config.backup, stack),
                       PGTOPO_BACKUP_SCHEDULE: config.backup.schedule,
                   },
+                  secrets: asSecrets(repositorySecrets(config.backup)),
                   standbysFrom: config.backup.standbysFrom,
               }
             : undefined;
@@ -190,10 +194,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                         tls: config.tls,
                         restore:
                             config.restore && node.role === "primary"
-                                ? {
-                                      sourceVolume: stackNames(config.restore.fromStack).backupVolume,
-                                      environment: restoreEnvironment(config.restore),
-                                  }
+                                ? restoreSource(config.restore, config.backup)
                                 : undefined,
                     },
                     { parent: this },
@@ -314,4 +315,25 @@ export function knownValue(output: pulumi.Output<string>, seconds = 3): Promise<
             return value;
         });
     });
+}
+
+/**
+ * Where pgtopo:restore reads from: the source stack's repository volume on this machine,
+ * or, with pgtopo:backup.s3, the source's prefix in that same object store (so a stack on
+ * other hosts than its source, or whose source was destroyed, restores from it).
+ */
+function restoreSource(restore: RestoreConfig, backup: BackupConfig | undefined) {
+    const environment = restoreEnvironment(restore);
+    if (!backup?.s3) {
+        return { sourceVolume: stackNames(restore.fromStack).backupVolume, environment, secrets: {} };
+    }
+    return {
+        environment: { ...environment, ...repositoryEnvironment(backup, restore.fromStack) },
+        secrets: asSecrets(repositorySecrets(backup)),
+    };
+}
+
+/** Values that must stay secret in state: each wrapped, so that what carries it is encrypted. */
+function asSecrets(values: Record<string, string>): Record<string, pulumi.Output<string>> {
+    return Object.fromEntries(Object.entries(values).map(([key, value]) => [key, pulumi.secret(value)]));
 }

@@ -63,11 +63,22 @@ export interface PostgresNodeArgs {
      * pgtopo:restore, for the primary of a new stack: the other stack's repository volume
      * and the target, which its bootstrap restores from instead of running initdb.
      */
-    readonly restore?: { readonly sourceVolume: string; readonly environment: Record<string, string> };
-    /** With pgtopo:backup on: the repository volume every node mounts, and pgBackRest's environment. */
-    readonly backup?: {
-        readonly volumeName: pulumi.Input<string>;
+    readonly restore?: {
+        /** The source's repository volume; none when it is in pgtopo:backup.s3's object store. */
+        readonly sourceVolume?: string;
         readonly environment: Record<string, string>;
+        /** The object store's keys (secret in state; forwarded by name, never on a command line). */
+        readonly secrets: Record<string, pulumi.Output<string>>;
+    };
+    /**
+     * With pgtopo:backup on: the repository volume every node mounts (none with
+     * pgtopo:backup.s3), and pgBackRest's environment, its secrets apart.
+     */
+    readonly backup?: {
+        readonly volumeName?: pulumi.Input<string>;
+        readonly environment: Record<string, string>;
+        /** The object store's keys: in the container's environment only, secret in state. */
+        readonly secrets: Record<string, pulumi.Output<string>>;
         /** pgtopo:backup.standbysFrom: where a new standby's first copy comes from. */
         readonly standbysFrom: "upstream" | "repository";
     };
@@ -185,6 +196,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                     `PGTOPO_NODE=${node.name}`,
                     pulumi.interpolate`PGTOPO_REPLICATION_PASSWORD=${args.replicationPassword}`,
                     ...Object.entries(args.backup?.environment ?? {}).map(([key, value]) => `${key}=${value}`),
+                    ...Object.entries(args.backup?.secrets ?? {}).map(([key, value]) => pulumi.interpolate`${key}=${value}`),
                     ...(args.tls ? ["PGTOPO_TLS=on"] : []),
                     // Across hosts: its certificate names its host's address; pg_hba lets
                     // in the cluster's hosts and pgtopo:clients (pgtopo-run, write_hba).
@@ -204,7 +216,9 @@ export class PostgresNode extends pulumi.ComponentResource {
                 ports: [{ internal: 5432, external: node.port, ip: node.address }],
                 volumes: [
                     { volumeName: volume.name, containerPath: PATHS.volume },
-                    ...(args.backup ? [{ volumeName: args.backup.volumeName, containerPath: PATHS.repository }] : []),
+                    ...(args.backup?.volumeName
+                        ? [{ volumeName: args.backup.volumeName, containerPath: PATHS.repository }]
+                        : []),
                     ...(tlsVolumeName ? [{ volumeName: tlsVolumeName, containerPath: PATHS.tls }] : []),
                 ],
                 restart: "unless-stopped",
@@ -387,8 +401,9 @@ export class PostgresNode extends pulumi.ComponentResource {
                         "PGTOPO_REPLICATION_PASSWORD",
                         "PGTOPO_SETTINGS",
                         ...Object.keys(restore.environment),
+                        ...Object.keys(restore.secrets),
                     ],
-                    mounts: [`${restore.sourceVolume}:${PATHS.restoreSource}:ro`],
+                    mounts: restore.sourceVolume ? [`${restore.sourceVolume}:${PATHS.restoreSource}:ro`] : [],
                 }),
                 environment: {
                     ...args.engine.env,
@@ -398,6 +413,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                     PGTOPO_REPLICATION_PASSWORD: args.replicationPassword,
                     PGTOPO_SETTINGS: args.settings,
                     ...restore.environment,
+                    ...restore.secrets,
                 },
             },
             {

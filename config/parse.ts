@@ -55,7 +55,7 @@ export function parseClusterConfig(raw: Record<string, unknown>): ClusterConfig 
     const result = clusterConfigSchema.safeParse(raw, { reportInput: true });
     if (result.success) {
         const data = result.data;
-        const problems = hostsProblems(data);
+        const problems = [...hostsProblems(data), ...backupProblems(data)];
         if (problems.length > 0) throw new ConfigError(problems);
         return {
             ...data,
@@ -76,12 +76,17 @@ function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>): s
     }
     // A bad map key (pgtopo:parameters) carries the key's own problem inside it.
     const message = issue.code === "invalid_key" ? (issue.issues[0]?.message ?? issue.message) : issue.message;
-    // A tcp:// engine's TLS material is secret: named, never echoed.
-    if (issue.input === undefined || (issue.path[0] === "hosts" && issue.path.includes("tls")))
+    // A tcp:// engine's TLS material and the object store's keys are secret: named, never echoed.
+    if (issue.input === undefined || isSecretField(issue.path))
         return `${field} ${message}`;
     // A refinement of a whole object sees it with its defaults filled in: say what was written.
     const input = issue.code === "custom" ? valueAt(raw, issue.path) : issue.input;
     return `${field}: ${JSON.stringify(input)} is not allowed; it ${message}`;
+}
+
+function isSecretField(path: readonly PropertyKey[]): boolean {
+    if (path[0] === "hosts") return path.includes("tls");
+    return path[0] === "backup" && path[1] === "s3" && (path[2] === "accessKey" || path[2] === "secretKey");
 }
 
 function valueAt(raw: Record<string, unknown>, path: readonly PropertyKey[]): unknown {
@@ -112,14 +117,26 @@ function allowedKeysAt(path: readonly PropertyKey[]): string[] {
     if (path[0] === "nodes") return Object.keys(clusterConfigSchema.shape.nodes.element.shape);
     if (path[0] === "synchronous") return ["mode", "count", "standbys"];
     if (path[0] === "backup" && path.length === 1)
-        return ["retention", "schedule", "deleteBackupsOnDestroy", "standbysFrom"];
+        return ["retention", "schedule", "deleteBackupsOnDestroy", "standbysFrom", "s3"];
     if (path[0] === "backup" && path[1] === "retention") return ["full"];
+    if (path[0] === "backup" && path[1] === "s3")
+        return ["endpoint", "bucket", "region", "prefix", "uriStyle", "ca", "accessKey", "secretKey"];
     if (path[0] === "restore") return ["fromStack", "target"];
     if (path[0] === "hosts" && path.length === 2) return ["docker", "address", "tls", "gone"];
     if (path[0] === "hosts" && path[2] === "tls") return ["ca", "cert", "key"];
     if (path[0] === "endpoints" && path.length === 1)
         return ["rw", "ro", "pooling", "pauseTimeout", "maxClientConnections", "poolSize"];
     if (path[0] === "endpoints") return ["port"];
+    return [];
+}
+
+/** Combinations of pgtopo:backup that pgtopo cannot keep its word on. */
+function backupProblems(data: z.infer<typeof clusterConfigSchema>): string[] {
+    if (data.backup?.s3 && data.backup.deleteBackupsOnDestroy) {
+        return [
+            "pgtopo:backup.deleteBackupsOnDestroy: true is not allowed with pgtopo:backup.s3; a repository in an object store outlives its stack (delete its prefix in the bucket when you no longer want it)",
+        ];
+    }
     return [];
 }
 
@@ -148,13 +165,15 @@ function hostsProblems(data: z.infer<typeof clusterConfigSchema>): string[] {
             "pgtopo:tls: false is not allowed with pgtopo:hosts; replication between hosts is always encrypted (remove pgtopo:tls or set it to true)",
         );
     }
-    if (data.backup) {
+    if (data.backup && !data.backup.s3) {
         problems.push(
-            "pgtopo:backup: not supported yet with pgtopo:hosts (the repository is one Docker volume that every node mounts); remove pgtopo:backup or pgtopo:hosts",
+            "pgtopo:backup: with pgtopo:hosts the repository must be one every host reaches: set pgtopo:backup.s3 (an S3-compatible object store); the default, a Docker volume, exists on one machine only",
         );
     }
-    if (data.restore) {
-        problems.push("pgtopo:restore: not supported yet with pgtopo:hosts; restore on one machine first");
+    if (data.restore && !data.backup?.s3) {
+        problems.push(
+            "pgtopo:restore: with pgtopo:hosts the source must be in an object store every host reaches: set pgtopo:backup.s3 to the store the source stack backs up into",
+        );
     }
     const byAddress = new Map<string, string[]>();
     for (const [name, host] of Object.entries(data.hosts)) {

@@ -96,6 +96,53 @@ const restoreSchema = z.strictObject({
         .default("latest"),
 });
 
+/** What an S3 endpoint may be: a host name or IPv4 address, with an optional port. */
+export const S3_ENDPOINT_RULE =
+    "host or host:port of the object store's HTTPS endpoint, such as s3.eu-west-1.amazonaws.com or 10.0.0.9:8333 (no scheme: TLS is always on)";
+const S3_BUCKET_RULE = "an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit";
+const S3_PREFIX_RULE = 'a path such as "/pgtopo": a slash, then letters, digits, ".", "_", "-" and "/"';
+
+/**
+ * pgtopo:backup.s3: the repository in a bucket of an S3-compatible object store instead of
+ * a local volume; every node, on whatever host, archives there. TLS is always verified
+ * (against `ca` when given, else the image's system CAs); the keys are secrets
+ * (`pulumi config set --secret --path ...`), handed to pgBackRest only through its
+ * environment, never on a command line.
+ */
+const s3Schema = z.strictObject({
+    endpoint: z
+        .string({ error: `must be ${S3_ENDPOINT_RULE}` })
+        .regex(/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?$/, { error: `must be ${S3_ENDPOINT_RULE}` }),
+    bucket: z
+        .string({ error: `must be ${S3_BUCKET_RULE}` })
+        .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: `must be ${S3_BUCKET_RULE}` }),
+    region: z
+        .string({ error: 'must be the bucket\'s region, such as "eu-west-1" (any name for stores without regions)' })
+        .regex(/^[A-Za-z0-9-]+$/, { error: 'must be the bucket\'s region, such as "eu-west-1" (letters, digits, "-")' })
+        .default("us-east-1"),
+    /** Keys under this prefix in the bucket: one repository per stack, at `<prefix>/<stack>`. */
+    prefix: z
+        .string({ error: `must be ${S3_PREFIX_RULE}` })
+        .regex(/^\/[A-Za-z0-9._\/-]*$/, { error: `must be ${S3_PREFIX_RULE}` })
+        .refine((p) => !p.split("/").includes(".."), { error: `must be ${S3_PREFIX_RULE}, without ".."` })
+        .default("/pgtopo"),
+    /** "path" (https://endpoint/bucket/key: works with any store) or "host" (https://bucket.endpoint/key). */
+    uriStyle: z.enum(["path", "host"], { error: 'must be "path" or "host"' }).default("path"),
+    /** The PEM CA certificate(s) to verify the endpoint by; absent: the system's CAs. */
+    ca: z
+        .string({ error: "must be PEM text of the CA certificate(s) the endpoint's certificate is checked against" })
+        .regex(/-----BEGIN CERTIFICATE-----/, {
+            error: "must be PEM text of the CA certificate(s) the endpoint's certificate is checked against",
+        })
+        .optional(),
+    accessKey: z
+        .string({ error: "must be the access key id, set as a secret" })
+        .min(1, { error: "must be the access key id, set as a secret" }),
+    secretKey: z
+        .string({ error: "must be the secret access key, set as a secret" })
+        .min(1, { error: "must be the secret access key, set as a secret" }),
+});
+
 const backupSchema = z.strictObject({
     retention: z
         .strictObject({
@@ -121,6 +168,8 @@ const backupSchema = z.strictObject({
             error: 'must be "upstream" (pg_basebackup) or "repository" (pgBackRest restore)',
         })
         .default("upstream"),
+    /** The repository in an S3-compatible object store; absent: a volume on this machine. */
+    s3: s3Schema.optional(),
 });
 
 const portSchema = z
@@ -336,5 +385,6 @@ export type HostConfig = z.infer<typeof hostSchema>;
 export type NodeConfig = z.infer<typeof nodeSchema>;
 export type SynchronousConfig = NonNullable<ClusterConfig["synchronous"]>;
 export type BackupConfig = z.infer<typeof backupSchema>;
+export type S3RepositoryConfig = z.infer<typeof s3Schema>;
 export type RestoreConfig = z.infer<typeof restoreSchema>;
 export type EndpointsConfig = z.infer<typeof endpointsSchema>;

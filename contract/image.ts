@@ -27,6 +27,8 @@ export const PATHS = {
     repository: "/var/lib/pgbackrest",
     /** Another stack's repository, mounted read-only for a restore into this one. */
     restoreSource: "/var/lib/pgbackrest-source",
+    /** pgtopo:backup.s3.ca, written from PGTOPO_REPOSITORY_CA at start: what pgBackRest verifies the store by. */
+    repositoryCa: "/etc/pgtopo/repository-ca.crt",
     /** Settings the image writes for its own jobs (the scheduled backup's environment). */
     etc: "/etc/pgtopo",
     /** Present while the entrypoint waits for a bootstrap: it holds the waiting process's pid. */
@@ -97,6 +99,8 @@ export const ENV = {
     address: "PGTOPO_ADDRESS",
     peerAddresses: "PGTOPO_PEER_ADDRESSES",
     clientAddresses: "PGTOPO_CLIENT_ADDRESSES",
+    /** pgtopo:backup.s3.ca: the PEM the object store is verified by (common.sh writes it to PATHS.repositoryCa). */
+    repositoryCa: "PGTOPO_REPOSITORY_CA",
     /** pgtopo:backup.schedule, a cron expression. */
     backupSchedule: "PGTOPO_BACKUP_SCHEDULE",
     /** pgtopo:endpoints: the password of the role the routers look clients up as. */

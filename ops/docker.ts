@@ -89,20 +89,29 @@ export function writeDockerCerts(url: string, tls: DockerTls): void {
 export function dockerOn(
     dockerHost: string | undefined,
     args: readonly string[],
-    options: { timeout?: number } = {},
+    options: DockerCallOptions = {},
 ): Promise<{ stdout: string; stderr: string }> {
     return run("docker", [...args], {
         maxBuffer: 8 << 20,
         timeout: options.timeout,
-        env: { ...process.env, ...dockerEnv(dockerHost) },
+        env: { ...process.env, ...options.env, ...dockerEnv(dockerHost) },
     });
+}
+
+export interface DockerCallOptions {
+    readonly timeout?: number;
+    /**
+     * More environment for the docker CLI: what `-e NAME` (without a value) hands a
+     * container, so that a secret is never on a command line.
+     */
+    readonly env?: Record<string, string>;
 }
 
 /** The docker CLI on an engine, its output trimmed: what most questions to an engine want. */
 export async function dockerText(
     dockerHost: string | undefined,
     args: readonly string[],
-    options: { timeout?: number } = {},
+    options: DockerCallOptions = {},
 ): Promise<string> {
     return (await dockerOn(dockerHost, args, options)).stdout.trim();
 }

@@ -1,4 +1,4 @@
-import type { BackupConfig } from "../config/schema";
+import type { BackupConfig, S3RepositoryConfig } from "../config/schema";
 import { PATHS, STANZA } from "../contract/image";
 
 /**
@@ -9,11 +9,48 @@ import { PATHS, STANZA } from "../contract/image";
  * the same image serves every stack.
  */
 
-/** The PGBACKREST_* environment of a node container (and of one-shots that use the repository). */
-export function backupEnvironment(backup: BackupConfig): Record<string, string> {
+/** Where a stack's repository lives in pgtopo:backup.s3's bucket: one prefix per stack. */
+export function s3RepositoryPath(s3: S3RepositoryConfig, stack: string): string {
+    return `${s3.prefix.replace(/\/+$/, "")}/${stack}`;
+}
+
+/**
+ * pgBackRest's repository settings: the volume mounted at PATHS.repository, or the S3
+ * bucket (its keys apart, in repositorySecrets). With a CA, the image writes
+ * PGTOPO_REPOSITORY_CA to PATHS.repositoryCa at start and pgBackRest verifies by it.
+ */
+export function repositoryEnvironment(backup: BackupConfig, stack: string): Record<string, string> {
+    const s3 = backup.s3;
+    if (!s3) return { PGBACKREST_REPO1_PATH: PATHS.repository };
+    const [host, port] = s3.endpoint.split(":");
+    return {
+        PGBACKREST_REPO1_TYPE: "s3",
+        PGBACKREST_REPO1_PATH: s3RepositoryPath(s3, stack),
+        PGBACKREST_REPO1_S3_ENDPOINT: host,
+        PGBACKREST_REPO1_STORAGE_PORT: port ?? "443",
+        PGBACKREST_REPO1_S3_BUCKET: s3.bucket,
+        PGBACKREST_REPO1_S3_REGION: s3.region,
+        PGBACKREST_REPO1_S3_URI_STYLE: s3.uriStyle,
+        // Never turned off: a repository is only as safe as the store it is written to.
+        PGBACKREST_REPO1_STORAGE_VERIFY_TLS: "y",
+        ...(s3.ca ? { PGBACKREST_REPO1_STORAGE_CA_FILE: PATHS.repositoryCa, PGTOPO_REPOSITORY_CA: s3.ca } : {}),
+    };
+}
+
+/**
+ * The object store's keys, by the names pgBackRest reads them from its environment (it
+ * refuses them on a command line, where `ps` would show them). The caller marks them secret.
+ */
+export function repositorySecrets(backup: BackupConfig): Record<string, string> {
+    if (!backup.s3) return {};
+    return { PGBACKREST_REPO1_S3_KEY: backup.s3.accessKey, PGBACKREST_REPO1_S3_KEY_SECRET: backup.s3.secretKey };
+}
+
+/** The PGBACKREST_* environment of a node container (and of one-shots that use the repository), secrets apart. */
+export function backupEnvironment(backup: BackupConfig, stack: string): Record<string, string> {
     return {
         PGBACKREST_STANZA: STANZA,
-        PGBACKREST_REPO1_PATH: PATHS.repository,
+        ...repositoryEnvironment(backup, stack),
         PGBACKREST_REPO1_RETENTION_FULL: String(backup.retention.full),
         PGBACKREST_PG1_PATH: PATHS.pgdata,
         PGBACKREST_PG1_SOCKET_PATH: PATHS.socketDir,

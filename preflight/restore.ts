@@ -1,34 +1,67 @@
+import * as path from "node:path";
 import { BACKUPS_LABEL, stackNames } from "../contract/names";
 import { PATHS, STANZA } from "../contract/image";
 import { dockerText } from "../ops/docker";
 import { restoreTarget, segmentEnd, targetProblem, type RecoverableWindow } from "../planning/restore";
 import type { ClusterConfig } from "../config/schema";
-
-/** What another stack's repository holds, read in a throwaway container; undefined when it cannot be read here. */
-export type RepositoryReader = (volume: string, image: string) => Promise<RecoverableWindow | "no backup" | undefined>;
+import { repositoryEnvironment, repositorySecrets, s3RepositoryPath } from "../planning/backup";
 
 /**
- * pgBackRest's account of a repository volume: its oldest backup's end, and the newest
- * archived WAL segment (when it was archived, where it ends). Read-only mount, no network.
+ * Where another stack's repository is: its volume on this machine, or its prefix in the
+ * object store of pgtopo:backup.s3 (pgBackRest's settings, the keys among them, handed to
+ * the reading container through the environment only).
  */
-export const readRepository: RepositoryReader = async (volume, image) => {
+export type RepositorySource =
+    | { readonly kind: "volume"; readonly volume: string }
+    | { readonly kind: "s3"; readonly environment: Record<string, string>; readonly where: string };
+
+/**
+ * What another stack's repository holds, read in a throwaway container: undefined when the
+ * image to read it with is not here yet; an Error when the repository cannot be read.
+ */
+export type RepositoryReader = (
+    source: RepositorySource,
+    image: string,
+) => Promise<RecoverableWindow | "no backup" | Error | undefined>;
+
+/**
+ * pgBackRest's account of a repository: its oldest backup's end, and the newest archived
+ * WAL segment (when it was stored, where it ends), the same questions for either kind.
+ * A volume is mounted read-only with no network; an object store is reached over TLS.
+ */
+export const readRepository: RepositoryReader = async (source, image) => {
+    if (!(await dockerText(undefined, ["image", "inspect", image]).then(() => true, () => false))) return undefined; // prettier-ignore
+    const pgbackrest = `pgbackrest --stanza=${STANZA} --log-level-console=error`;
     const script = [
-        `pgbackrest --stanza=${STANZA} --repo1-path=${PATHS.restoreSource} --log-level-console=off info --output=json`,
+        `${pgbackrest} info --output=json`,
         "echo",
-        `find ${PATHS.restoreSource}/archive -name '????????????????????????-*' -printf '%T@ %f\\n' | sort -n | tail -n 1`,
-    ].join("; ");
-    const out = await dockerText(undefined, [
-        "run", "--rm", "--network", "none", "-v", `${volume}:${PATHS.restoreSource}:ro`,
-        "--entrypoint", "bash", image, "-c", script,
-    ]).catch(() => undefined); // prettier-ignore
-    if (out === undefined) return undefined;
-    const [json, newest] = out.trim().split("\n");
+        `${pgbackrest} repo-ls --recurse --output=json archive/${STANZA}`,
+    ].join(" && ");
+    const how =
+        source.kind === "volume"
+            ? ["--network", "none", "-v", `${source.volume}:${PATHS.restoreSource}:ro`, "-e", `PGBACKREST_REPO1_PATH=${PATHS.restoreSource}`] // prettier-ignore
+            : Object.keys(source.environment).flatMap((name) => ["-e", name]);
+    let out: string;
+    try {
+        out = await dockerText(undefined, ["run", "--rm", ...how, "--entrypoint", "bash", image, "-c", script], {
+            env: source.kind === "s3" ? source.environment : {},
+            timeout: 60_000,
+        });
+    } catch (err) {
+        const said = ((err as { stderr?: string }).stderr ?? String(err)).trim().split("\n").slice(-2).join(" ");
+        return new Error(said);
+    }
+    const [json, listing] = out.split("\n");
     const backups = (JSON.parse(json)[0]?.backup ?? []) as { timestamp: { stop: number }; lsn: { stop: string } }[];
+    const segments = Object.entries(JSON.parse(listing || "{}") as Record<string, { type: string; time?: number }>)
+        .map(([name, entry]) => ({ file: path.basename(name), time: entry.time ?? 0, type: entry.type }))
+        .filter((e) => e.type === "file" && /^[0-9A-F]{24}-/.test(e.file))
+        .sort((a, b) => a.time - b.time || a.file.localeCompare(b.file));
+    const newest = segments.at(-1);
     if (backups.length === 0 || !newest) return "no backup";
-    const [mtime, file] = newest.split(" ");
     return {
         from: { time: new Date(backups[0].timestamp.stop * 1000), lsn: backups[0].lsn.stop },
-        to: { time: new Date(Number(mtime) * 1000), lsn: segmentEnd(file.slice(0, 24)) },
+        to: { time: new Date(newest.time * 1000), lsn: segmentEnd(newest.file.slice(0, 24)) },
     };
 };
 
@@ -82,6 +115,17 @@ export async function restoreProblems(
         return [`pgtopo:restore.fromStack: "${from}" is this stack itself; allowed: another stack with backups on`];
     }
     if (await probe.volumeExists(stackNames(stack).volume(config.primary))) return [];
+    const image = stackNames(stack).image(config.postgresVersion);
+    const s3 = config.backup?.s3;
+    if (s3) {
+        // From the object store this stack backs up into: the source's prefix there.
+        const environment = {
+            ...repositoryEnvironment(config.backup!, from),
+            ...repositorySecrets(config.backup!),
+        };
+        const where = `https://${s3.endpoint}/${s3.bucket}${s3RepositoryPath(s3, from)}`;
+        return windowProblems(await probe.readRepository({ kind: "s3", environment, where }, image), where);
+    }
     const source = stackNames(from).backupVolume;
     if (!(await probe.volumeExists(source))) {
         const others = (await probe.stacksWithBackups()).filter((s) => s !== stack);
@@ -90,11 +134,20 @@ export async function restoreProblems(
                 `allowed: ${others.length > 0 ? others.map((s) => `"${s}"`).join(", ") : "none: no stack on this machine has backups on"}`,
         ];
     }
-    const window = await probe.readRepository(source, stackNames(stack).image(config.postgresVersion));
-    if (window === "no backup") {
-        return [`pgtopo:restore.fromStack: "${from}" has no backup yet; take one with 'npm run backup' on that stack`];
+    return windowProblems(await probe.readRepository({ kind: "volume", volume: source }, image), `volume ${source}`);
+
+    function windowProblems(window: Awaited<ReturnType<RepositoryReader>>, where: string): string[] {
+        if (window === "no backup") {
+            const inStore = s3 ? ` in ${where}` : "";
+            return [
+                `pgtopo:restore.fromStack: "${from}" has no backup yet${inStore}; take one with 'npm run backup' on that stack`,
+            ];
+        }
+        if (window instanceof Error) {
+            return [`pgtopo:restore.fromStack: "${from}": its repository (${where}) cannot be read: ${window.message}`];
+        }
+        if (!window) return []; // the image to read it with is not here yet: the restore itself says what is wrong
+        const problem = targetProblem(restoreTarget(restore!.target), window, from);
+        return problem ? [problem] : [];
     }
-    if (!window) return []; // the image to read it with is not here yet: the restore itself says what is wrong
-    const problem = targetProblem(restoreTarget(restore.target), window, from);
-    return problem ? [problem] : [];
 }

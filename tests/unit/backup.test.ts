@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseClusterConfig } from "../../config";
-import { restoreProblems, type RestoreProbe } from "../../preflight/restore";
-import { archiveSettings, backupEnvironment } from "../../planning/backup";
+import { restoreProblems, type RepositorySource, type RestoreProbe } from "../../preflight/restore";
+import { archiveSettings, backupEnvironment, repositorySecrets } from "../../planning/backup";
 import { assessBackups } from "../../planning/backup-health";
 import { restoreEnvironment, restoreTarget, segmentEnd, targetProblem } from "../../planning/restore";
 
@@ -62,7 +62,7 @@ describe("pgtopo:backup and pgtopo:restore in the config", () => {
 
     it("gives pgBackRest its settings through the environment, and makes every node archive when primary", () => {
         const backup = parseClusterConfig({ primary: "pg-1", nodes, backup: { retention: { full: 3 } } }).backup!;
-        expect(backupEnvironment(backup)).toMatchObject({
+        expect(backupEnvironment(backup, "dev")).toMatchObject({
             PGBACKREST_STANZA: "pgtopo",
             PGBACKREST_REPO1_PATH: "/var/lib/pgbackrest",
             PGBACKREST_REPO1_RETENTION_FULL: "3",
@@ -73,6 +73,94 @@ describe("pgtopo:backup and pgtopo:restore in the config", () => {
             restore_command: 'pgbackrest archive-get %f "%p"',
         });
         expect(archiveSettings(undefined)).toEqual({});
+    });
+});
+
+describe("pgtopo:backup.s3: the repository in an object store", () => {
+    const CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
+    const s3 = { endpoint: "10.0.0.9:8333", bucket: "pg-backups", accessKey: "AKID", secretKey: "s3cr3t-key" };
+
+    it("fills in the defaults: region, a prefix per stack, path-style addressing, the system CAs", () => {
+        expect(parseClusterConfig({ primary: "pg-1", nodes, backup: { s3 } }).backup!.s3).toEqual({
+            ...s3,
+            region: "us-east-1",
+            prefix: "/pgtopo",
+            uriStyle: "path",
+        });
+    });
+
+    it("gives pgBackRest the bucket through the environment, the stack's own prefix, TLS verified, the keys apart", () => {
+        const backup = parseClusterConfig({
+            primary: "pg-1",
+            nodes,
+            backup: { s3: { ...s3, prefix: "/team/pg/", ca: CA } },
+        }).backup!;
+        const env = backupEnvironment(backup, "prod");
+        expect(env).toMatchObject({
+            PGBACKREST_STANZA: "pgtopo",
+            PGBACKREST_REPO1_TYPE: "s3",
+            PGBACKREST_REPO1_PATH: "/team/pg/prod",
+            PGBACKREST_REPO1_S3_ENDPOINT: "10.0.0.9",
+            PGBACKREST_REPO1_STORAGE_PORT: "8333",
+            PGBACKREST_REPO1_S3_BUCKET: "pg-backups",
+            PGBACKREST_REPO1_S3_REGION: "us-east-1",
+            PGBACKREST_REPO1_S3_URI_STYLE: "path",
+            PGBACKREST_REPO1_STORAGE_VERIFY_TLS: "y",
+            PGBACKREST_REPO1_STORAGE_CA_FILE: "/etc/pgtopo/repository-ca.crt",
+            PGTOPO_REPOSITORY_CA: CA,
+        });
+        expect(JSON.stringify(env)).not.toContain("s3cr3t-key");
+        expect(JSON.stringify(env)).not.toContain("AKID");
+        expect(repositorySecrets(backup)).toEqual({
+            PGBACKREST_REPO1_S3_KEY: "AKID",
+            PGBACKREST_REPO1_S3_KEY_SECRET: "s3cr3t-key",
+        });
+        expect(backupEnvironment({ ...backup, s3: { ...backup.s3!, endpoint: "s3.example.com" } }, "prod")).toMatchObject(
+            { PGBACKREST_REPO1_S3_ENDPOINT: "s3.example.com", PGBACKREST_REPO1_STORAGE_PORT: "443" },
+        );
+    });
+
+    it.each([
+        [
+            "an endpoint with a scheme",
+            { ...s3, endpoint: "https://s3.example.com" },
+            `pgtopo:backup.s3.endpoint: "https://s3.example.com" is not allowed; it must be host or host:port of the object store's HTTPS endpoint, such as s3.eu-west-1.amazonaws.com or 10.0.0.9:8333 (no scheme: TLS is always on)`,
+        ],
+        [
+            "a bucket name S3 refuses",
+            { ...s3, bucket: "PG_Backups" },
+            'pgtopo:backup.s3.bucket: "PG_Backups" is not allowed; it must be an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit',
+        ],
+        [
+            "a prefix that climbs out",
+            { ...s3, prefix: "/a/../b" },
+            'pgtopo:backup.s3.prefix: "/a/../b" is not allowed; it must be a path such as "/pgtopo": a slash, then letters, digits, ".", "_", "-" and "/", without ".."',
+        ],
+        [
+            "an addressing style S3 does not have",
+            { ...s3, uriStyle: "virtual" },
+            'pgtopo:backup.s3.uriStyle: "virtual" is not allowed; it must be "path" or "host"',
+        ],
+        [
+            "a CA that is not PEM",
+            { ...s3, ca: "/etc/ssl/ca.crt" },
+            `pgtopo:backup.s3.ca: "/etc/ssl/ca.crt" is not allowed; it must be PEM text of the CA certificate(s) the endpoint's certificate is checked against`,
+        ],
+        [
+            "an unknown key",
+            { ...s3, verifyTls: false },
+            'pgtopo:backup.s3: unknown key "verifyTls"; allowed keys are endpoint, bucket, region, prefix, uriStyle, ca, accessKey, secretKey',
+        ],
+    ])("refuses %s, naming the field", (_, bad, message) => {
+        expect(problemsOf({ backup: { s3: bad } })).toEqual([message]);
+    });
+
+    it("names a missing or empty key without echoing what was written", () => {
+        const problems = problemsOf({ backup: { s3: { ...s3, accessKey: undefined, secretKey: "" } } });
+        expect(problems).toEqual([
+            "pgtopo:backup.s3.accessKey must be the access key id, set as a secret",
+            "pgtopo:backup.s3.secretKey must be the secret access key, set as a secret",
+        ]);
     });
 });
 
@@ -144,6 +232,32 @@ describe("restoreProblems", () => {
             probe(["pgtopo-prod-backups"], window),
         );
         expect(problem).toMatch(/^pgtopo:restore\.target: "2026-11-22T10:00:00\.000Z" is outside what can be restored/);
+    });
+
+    it("reads the source's prefix in the object store this stack backs up into, with the keys in the environment only", async () => {
+        const s3 = { endpoint: "10.0.0.9:8333", bucket: "pg-backups", accessKey: "AKID", secretKey: "s3cr3t-key" };
+        const s3Config = (target = "latest") =>
+            parseClusterConfig({ primary: "pg-1", nodes, backup: { s3 }, restore: { fromStack: "prod", target } });
+        const asked: RepositorySource[] = [];
+        const answering = (window: Awaited<ReturnType<RestoreProbe["readRepository"]>>): RestoreProbe => ({
+            ...probe([]),
+            readRepository: async (source) => (asked.push(source), window),
+        });
+        expect(await restoreProblems("qa", s3Config(), answering("no backup"))).toEqual([
+            "pgtopo:restore.fromStack: \"prod\" has no backup yet in https://10.0.0.9:8333/pg-backups/pgtopo/prod; take one with 'npm run backup' on that stack",
+        ]);
+        expect(asked[0]).toMatchObject({
+            kind: "s3",
+            environment: {
+                PGBACKREST_REPO1_TYPE: "s3",
+                PGBACKREST_REPO1_PATH: "/pgtopo/prod",
+                PGBACKREST_REPO1_S3_KEY: "AKID",
+                PGBACKREST_REPO1_S3_KEY_SECRET: "s3cr3t-key",
+            },
+        });
+        expect(await restoreProblems("qa", s3Config(), answering(new Error("HostConnectError: timeout")))).toEqual([
+            'pgtopo:restore.fromStack: "prod": its repository (https://10.0.0.9:8333/pg-backups/pgtopo/prod) cannot be read: HostConnectError: timeout',
+        ]);
     });
 
     it("checks nothing once the stack's primary has its data (the restore is done)", async () => {

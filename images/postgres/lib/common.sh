@@ -6,6 +6,16 @@ source /usr/local/lib/pgtopo/contract.sh
 log() { printf 'pgtopo[%s]: %s\n' "${PGTOPO_NODE:-node}" "$*"; }
 die() { printf 'pgtopo[%s]: error: %s\n' "${PGTOPO_NODE:-node}" "$*" >&2; exit 1; }
 
+# pgtopo:backup.s3 with a CA: pgBackRest verifies the object store by it, from a file
+# (PGBACKREST_REPO1_STORAGE_CA_FILE); every script that may run pgBackRest sources this,
+# in the node's container and in one-shots alike. A CA is public: no secret here.
+if [ -n "${PGTOPO_REPOSITORY_CA:-}" ] && [ ! -s "$PGTOPO_PATH_REPOSITORY_CA" ]; then
+    install -d -m 0755 "$(dirname "$PGTOPO_PATH_REPOSITORY_CA")"
+    printf '%s\n' "$PGTOPO_REPOSITORY_CA" >"$PGTOPO_PATH_REPOSITORY_CA.tmp"
+    chmod 0644 "$PGTOPO_PATH_REPOSITORY_CA.tmp"
+    mv "$PGTOPO_PATH_REPOSITORY_CA.tmp" "$PGTOPO_PATH_REPOSITORY_CA"
+fi
+
 run_as_postgres() {
     setpriv --reuid=postgres --regid=postgres --init-groups env HOME="$PGTOPO_PATH_POSTGRES_HOME" "$@"
 }

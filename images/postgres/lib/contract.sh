@@ -10,6 +10,7 @@ readonly PGTOPO_PATH_TLS=/etc/pgtopo/tls
 readonly PGTOPO_PATH_TLS_IN_VOLUME=/var/lib/postgresql/data/tls
 readonly PGTOPO_PATH_REPOSITORY=/var/lib/pgbackrest
 readonly PGTOPO_PATH_RESTORE_SOURCE=/var/lib/pgbackrest-source
+readonly PGTOPO_PATH_REPOSITORY_CA=/etc/pgtopo/repository-ca.crt
 readonly PGTOPO_PATH_ETC=/etc/pgtopo
 readonly PGTOPO_PATH_WAITING_PID_FILE=/run/pgtopo-waiting.pid
 readonly PGTOPO_PATH_STREAMING_STATE=/run/pgtopo-streaming
