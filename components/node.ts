@@ -196,7 +196,9 @@ export class PostgresNode extends pulumi.ComponentResource {
                     `PGTOPO_NODE=${node.name}`,
                     pulumi.interpolate`PGTOPO_REPLICATION_PASSWORD=${args.replicationPassword}`,
                     ...Object.entries(args.backup?.environment ?? {}).map(([key, value]) => `${key}=${value}`),
-                    ...Object.entries(args.backup?.secrets ?? {}).map(([key, value]) => pulumi.interpolate`${key}=${value}`),
+                    ...Object.entries(args.backup?.secrets ?? {}).map(
+                        ([key, value]) => pulumi.interpolate`${key}=${value}`,
+                    ),
                     ...(args.tls ? ["PGTOPO_TLS=on"] : []),
                     // Across hosts: its certificate names its host's address; pg_hba lets
                     // in the cluster's hosts and pgtopo:clients (pgtopo-run, write_hba).

@@ -77,8 +77,7 @@ function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>): s
     // A bad map key (pgtopo:parameters) carries the key's own problem inside it.
     const message = issue.code === "invalid_key" ? (issue.issues[0]?.message ?? issue.message) : issue.message;
     // A tcp:// engine's TLS material and the object store's keys are secret: named, never echoed.
-    if (issue.input === undefined || isSecretField(issue.path))
-        return `${field} ${message}`;
+    if (issue.input === undefined || isSecretField(issue.path)) return `${field} ${message}`;
     // A refinement of a whole object sees it with its defaults filled in: say what was written.
     const input = issue.code === "custom" ? valueAt(raw, issue.path) : issue.input;
     return `${field}: ${JSON.stringify(input)} is not allowed; it ${message}`;

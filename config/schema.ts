@@ -99,7 +99,8 @@ const restoreSchema = z.strictObject({
 /** What an S3 endpoint may be: a host name or IPv4 address, with an optional port. */
 export const S3_ENDPOINT_RULE =
     "host or host:port of the object store's HTTPS endpoint, such as s3.eu-west-1.amazonaws.com or 10.0.0.9:8333 (no scheme: TLS is always on)";
-const S3_BUCKET_RULE = "an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit";
+const S3_BUCKET_RULE =
+    "an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit";
 const S3_PREFIX_RULE = 'a path such as "/pgtopo": a slash, then letters, digits, ".", "_", "-" and "/"';
 
 /**
@@ -123,7 +124,7 @@ const s3Schema = z.strictObject({
     /** Keys under this prefix in the bucket: one repository per stack, at `<prefix>/<stack>`. */
     prefix: z
         .string({ error: `must be ${S3_PREFIX_RULE}` })
-        .regex(/^\/[A-Za-z0-9._\/-]*$/, { error: `must be ${S3_PREFIX_RULE}` })
+        .regex(/^\/[A-Za-z0-9._/-]*$/, { error: `must be ${S3_PREFIX_RULE}` })
         .refine((p) => !p.split("/").includes(".."), { error: `must be ${S3_PREFIX_RULE}, without ".."` })
         .default("/pgtopo"),
     /** "path" (https://endpoint/bucket/key: works with any store) or "host" (https://bucket.endpoint/key). */

@@ -30,6 +30,16 @@ export interface ClusterSpec {
         schedule?: string;
         deleteBackupsOnDestroy?: boolean;
         standbysFrom?: "upstream" | "repository";
+        s3?: {
+            endpoint: string;
+            bucket: string;
+            region?: string;
+            prefix?: string;
+            uriStyle?: "path" | "host";
+            ca?: string;
+            accessKey: string;
+            secretKey: string;
+        };
     };
     /** pgtopo:tls; absent: off. */
     tls?: boolean;
@@ -117,10 +127,11 @@ export class TestStack {
             ...Object.fromEntries(
                 Object.entries(keys)
                     .filter(([, value]) => value !== undefined)
-                    // pgtopo:hosts may carry a tcp:// engine's client key: a secret, as users set it.
+                    // pgtopo:hosts may carry a tcp:// engine's client key, pgtopo:backup the
+                    // object store's keys: secrets, as users set them.
                     .map(([key, value]) => [
                         `pgtopo:${key}`,
-                        { value: JSON.stringify(value), secret: key === "hosts" },
+                        { value: JSON.stringify(value), secret: key === "hosts" || (key === "backup" && !!spec.backup?.s3) }, // prettier-ignore
                     ]),
             ),
         });

@@ -115,9 +115,9 @@ describe("pgtopo:backup.s3: the repository in an object store", () => {
             PGBACKREST_REPO1_S3_KEY: "AKID",
             PGBACKREST_REPO1_S3_KEY_SECRET: "s3cr3t-key",
         });
-        expect(backupEnvironment({ ...backup, s3: { ...backup.s3!, endpoint: "s3.example.com" } }, "prod")).toMatchObject(
-            { PGBACKREST_REPO1_S3_ENDPOINT: "s3.example.com", PGBACKREST_REPO1_STORAGE_PORT: "443" },
-        );
+        expect(
+            backupEnvironment({ ...backup, s3: { ...backup.s3!, endpoint: "s3.example.com" } }, "prod"),
+        ).toMatchObject({ PGBACKREST_REPO1_S3_ENDPOINT: "s3.example.com", PGBACKREST_REPO1_STORAGE_PORT: "443" });
     });
 
     it.each([

@@ -1,0 +1,144 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { docker } from "../support/docker";
+import { startTestObjectStore, type TestObjectStore } from "../support/object-store";
+import { query } from "../support/postgres";
+import { bringUp, freePorts, pair, TestStack, type ClusterSpec } from "../support/stack";
+import { status } from "../support/status";
+import { RecordingWriter } from "../support/writer";
+
+/**
+ * Issue 22: the repository in an S3-compatible object store (pgtopo:backup.s3): a real
+ * one, SeaweedFS over TLS in a namespace of its own. Backups, archiving through a
+ * switchover, the store away and back, and a restore into a new stack after the source
+ * stack was destroyed.
+ */
+describe("backups into an S3-compatible object store", () => {
+    let store: TestObjectStore;
+    let stack: TestStack | undefined;
+    let spec: ClusterSpec;
+    let urls: Record<string, string>;
+    const WAIT = { timeout: 90_000, interval: 1000 };
+
+    const pgbackrest = (node: string, ...args: string[]) =>
+        docker("exec", "-u", "postgres", stack!.container(node), "pgbackrest", ...args);
+    async function info(node: string) {
+        const [repo] = JSON.parse(await pgbackrest(node, "info", "--output=json"));
+        return repo as {
+            status: { code: number; message: string };
+            backup: { type: string; label: string }[];
+            archive: { max: string | null }[];
+        };
+    }
+
+    beforeAll(async () => {
+        store = await startTestObjectStore();
+        ({ stack, spec, urls } = await bringUp("os", 2, (ports) => ({ primary: "pg-1", nodes: pair(ports), backup: { s3: store.s3 } }), "1 + 1 with backups into the object store, cold (stanza and first full backup included)")); // prettier-ignore
+    });
+
+    afterAll(async () => {
+        if (stack) await stack.dispose();
+        if (store) await store.remove();
+    });
+
+    it("takes the first full backup into the bucket, under the stack's own prefix, with no repository volume", async () => {
+        const repo = await info("pg-1");
+        expect(repo.status.code).toBe(0);
+        expect(repo.backup.map((b) => b.type)).toEqual(["full"]);
+        const env = await docker("exec", stack!.container("pg-1"), "printenv", "PGBACKREST_REPO1_PATH");
+        expect(env).toBe(`/pgtopo/${stack!.name}`);
+        const listed = JSON.parse(await pgbackrest("pg-1", "repo-ls", "--output=json", "backup/pgtopo"));
+        expect(Object.keys(listed)).toContain(repo.backup[0].label);
+        await expect(docker("volume", "inspect", `pgtopo-${stack!.name}-backups`)).rejects.toThrow();
+    });
+
+    it("keeps the keys out of the state's plain text, out of every command line and out of the logs", async () => {
+        const { deployment } = await stack!.stack.exportStack();
+        const state = JSON.stringify(deployment);
+        expect(state).not.toContain(store.s3.secretKey);
+        expect(state).not.toContain(store.s3.accessKey);
+        expect(stack!.log.join("\n")).not.toContain(store.s3.secretKey);
+        for (const node of ["pg-1", "pg-2"]) {
+            const commandLines = await docker("exec", stack!.container(node), "sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"); // prettier-ignore
+            expect(commandLines).not.toContain(store.s3.secretKey);
+            expect(await docker("logs", stack!.container(node))).not.toContain(store.s3.secretKey);
+        }
+    });
+
+    it("archives from whichever node is primary: a switchover, then every segment in the store", async () => {
+        await query(urls["pg-1"], "CREATE TABLE ids (id int PRIMARY KEY)");
+        const writer = new RecordingWriter(urls, "ids").start();
+        await vi.waitFor(() => expect(writer.committed.length).toBeGreaterThan(20), WAIT);
+        await stack!.configure({ ...spec, primary: "pg-2" });
+        await stack!.timedUp("switchover to pg-2, archiving into the object store");
+        await vi.waitFor(() => expect(writer.committed.length).toBeGreaterThan(60), WAIT);
+        await writer.stop();
+        await pgbackrest("pg-2", "check");
+        const { code: exitCode, stdout } = await status(stack!.name);
+        expect(stdout).toMatch(/WAL archived up to 0000000200000000/);
+        expect(exitCode, stdout).toBe(0);
+    });
+
+    it("while the store is away: status says so (exit 1), PostgreSQL keeps the WAL; back, archiving catches up by itself", async () => {
+        await store.cut();
+        try {
+            await query(urls["pg-2"], "INSERT INTO ids SELECT g FROM generate_series(1000001, 1001000) g");
+            const [{ wal }] = await query<{ wal: string }>(urls["pg-2"], "SELECT pg_walfile_name(pg_current_wal_lsn()) AS wal"); // prettier-ignore
+            await query(urls["pg-2"], "SELECT pg_switch_wal()");
+            await vi.waitFor(async () => {
+                const [a] = await query<{ failed_count: string; last_failed_wal: string }>(urls["pg-2"], "SELECT failed_count, last_failed_wal FROM pg_stat_archiver"); // prettier-ignore
+                expect(Number(a.failed_count)).toBeGreaterThan(0);
+                expect(a.last_failed_wal >= wal).toBe(true);
+            }, WAIT);
+            // Kept where PostgreSQL keeps what it could not archive.
+            const ready = await docker("exec", stack!.container("pg-2"), "sh", "-c", "ls $PGDATA/pg_wal/archive_status/ | grep -c '\\.ready$'"); // prettier-ignore
+            expect(Number(ready)).toBeGreaterThan(0);
+            const { code: exitCode, stdout } = await status(stack!.name);
+            expect(exitCode, stdout).toBe(1);
+            expect(stdout).toMatch(/archiving fails on pg-2|backup repository/);
+        } finally {
+            await store.restore();
+        }
+        await vi.waitFor(async () => {
+            const ready = await docker("exec", stack!.container("pg-2"), "sh", "-c", "ls $PGDATA/pg_wal/archive_status/ | grep -c '\\.ready$' || true"); // prettier-ignore
+            expect(Number(ready)).toBe(0);
+        }, { timeout: 180_000, interval: 2000 }); // prettier-ignore
+        await pgbackrest("pg-2", "check");
+        const { code: exitCode, stdout } = await status(stack!.name);
+        expect(exitCode, stdout).toBe(0);
+    });
+
+    it("restores a new stack from the store after the source stack was destroyed: every id, to latest", async () => {
+        await query(urls["pg-2"], "SELECT pg_switch_wal()");
+        await pgbackrest("pg-2", "check");
+        const [{ n: expected }] = await query<{ n: number }>(urls["pg-2"], "SELECT count(*)::int AS n FROM ids");
+        const source = stack!.name;
+        await stack!.dispose();
+        stack = undefined;
+        const ports = await freePorts(2);
+        const copy = await TestStack.create("or");
+        try {
+            await copy.configure({
+                primary: "pg-1",
+                nodes: [
+                    { name: "pg-1", port: ports[0] },
+                    { name: "pg-2", port: ports[1] },
+                ],
+                backup: { s3: store.s3 },
+                restore: { fromStack: source },
+            });
+            await copy.timedUp("restore to latest from the object store into a new 1 + 1 stack");
+            const copyUrls = await copy.connectionStrings();
+            for (const node of ["pg-1", "pg-2"]) {
+                await vi.waitFor(async () => {
+                    const [row] = await query<{ n: number }>(copyUrls[node], "SELECT count(*)::int AS n FROM ids");
+                    expect(row.n, `ids on the restored ${node}`).toBe(expected);
+                }, WAIT);
+            }
+            // The new stack backs up under its own prefix, beside the source's.
+            const env = await docker("exec", copy.container("pg-1"), "printenv", "PGBACKREST_REPO1_PATH");
+            expect(env).toBe(`/pgtopo/${copy.name}`);
+        } finally {
+            await copy.dispose();
+        }
+    });
+});
