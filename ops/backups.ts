@@ -14,6 +14,7 @@ export async function observeBackups(
         dockerText(dockerHost, ["exec", "-u", "postgres", primaryContainer, ...args], { timeout: 20_000 });
     const stanza = await exec("printenv", "PGBACKREST_STANZA").catch(() => "");
     if (!stanza) return undefined;
+    const repository = await exec("sh", "-c", REPOSITORY_NAME).catch(() => undefined);
     try {
         const [info, archiver] = await Promise.all([
             exec("pgbackrest", "info", "--output=json"),
@@ -35,6 +36,7 @@ export async function observeBackups(
             last_failed: number | null;
         };
         return {
+            repository,
             status: repo.status.message,
             backups: repo.backup.map((b) => ({
                 label: b.label,
@@ -53,6 +55,17 @@ export async function observeBackups(
                     : undefined,
         };
     } catch (err) {
-        return { status: `could not be read: ${(err as Error).message.split("\n")[0]}`, backups: [] };
+        const e = err as { killed?: boolean; stderr?: string; message: string };
+        const why = e.killed
+            ? "no answer within 20 s"
+            : (e.stderr ?? "").trim().split("\n").pop() || e.message.split("\n")[0];
+        return { repository, status: `could not be read: ${why}`, unreadable: why, backups: [] };
     }
 }
+
+/** The repository as a person names it, from pgBackRest's own settings in the container (no key among them). */
+const REPOSITORY_NAME = [
+    'if [ "${PGBACKREST_REPO1_TYPE:-posix}" = s3 ]; then',
+    '  echo "https://$PGBACKREST_REPO1_S3_ENDPOINT:${PGBACKREST_REPO1_STORAGE_PORT:-443}/$PGBACKREST_REPO1_S3_BUCKET$PGBACKREST_REPO1_PATH";',
+    'else echo "the repository volume"; fi',
+].join(" ");

@@ -8,6 +8,10 @@ export interface BackupObservation {
     /** When the primary last archived a segment, and its last failure to, if any. */
     readonly lastArchived?: Date;
     readonly lastFailure?: { readonly wal: string; readonly at: Date };
+    /** Where the repository is, as a person names it: a volume, or an object store's URL and prefix. */
+    readonly repository?: string;
+    /** Why pgBackRest could not read the repository (an object store away, say). */
+    readonly unreadable?: string;
 }
 
 export interface BackupStatus {
@@ -30,8 +34,12 @@ export function assessBackups(primary: string, seen: BackupObservation, now: Dat
     const lines: string[] = [];
     const full = seen.backups.filter((b) => b.type === "full").at(-1);
     const partial = seen.backups.filter((b) => b.type !== "full").at(-1);
-    if (seen.status !== "ok") differences.push(`the backup repository says: ${seen.status}`);
-    if (!full)
+    const where = seen.repository ? ` (${seen.repository})` : "";
+    if (seen.unreadable) differences.push(`the backup repository${where} cannot be read: ${seen.unreadable}`);
+    else if (seen.status !== "ok") differences.push(`the backup repository${where} says: ${seen.status}`);
+    if (seen.unreadable) {
+        // What it holds is unknown: no claim about its backups.
+    } else if (!full)
         differences.push("backups are on but the repository holds no full backup; take one with 'npm run backup'");
     else lines.push(`last full backup: ${full.label}, ${age(full.stop, now)}`);
     if (partial) lines.push(`last ${partial.type} backup: ${partial.label}, ${age(partial.stop, now)}`);

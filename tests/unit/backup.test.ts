@@ -304,4 +304,19 @@ describe("the backup part of the status", () => {
             "backups are on but the repository holds no full backup; take one with 'npm run backup'",
         ]);
     });
+
+    it("names a repository that cannot be read, and claims nothing about what it holds", () => {
+        const away = {
+            status: "could not be read: HostConnectError: unable to connect to '10.0.0.9:8333'",
+            unreadable: "HostConnectError: unable to connect to '10.0.0.9:8333'",
+            repository: "https://10.0.0.9:8333/pg-backups/pgtopo/prod",
+            backups: [],
+        };
+        expect(assessBackups("pg-1", away, now)).toEqual({
+            lines: [],
+            differences: [
+                "the backup repository (https://10.0.0.9:8333/pg-backups/pgtopo/prod) cannot be read: HostConnectError: unable to connect to '10.0.0.9:8333'",
+            ],
+        });
+    });
 });
