@@ -13,6 +13,7 @@ import { runningMajors, versionProblems } from "./preflight/version";
 import { markGoneEngines, writeDockerCerts } from "./ops/docker";
 import { EngineUnreachable, surveyStack } from "./preflight/survey";
 import { planTopology } from "./planning/topology";
+import { repositoryAway } from "./planning/backup";
 
 /**
  * The pgtopo program: read the `pgtopo:` stack config, check it completely (shape,
@@ -72,6 +73,18 @@ export = async () => {
         if (problems.length > 0) throw new ConfigError(problems);
         // (Settled with the engines' listings, above.)
         const [found, routersFound] = await Promise.all([survey.found, survey.routersFound]);
+        // An object store that does not answer: refused where this `up` needs it, said otherwise.
+        if (config.backup?.s3) {
+            const finding = await survey.repository;
+            if (typeof finding === "object") {
+                const newStandbys = plan.nodes
+                    .filter((n) => n.role !== "primary" && !found[n.name]?.existed)
+                    .map((n) => n.name);
+                const away = repositoryAway(config.backup, finding.unreachable, newStandbys);
+                if (away.problems.length > 0) throw new ConfigError(away.problems);
+                void pulumi.log.warn(away.warning);
+            }
+        }
         // The steps that remove things on a host read whether it is marked gone when they
         // run, from the state's commands or in a destroy that runs no program.
         if (config.hosts && !pulumi.runtime.isDryRun()) markGoneEngines(Object.values(config.hosts));

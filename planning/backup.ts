@@ -88,3 +88,28 @@ export function archiveSettings(backup: BackupConfig | undefined): Record<string
         restore_command: 'pgbackrest archive-get %f "%p"',
     };
 }
+
+/**
+ * pgtopo:backup.s3 when the object store does not answer: what this `up` cannot do without
+ * it is refused before anything changes (a new standby to be restored from it); anything
+ * else goes on, with a warning, since PostgreSQL keeps the WAL it cannot archive and
+ * archiving catches up by itself once the store is back.
+ */
+export function repositoryAway(
+    backup: BackupConfig,
+    unreachable: string,
+    newStandbys: readonly string[],
+): { problems: string[]; warning: string } {
+    const where = `https://${backup.s3!.endpoint}/${backup.s3!.bucket}`;
+    const fromRepository = backup.standbysFrom === "repository" ? newStandbys : [];
+    return {
+        problems: fromRepository.map(
+            (name) =>
+                `pgtopo:backup.s3: the object store ${where} does not answer (${unreachable}); ` +
+                `new standby ${name} is to be restored from it (standbysFrom: repository): bring the store back, or set standbysFrom: upstream`,
+        ),
+        warning:
+            `pgtopo:backup.s3: the object store ${where} does not answer (${unreachable}); ` +
+            "WAL that cannot be archived is kept in pg_wal until it is back, and backups fail meanwhile",
+    };
+}

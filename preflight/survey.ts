@@ -27,7 +27,8 @@ export interface StackSurvey {
     readonly repository: Promise<RepositoryFinding>;
 }
 
-export type RepositoryFinding = "full backup" | "no full backup" | "unknown";
+/** What the repository holds, as the first node that could ask pgBackRest found; or why it cannot be reached. */
+export type RepositoryFinding = "full backup" | "no full backup" | "unknown" | { readonly unreachable: string };
 
 /** One node as the listings found it, before this `up` changed anything. */
 export interface NodeFound {
@@ -130,13 +131,27 @@ async function repositoryFinding(
     for (const node of nodes) {
         const info =
             await dockerText(node.dockerHost, ["exec", "-u", "postgres", node.container, "pgbackrest", "info", "--output=json"], { timeout: 15_000 }) // prettier-ignore
-                .then((out) => JSON.parse(out) as { backup?: { type: string }[] }[])
+                .then((out) => JSON.parse(out) as PgBackRestInfo[])
                 .catch(() => undefined);
         if (!info) continue;
+        // pgBackRest's "other" (99): the repository itself could not be read (an object
+        // store that does not answer, say); its own words say why.
+        const failed = info.find((stanza) => stanza.status?.code === 99);
+        if (failed) {
+            const said = failed.repo?.find((r) => r.status?.code === 99)?.status?.message ?? failed.status!.message;
+            return { unreachable: said };
+        }
         const full = info.some((stanza) => (stanza.backup ?? []).some((backup) => backup.type === "full"));
         return full ? "full backup" : "no full backup";
     }
     return "unknown";
+}
+
+/** The part of `pgbackrest info --output=json` the survey reads, per stanza. */
+interface PgBackRestInfo {
+    readonly backup?: readonly { readonly type: string }[];
+    readonly status?: { readonly code: number; readonly message: string };
+    readonly repo?: readonly { readonly status?: { readonly code: number; readonly message: string } }[];
 }
 
 /** How long an engine may take to list a stack's objects before `up` says it cannot be reached. */

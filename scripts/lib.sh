@@ -161,6 +161,13 @@ ensure_test_host_tools() {
     [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 }
 
+# The backup tests' object store (SeaweedFS's weed, scripts/test-object-store.sh), built
+# once into the toolchain cache; curl is how that script asks whether it answers.
+ensure_object_store() {
+    command -v curl >/dev/null || apt_install curl
+    bash "$PGTOPO_ROOT/toolchain/object-store.sh" >/dev/null
+}
+
 # Everything `pulumi up` needs on this machine.
 prepare_machine() {
     ensure_node_modules

@@ -24,6 +24,7 @@ ensure_docker
 ensure_base_image 15
 ensure_psql
 ensure_test_host_tools
+ensure_object_store
 use_local_pulumi_backend
 npx vitest run --config vitest.integration.config.ts --reporter=default --reporter=json \
     --outputFile.json="$results/integration.json" || status=$?

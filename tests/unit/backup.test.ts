@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseClusterConfig } from "../../config";
 import { restoreProblems, type RepositorySource, type RestoreProbe } from "../../preflight/restore";
-import { archiveSettings, backupEnvironment, repositorySecrets } from "../../planning/backup";
+import { archiveSettings, backupEnvironment, repositoryAway, repositorySecrets } from "../../planning/backup";
 import { assessBackups } from "../../planning/backup-health";
 import { restoreEnvironment, restoreTarget, segmentEnd, targetProblem } from "../../planning/restore";
 
@@ -161,6 +161,27 @@ describe("pgtopo:backup.s3: the repository in an object store", () => {
             "pgtopo:backup.s3.accessKey must be the access key id, set as a secret",
             "pgtopo:backup.s3.secretKey must be the secret access key, set as a secret",
         ]);
+    });
+});
+
+describe("an object store that does not answer", () => {
+    const s3 = { endpoint: "10.0.0.9:8333", bucket: "pg-backups", accessKey: "AKID", secretKey: "s3cr3t-key" };
+    const backupOf = (standbysFrom: string) =>
+        parseClusterConfig({ primary: "pg-1", nodes, backup: { s3, standbysFrom } }).backup!;
+
+    it("refuses, before anything changes, a new standby that is to be restored from it", () => {
+        const away = repositoryAway(backupOf("repository"), "[HostConnectError] timeout", ["pg-3"]);
+        expect(away.problems).toEqual([
+            "pgtopo:backup.s3: the object store https://10.0.0.9:8333/pg-backups does not answer ([HostConnectError] timeout); new standby pg-3 is to be restored from it (standbysFrom: repository): bring the store back, or set standbysFrom: upstream",
+        ]);
+    });
+
+    it("lets anything else go on, saying what happens to the WAL meanwhile", () => {
+        const away = repositoryAway(backupOf("upstream"), "[HostConnectError] timeout", ["pg-3"]);
+        expect(away.problems).toEqual([]);
+        expect(away.warning).toBe(
+            "pgtopo:backup.s3: the object store https://10.0.0.9:8333/pg-backups does not answer ([HostConnectError] timeout); WAL that cannot be archived is kept in pg_wal until it is back, and backups fail meanwhile",
+        );
     });
 });
 
