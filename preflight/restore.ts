@@ -32,11 +32,12 @@ export type RepositoryReader = (
 export const readRepository: RepositoryReader = async (source, image) => {
     if (!(await dockerText(undefined, ["image", "inspect", image]).then(() => true, () => false))) return undefined; // prettier-ignore
     const pgbackrest = `pgbackrest --stanza=${STANZA} --log-level-console=error`;
+    // The repository unreadable is an error; no archive in it yet is only an empty listing.
     const script = [
-        `${pgbackrest} info --output=json`,
-        "echo",
-        `${pgbackrest} repo-ls --recurse --output=json archive/${STANZA}`,
-    ].join(" && ");
+        `info=$(${pgbackrest} info --output=json) || exit 1`,
+        'echo "$info"',
+        `${pgbackrest} repo-ls --recurse --output=json archive/${STANZA} 2>/dev/null || echo '{}'`,
+    ].join("; ");
     const how =
         source.kind === "volume"
             ? ["--network", "none", "-v", `${source.volume}:${PATHS.restoreSource}:ro`, "-e", `PGBACKREST_REPO1_PATH=${PATHS.restoreSource}`] // prettier-ignore
