@@ -53,7 +53,13 @@ export const readRepository: RepositoryReader = async (source, image) => {
         return new Error(said);
     }
     const [json, listing] = out.split("\n");
-    const backups = (JSON.parse(json)[0]?.backup ?? []) as { timestamp: { stop: number }; lsn: { stop: string } }[];
+    const [stanza] = JSON.parse(json) as {
+        backup?: { timestamp: { stop: number }; lsn: { stop: string } }[];
+        status?: { code: number; message: string };
+    }[];
+    // pgBackRest's "other" (99): the repository could not be read; it says why.
+    if (stanza?.status?.code === 99) return new Error(stanza.status.message);
+    const backups = stanza?.backup ?? [];
     const segments = Object.entries(JSON.parse(listing || "{}") as Record<string, { type: string; time?: number }>)
         .map(([name, entry]) => ({ file: path.basename(name), time: entry.time ?? 0, type: entry.type }))
         .filter((e) => e.type === "file" && /^[0-9A-F]{24}-/.test(e.file))
