@@ -6,20 +6,31 @@
  * - a standby added by `pulumi up`, cloned from its upstream (pg_basebackup) and restored
  *   from the repository (pgtopo:backup.standbysFrom), each until it streams;
  * - a new stack restored from the repository to "latest" (pgtopo:restore), `pulumi up`.
+ * With `--repository s3`, the repository is in the test object store (SeaweedFS over TLS,
+ * scripts/test-object-store.sh) instead of the stack's volume.
  *
- *   npm run bench:backup [-- --runs 3 --scale 100]
+ *   npm run bench:backup [-- --runs 3 --scale 100 --repository volume|s3]
  */
 import { parseArgs } from "node:util";
 import { docker } from "../tests/support/docker";
 import { query } from "../tests/support/postgres";
+import { startTestObjectStore, type TestObjectStore } from "../tests/support/object-store";
 import { freePorts, TestStack, type ClusterSpec } from "../tests/support/stack";
 import { bareBasebackup, loadPgbench } from "./primary-data";
 import { printTable, seconds, type Row } from "./stats";
 
 async function main(): Promise<void> {
     const { values } = parseArgs({
-        options: { runs: { type: "string", default: "3" }, scale: { type: "string", default: "100" } },
+        options: {
+            runs: { type: "string", default: "3" },
+            scale: { type: "string", default: "100" },
+            repository: { type: "string", default: "volume" },
+        },
     });
+    if (values.repository !== "volume" && values.repository !== "s3") {
+        throw new Error(`--repository: "${values.repository}" is not allowed; allowed: volume, s3`);
+    }
+    const store: TestObjectStore | undefined = values.repository === "s3" ? await startTestObjectStore() : undefined;
     const runs = Number(values.runs);
     const accounts = Number(values.scale) * 100000;
     const [p1, p2, p3] = await freePorts(3);
@@ -29,7 +40,7 @@ async function main(): Promise<void> {
     const one = (standbysFrom: "upstream" | "repository"): ClusterSpec => ({
         primary: "pg-1",
         nodes: [{ name: "pg-1", port: p1 }],
-        backup: { retention: { full: 4 }, standbysFrom },
+        backup: { retention: { full: 4 }, standbysFrom, ...(store ? { s3: store.s3 } : {}) },
     });
     const two = (standbysFrom: "upstream" | "repository"): ClusterSpec => ({
         ...one(standbysFrom),
@@ -84,6 +95,7 @@ async function main(): Promise<void> {
                     primary: "pg-1",
                     nodes: [{ name: "pg-1", port: p3 }],
                     restore: { fromStack: stack.name },
+                    ...(store ? { backup: { s3: store.s3 } } : {}),
                 });
                 restore.push(await seconds(() => copy.up()));
                 await accountsOn(copy, "pg-1");
@@ -97,12 +109,14 @@ async function main(): Promise<void> {
                     `restore into a new stack ${restore[i].toFixed(1)} s`,
             );
         }
-        const repository = await docker("run", "--rm", "-v", `${backupVolume}:/r:ro`, "--entrypoint", "du",
-            await imageOf(container), "-sh", "/r/backup"); // prettier-ignore
+        const repository = store
+            ? `${store.s3.endpoint}/${store.s3.bucket}/pgtopo/${stack.name}`
+            : (await docker("run", "--rm", "-v", `${backupVolume}:/r:ro`, "--entrypoint", "du",
+                  await imageOf(container), "-sh", "/r/backup")).split(/\s/)[0]; // prettier-ignore
         const baseline: Row = { label: "bare pg_basebackup -X stream (baseline)", unit: "s", values: bare };
         printTable(
             `backups of a primary holding ${size} (pgbench scale ${values.scale}), ${runs} runs each; ` +
-                `repository after the runs: ${repository.split(/\s/)[0]} (lz4)`,
+                `repository (${values.repository}): ${repository} (lz4)`,
             [
                 baseline,
                 { label: "full backup, primary alone (reads the primary)", unit: "s", values: backup, baseline },
@@ -115,6 +129,7 @@ async function main(): Promise<void> {
     } finally {
         await stack.dispose();
         await docker("volume", "rm", "-f", backupVolume).catch(() => undefined);
+        if (store) await store.remove();
     }
 }
 
