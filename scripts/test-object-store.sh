@@ -55,6 +55,9 @@ network_up() {
     ip link show "$BR" >/dev/null 2>&1 || ip link add "$BR" type bridge
     ip addr replace "$NET.1/24" dev "$BR"
     ip link set "$BR" up
+    # The main dockerd sets FORWARD's policy to DROP: traffic from the test hosts' bridge
+    # (their containers) to the store, and its answers, are let through this bridge only.
+    for dir in -i -o; do iptables -C FORWARD "$dir" "$BR" -j ACCEPT 2>/dev/null || iptables -I FORWARD "$dir" "$BR" -j ACCEPT; done
     [ -e "/var/run/netns/$NS" ] || ip netns add "$NS"
     ip link show "$VETH" >/dev/null 2>&1 || ip link add "$VETH" type veth peer name "${VETH}p" netns "$NS"
     ip link set "$VETH" master "$BR" up
@@ -106,6 +109,7 @@ down() {
     ip link del "$VETH" 2>/dev/null || true
     [ -e "/var/run/netns/$NS" ] && ip netns del "$NS"
     ip link del "$BR" 2>/dev/null || true
+    for dir in -i -o; do iptables -D FORWARD "$dir" "$BR" -j ACCEPT 2>/dev/null || true; done
     rm -rf "$DIR"
 }
 
