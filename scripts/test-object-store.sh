@@ -40,7 +40,9 @@ make_secrets() {
             -keyout ca.key -out ca.crt -subj "/CN=pgtopo test object store CA" 2>/dev/null
         openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
             -keyout server.key -out server.csr -subj "/CN=$ADDRESS" 2>/dev/null
-        printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth\n' "$ADDRESS" >server.ext
+        # pgBackRest (2.45, 2.55) matches the endpoint against the certificate's DNS names
+        # only: an endpoint given by address needs that address as a DNS name too.
+        printf 'subjectAltName=IP:%s,DNS:%s\nextendedKeyUsage=serverAuth\n' "$ADDRESS" "$ADDRESS" >server.ext
         openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 \
             -extfile server.ext -out server.crt 2>/dev/null
         rm -f server.csr server.ext ca.srl
