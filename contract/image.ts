@@ -99,7 +99,7 @@ export const ENV = {
     address: "PGTOPO_ADDRESS",
     peerAddresses: "PGTOPO_PEER_ADDRESSES",
     clientAddresses: "PGTOPO_CLIENT_ADDRESSES",
-    /** pgtopo:backup.s3.ca: the PEM the object store is verified by (common.sh writes it to PATHS.repositoryCa). */
+    /** pgtopo:backup.s3.ca, base64 of its PEM: what the object store is verified by (common.sh writes it to PATHS.repositoryCa). */
     repositoryCa: "PGTOPO_REPOSITORY_CA",
     /** pgtopo:backup.schedule, a cron expression. */
     backupSchedule: "PGTOPO_BACKUP_SCHEDULE",

@@ -17,7 +17,7 @@ export function s3RepositoryPath(s3: S3RepositoryConfig, stack: string): string 
 /**
  * pgBackRest's repository settings: the volume mounted at PATHS.repository, or the S3
  * bucket (its keys apart, in repositorySecrets). With a CA, the image writes
- * PGTOPO_REPOSITORY_CA to PATHS.repositoryCa at start and pgBackRest verifies by it.
+ * PGTOPO_REPOSITORY_CA (base64 of the PEM) to PATHS.repositoryCa and pgBackRest verifies by it.
  */
 export function repositoryEnvironment(backup: BackupConfig, stack: string): Record<string, string> {
     const s3 = backup.s3;
@@ -33,7 +33,13 @@ export function repositoryEnvironment(backup: BackupConfig, stack: string): Reco
         PGBACKREST_REPO1_S3_URI_STYLE: s3.uriStyle,
         // Never turned off: a repository is only as safe as the store it is written to.
         PGBACKREST_REPO1_STORAGE_VERIFY_TLS: "y",
-        ...(s3.ca ? { PGBACKREST_REPO1_STORAGE_CA_FILE: PATHS.repositoryCa, PGTOPO_REPOSITORY_CA: s3.ca } : {}),
+        // In base64: one line, as every value of a container's environment (PEM has several).
+        ...(s3.ca
+            ? {
+                  PGBACKREST_REPO1_STORAGE_CA_FILE: PATHS.repositoryCa,
+                  PGTOPO_REPOSITORY_CA: Buffer.from(s3.ca).toString("base64"),
+              }
+            : {}),
     };
 }
 

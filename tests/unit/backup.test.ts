@@ -107,7 +107,7 @@ describe("pgtopo:backup.s3: the repository in an object store", () => {
             PGBACKREST_REPO1_S3_URI_STYLE: "path",
             PGBACKREST_REPO1_STORAGE_VERIFY_TLS: "y",
             PGBACKREST_REPO1_STORAGE_CA_FILE: "/etc/pgtopo/repository-ca.crt",
-            PGTOPO_REPOSITORY_CA: CA,
+            PGTOPO_REPOSITORY_CA: Buffer.from(CA).toString("base64"),
         });
         expect(JSON.stringify(env)).not.toContain("s3cr3t-key");
         expect(JSON.stringify(env)).not.toContain("AKID");

@@ -11,7 +11,7 @@ die() { printf 'pgtopo[%s]: error: %s\n' "${PGTOPO_NODE:-node}" "$*" >&2; exit 1
 # in the node's container and in one-shots alike. A CA is public: no secret here.
 if [ -n "${PGTOPO_REPOSITORY_CA:-}" ] && [ ! -s "$PGTOPO_PATH_REPOSITORY_CA" ]; then
     install -d -m 0755 "$(dirname "$PGTOPO_PATH_REPOSITORY_CA")"
-    printf '%s\n' "$PGTOPO_REPOSITORY_CA" >"$PGTOPO_PATH_REPOSITORY_CA.tmp"
+    printf '%s' "$PGTOPO_REPOSITORY_CA" | base64 -d >"$PGTOPO_PATH_REPOSITORY_CA.tmp"
     chmod 0644 "$PGTOPO_PATH_REPOSITORY_CA.tmp"
     mv "$PGTOPO_PATH_REPOSITORY_CA.tmp" "$PGTOPO_PATH_REPOSITORY_CA"
 fi
