@@ -1,3 +1,4 @@
+import { REPOSITORY_QUESTION_TIMEOUT } from "../planning/backup";
 import type { BackupObservation } from "../planning/backup-health";
 import { dockerText } from "./docker";
 
@@ -17,7 +18,7 @@ export async function observeBackups(
     const repository = await exec("sh", "-c", REPOSITORY_NAME).catch(() => undefined);
     try {
         const [info, archiver] = await Promise.all([
-            exec("pgbackrest", "info", "--output=json"),
+            exec("pgbackrest", `--io-timeout=${REPOSITORY_QUESTION_TIMEOUT}`, "info", "--output=json"),
             exec("psql", "-XAtq", "-d", "postgres", "-c",
                 `SELECT row_to_json(a) FROM (SELECT last_archived_wal, extract(epoch FROM last_archived_time)::float8 AS last_archived,
                         failed_count, last_failed_wal, extract(epoch FROM last_failed_time)::float8 AS last_failed

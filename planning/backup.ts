@@ -119,3 +119,11 @@ export function repositoryAway(
             "WAL that cannot be archived is kept in pg_wal until it is back, and backups fail meanwhile",
     };
 }
+
+/**
+ * pgBackRest's io-timeout for pgtopo's own questions to the repository (what it holds, for
+ * status, the survey and the restore check), in seconds. pgBackRest retries a connection
+ * for about four times its io-timeout: with the default (60 s) a store that does not answer
+ * would hold each question for over four minutes; these small reads need far less.
+ */
+export const REPOSITORY_QUESTION_TIMEOUT = 2;

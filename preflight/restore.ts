@@ -4,7 +4,12 @@ import { PATHS, STANZA } from "../contract/image";
 import { dockerText } from "../ops/docker";
 import { restoreTarget, segmentEnd, targetProblem, type RecoverableWindow } from "../planning/restore";
 import type { ClusterConfig } from "../config/schema";
-import { repositoryEnvironment, repositorySecrets, s3RepositoryPath } from "../planning/backup";
+import {
+    REPOSITORY_QUESTION_TIMEOUT,
+    repositoryEnvironment,
+    repositorySecrets,
+    s3RepositoryPath,
+} from "../planning/backup";
 
 /**
  * Where another stack's repository is: its volume on this machine, or its prefix in the
@@ -31,9 +36,11 @@ export type RepositoryReader = (
  */
 export const readRepository: RepositoryReader = async (source, image) => {
     if (!(await dockerText(undefined, ["image", "inspect", image]).then(() => true, () => false))) return undefined; // prettier-ignore
-    const pgbackrest = `pgbackrest --stanza=${STANZA} --log-level-console=error`;
+    const pgbackrest = `pgbackrest --stanza=${STANZA} --log-level-console=error --io-timeout=${REPOSITORY_QUESTION_TIMEOUT}`;
     // The repository unreadable is an error; no archive in it yet is only an empty listing.
     const script = [
+        // The image's own setup first: it writes the object store's CA where pgBackRest reads it.
+        "source /usr/local/lib/pgtopo/common.sh",
         `info=$(${pgbackrest} info --output=json) || exit 1`,
         'echo "$info"',
         `${pgbackrest} repo-ls --recurse --output=json archive/${STANZA} 2>/dev/null || echo '{}'`,
@@ -56,9 +63,12 @@ export const readRepository: RepositoryReader = async (source, image) => {
     const [stanza] = JSON.parse(json) as {
         backup?: { timestamp: { stop: number }; lsn: { stop: string } }[];
         status?: { code: number; message: string };
+        repo?: { status?: { code: number; message: string } }[];
     }[];
-    // pgBackRest's "other" (99): the repository could not be read; it says why.
-    if (stanza?.status?.code === 99) return new Error(stanza.status.message);
+    // pgBackRest's "other" (99): the repository could not be read; its entry says why.
+    if (stanza?.status?.code === 99) {
+        return new Error(stanza.repo?.find((r) => r.status?.code === 99)?.status?.message ?? stanza.status.message);
+    }
     const backups = stanza?.backup ?? [];
     const segments = Object.entries(JSON.parse(listing || "{}") as Record<string, { type: string; time?: number }>)
         .map(([name, entry]) => ({ file: path.basename(name), time: entry.time ?? 0, type: entry.type }))

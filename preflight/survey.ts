@@ -1,3 +1,4 @@
+import { REPOSITORY_QUESTION_TIMEOUT } from "../planning/backup";
 import { GENERATION_LABEL, NODE_LABEL, ROUTER_LABEL, STACK_LABEL, stackNames } from "../contract/names";
 import { containerGeneration } from "../planning/generation";
 import { endpointsOf, observeNode } from "../ops/observe";
@@ -130,7 +131,7 @@ async function repositoryFinding(
 ): Promise<RepositoryFinding> {
     for (const node of nodes) {
         const info =
-            await dockerText(node.dockerHost, ["exec", "-u", "postgres", node.container, "pgbackrest", "info", "--output=json"], { timeout: 15_000 }) // prettier-ignore
+            await dockerText(node.dockerHost, ["exec", "-u", "postgres", node.container, "pgbackrest", `--io-timeout=${REPOSITORY_QUESTION_TIMEOUT}`, "info", "--output=json"], { timeout: 15_000 }) // prettier-ignore
                 .then((out) => JSON.parse(out) as PgBackRestInfo[])
                 .catch(() => undefined);
         if (!info) continue;
