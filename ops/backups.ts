@@ -26,6 +26,7 @@ export async function observeBackups(
         ]);
         const repo = JSON.parse(info)[0] as {
             status: { code: number; message: string };
+            repo?: { status?: { code: number; message: string } }[];
             backup: { label: string; type: string; timestamp: { start: number; stop: number } }[];
             archive: { max: string | null }[];
         };
@@ -36,6 +37,11 @@ export async function observeBackups(
             last_failed_wal: string | null;
             last_failed: number | null;
         };
+        // pgBackRest's "other" (99): the repository could not be read; its entry says why.
+        if (repo.status.code === 99) {
+            const why = repo.repo?.find((r) => r.status?.code === 99)?.status?.message ?? repo.status.message;
+            return { repository, status: `could not be read: ${why}`, unreadable: why, backups: [] };
+        }
         return {
             repository,
             status: repo.status.message,
