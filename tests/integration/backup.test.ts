@@ -131,8 +131,10 @@ describe("backups with pgBackRest", () => {
                     { name: "pg-2", port: ports[1] },
                 ],
                 restore: { fromStack: stack.name },
+                // Backups on as in the source: the restored settings are then this stack's already.
+                backup: spec.backup,
             });
-            const up = await copy.timedUp("restore to latest into a new 1 + 1 stack");
+            const up = await copy.timedUp("restore to latest into a new 1 + 1 stack with backups on");
             console.log(
                 `[restore]\n${up.stdout
                     .split("\n")
@@ -148,6 +150,7 @@ describe("backups with pgBackRest", () => {
             }
         } finally {
             await copy.dispose();
+            await docker("volume", "rm", "-f", `pgtopo-${copy.name}-backups`).catch(() => undefined);
         }
         const [{ timeline }] = await query(
             urls["pg-1"],
