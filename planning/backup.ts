@@ -91,7 +91,12 @@ export function archiveSettings(backup: BackupConfig | undefined): Record<string
         archive_command: "pgbackrest archive-push %p",
         // A standby restored from the repository catches up from the archive before it
         // streams; any standby can fetch from there what its upstream no longer has.
-        restore_command: 'pgbackrest archive-get %f "%p"',
+        // From an object store, a short io-timeout: a standby that starts while the store
+        // does not answer would otherwise wait minutes (pgBackRest retries a connection for
+        // about four times it) before it turns to streaming from its upstream.
+        restore_command: backup.s3
+            ? `pgbackrest --io-timeout=${ARCHIVE_GET_TIMEOUT} archive-get %f "%p"`
+            : 'pgbackrest archive-get %f "%p"',
     };
 }
 
@@ -127,3 +132,6 @@ export function repositoryAway(
  * would hold each question for over four minutes; these small reads need far less.
  */
 export const REPOSITORY_QUESTION_TIMEOUT = 2;
+
+/** pgBackRest's io-timeout for archive-get from an object store, in seconds (restore_command). */
+export const ARCHIVE_GET_TIMEOUT = 5;

@@ -66,8 +66,9 @@ network_up() {
     ip -n "$NS" link set lo up
     ip -n "$NS" addr replace "$ADDRESS/24" dev "${VETH}p"
     ip -n "$NS" link set "${VETH}p" up
-    # No default route: the store answers this machine and the containers (whose traffic
-    # reaches it from $NET.1, masqueraded) and can reach nothing else.
+    # No default route: the store answers this machine, its containers (masqueraded, from
+    # $NET.1) and the test hosts' (from their own 10.x addresses), and reaches nothing else.
+    ip -n "$NS" route replace 10.0.0.0/8 via "$NET.1"
 }
 
 answers() {

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { docker } from "../support/docker";
+import { startTestHosts, type TestHosts } from "../support/hosts";
 import { startTestObjectStore, type TestObjectStore } from "../support/object-store";
 import { query } from "../support/postgres";
 import { bringUp, freePorts, pair, TestStack, type ClusterSpec } from "../support/stack";
@@ -135,5 +136,62 @@ describe("backups into an S3-compatible object store", () => {
         } finally {
             await copy.dispose();
         }
+    });
+});
+
+/**
+ * The reason an object store exists for pgtopo: backups across pgtopo:hosts, where no
+ * volume is shared. Two Docker hosts in namespaces of their own (scripts/test-hosts.sh),
+ * the store in a third.
+ */
+describe("backups into an object store across two Docker hosts", () => {
+    let store: TestObjectStore;
+    let testHosts: TestHosts;
+    let stack: TestStack | undefined;
+    const WAIT = { timeout: 90_000, interval: 1000 };
+
+    beforeAll(async () => {
+        store = await startTestObjectStore();
+        testHosts = await startTestHosts(2, { group: "o" });
+    });
+
+    afterAll(async () => {
+        try {
+            if (stack) await stack.dispose();
+        } finally {
+            await testHosts?.remove();
+            await store?.remove();
+        }
+    });
+
+    it("takes the first full backup, archives through a switchover between hosts, and pgBackRest's check passes on the new primary", async () => {
+        const [port] = await freePorts(1);
+        const spec: ClusterSpec = {
+            primary: "pg-1",
+            hosts: testHosts.hosts,
+            clients: [testHosts.here],
+            nodes: [
+                { name: "pg-1", port, host: "o1" },
+                { name: "pg-2", port, host: "o2" },
+            ],
+            backup: { s3: store.s3 },
+        };
+        stack = await TestStack.create("osh");
+        await stack.configure(spec);
+        await stack.timedUp("1 + 1 on two hosts with backups into the object store, cold");
+        const pgbackrest = (host: string, node: string, ...args: string[]) =>
+            testHosts.docker(host, "exec", "-u", "postgres", stack!.container(node), "pgbackrest", ...args);
+        const [repo] = JSON.parse(await pgbackrest("o1", "pg-1", "info", "--output=json"));
+        expect(repo.backup.map((b: { type: string }) => b.type)).toEqual(["full"]);
+        const urls = await stack.connectionStrings();
+        await query(urls["pg-1"], "CREATE TABLE across AS SELECT generate_series(1, 1000) AS id");
+        await stack.configure({ ...spec, primary: "pg-2" });
+        await stack.timedUp("switchover to pg-2 on the other host, archiving into the object store");
+        await query(urls["pg-2"], "SELECT pg_switch_wal()");
+        await pgbackrest("o2", "pg-2", "check");
+        await vi.waitFor(async () => {
+            const [after] = JSON.parse(await pgbackrest("o2", "pg-2", "info", "--output=json"));
+            expect(after.archive[0].max >= "000000020000000000000001").toBe(true);
+        }, WAIT);
     });
 });

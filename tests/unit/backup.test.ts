@@ -109,6 +109,7 @@ describe("pgtopo:backup.s3: the repository in an object store", () => {
             PGBACKREST_REPO1_STORAGE_CA_FILE: "/etc/pgtopo/repository-ca.crt",
             PGTOPO_REPOSITORY_CA: Buffer.from(CA).toString("base64"),
         });
+        expect(archiveSettings(backup).restore_command).toBe('pgbackrest --io-timeout=5 archive-get %f "%p"');
         expect(JSON.stringify(env)).not.toContain("s3cr3t-key");
         expect(JSON.stringify(env)).not.toContain("AKID");
         expect(repositorySecrets(backup)).toEqual({
