@@ -107,12 +107,14 @@ export class ClusterConvergence extends pulumi.ComponentResource {
                 `${cluster.name}-first-backup`,
                 {
                     create: firstBackupCommand(stackNames(cluster.stack).container(request.target)),
+                    // On the primary's engine: with pgtopo:hosts (an object store), another host's.
+                    environment: cluster.members.find((n) => n.name === request.target)?.engine.env,
                     triggers: [missing ? `no full backup in the repository at ${new Date().toISOString()}` : "once"],
                 },
                 {
                     parent: this,
                     dependsOn: [converge, ...finished],
-                    ignoreChanges: missing ? [] : ["create", "triggers"],
+                    ignoreChanges: missing ? [] : ["create", "triggers", "environment"],
                     aliases: before(`${cluster.name}-first-backup`),
                 },
             );
