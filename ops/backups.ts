@@ -1,4 +1,4 @@
-import { REPOSITORY_QUESTION_TIMEOUT } from "../planning/backup";
+import { REPOSITORY_QUESTION_TIMEOUT, unreadableRepository, type StanzaStatus } from "../planning/backup";
 import type { BackupObservation } from "../planning/backup-health";
 import { dockerText } from "./docker";
 
@@ -24,9 +24,8 @@ export async function observeBackups(
                         failed_count, last_failed_wal, extract(epoch FROM last_failed_time)::float8 AS last_failed
                  FROM pg_stat_archiver) a`), // prettier-ignore
         ]);
-        const repo = JSON.parse(info)[0] as {
+        const repo = JSON.parse(info)[0] as StanzaStatus & {
             status: { code: number; message: string };
-            repo?: { status?: { code: number; message: string } }[];
             backup: { label: string; type: string; timestamp: { start: number; stop: number } }[];
             archive: { max: string | null }[];
         };
@@ -37,11 +36,8 @@ export async function observeBackups(
             last_failed_wal: string | null;
             last_failed: number | null;
         };
-        // pgBackRest's "other" (99): the repository could not be read; its entry says why.
-        if (repo.status.code === 99) {
-            const why = repo.repo?.find((r) => r.status?.code === 99)?.status?.message ?? repo.status.message;
-            return { repository, status: `could not be read: ${why}`, unreadable: why, backups: [] };
-        }
+        const why = unreadableRepository(repo);
+        if (why !== undefined) return { repository, status: `could not be read: ${why}`, unreadable: why, backups: [] };
         return {
             repository,
             status: repo.status.message,

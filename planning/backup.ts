@@ -135,3 +135,19 @@ export const REPOSITORY_QUESTION_TIMEOUT = 2;
 
 /** pgBackRest's io-timeout for archive-get from an object store, in seconds (restore_command). */
 export const ARCHIVE_GET_TIMEOUT = 5;
+
+/** The part of a stanza in `pgbackrest info --output=json` that says whether its repository could be read. */
+export interface StanzaStatus {
+    readonly status?: { readonly code: number; readonly message: string };
+    readonly repo?: readonly { readonly status?: { readonly code: number; readonly message: string } }[];
+}
+
+/**
+ * Why pgBackRest could not read a stanza's repository (its "other", 99: an object store
+ * that does not answer, say), in its own words from the repository's entry; undefined
+ * when it could.
+ */
+export function unreadableRepository(stanza: StanzaStatus | undefined): string | undefined {
+    if (stanza?.status?.code !== 99) return undefined;
+    return stanza.repo?.find((r) => r.status?.code === 99)?.status?.message ?? stanza.status.message;
+}

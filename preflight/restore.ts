@@ -9,6 +9,8 @@ import {
     repositoryEnvironment,
     repositorySecrets,
     s3RepositoryPath,
+    unreadableRepository,
+    type StanzaStatus,
 } from "../planning/backup";
 
 /**
@@ -60,15 +62,11 @@ export const readRepository: RepositoryReader = async (source, image) => {
         return new Error(said);
     }
     const [json, listing] = out.split("\n");
-    const [stanza] = JSON.parse(json) as {
+    const [stanza] = JSON.parse(json) as (StanzaStatus & {
         backup?: { timestamp: { stop: number }; lsn: { stop: string } }[];
-        status?: { code: number; message: string };
-        repo?: { status?: { code: number; message: string } }[];
-    }[];
-    // pgBackRest's "other" (99): the repository could not be read; its entry says why.
-    if (stanza?.status?.code === 99) {
-        return new Error(stanza.repo?.find((r) => r.status?.code === 99)?.status?.message ?? stanza.status.message);
-    }
+    })[];
+    const unreadable = unreadableRepository(stanza);
+    if (unreadable !== undefined) return new Error(unreadable);
     const backups = stanza?.backup ?? [];
     const segments = Object.entries(JSON.parse(listing || "{}") as Record<string, { type: string; time?: number }>)
         .map(([name, entry]) => ({ file: path.basename(name), time: entry.time ?? 0, type: entry.type }))

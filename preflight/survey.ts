@@ -1,4 +1,4 @@
-import { REPOSITORY_QUESTION_TIMEOUT } from "../planning/backup";
+import { REPOSITORY_QUESTION_TIMEOUT, unreadableRepository, type StanzaStatus } from "../planning/backup";
 import { GENERATION_LABEL, NODE_LABEL, ROUTER_LABEL, STACK_LABEL, stackNames } from "../contract/names";
 import { containerGeneration } from "../planning/generation";
 import { endpointsOf, observeNode } from "../ops/observe";
@@ -137,11 +137,8 @@ async function repositoryFinding(
         if (!info) continue;
         // pgBackRest's "other" (99): the repository itself could not be read (an object
         // store that does not answer, say); its own words say why.
-        const failed = info.find((stanza) => stanza.status?.code === 99);
-        if (failed) {
-            const said = failed.repo?.find((r) => r.status?.code === 99)?.status?.message ?? failed.status!.message;
-            return { unreachable: said };
-        }
+        const said = info.map(unreadableRepository).find((why) => why !== undefined);
+        if (said !== undefined) return { unreachable: said };
         const full = info.some((stanza) => (stanza.backup ?? []).some((backup) => backup.type === "full"));
         return full ? "full backup" : "no full backup";
     }
@@ -149,10 +146,8 @@ async function repositoryFinding(
 }
 
 /** The part of `pgbackrest info --output=json` the survey reads, per stanza. */
-interface PgBackRestInfo {
+interface PgBackRestInfo extends StanzaStatus {
     readonly backup?: readonly { readonly type: string }[];
-    readonly status?: { readonly code: number; readonly message: string };
-    readonly repo?: readonly { readonly status?: { readonly code: number; readonly message: string } }[];
 }
 
 /** How long an engine may take to list a stack's objects before `up` says it cannot be reached. */

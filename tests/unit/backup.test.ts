@@ -1,7 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseClusterConfig } from "../../config";
 import { restoreProblems, type RepositorySource, type RestoreProbe } from "../../preflight/restore";
-import { archiveSettings, backupEnvironment, repositoryAway, repositorySecrets } from "../../planning/backup";
+import {
+    archiveSettings,
+    backupEnvironment,
+    repositoryAway,
+    repositorySecrets,
+    unreadableRepository,
+} from "../../planning/backup";
 import { assessBackups } from "../../planning/backup-health";
 import { restoreEnvironment, restoreTarget, segmentEnd, targetProblem } from "../../planning/restore";
 
@@ -166,6 +172,14 @@ describe("pgtopo:backup.s3: the repository in an object store", () => {
 });
 
 describe("an object store that does not answer", () => {
+    it("is read from pgBackRest's status 99, in the repository entry's own words", () => {
+        const said = "[HostConnectError] unable to connect to '10.0.0.9:8333'";
+        expect(unreadableRepository({ status: { code: 99, message: "other" }, repo: [{ status: { code: 99, message: said } }] })).toBe(said); // prettier-ignore
+        expect(unreadableRepository({ status: { code: 99, message: "other" } })).toBe("other");
+        expect(unreadableRepository({ status: { code: 2, message: "no valid backups" } })).toBeUndefined();
+        expect(unreadableRepository(undefined)).toBeUndefined();
+    });
+
     const s3 = { endpoint: "10.0.0.9:8333", bucket: "pg-backups", accessKey: "AKID", secretKey: "s3cr3t-key" };
     const backupOf = (standbysFrom: string) =>
         parseClusterConfig({ primary: "pg-1", nodes, backup: { s3, standbysFrom } }).backup!;
