@@ -16,8 +16,13 @@ case "$type" in full | diff | incr) ;; *) say "error: --type must be full, diff 
 ensure_toolchain >/dev/null 2>&1 || ensure_toolchain
 use_local_pulumi_backend
 cd "$PGTOPO_ROOT"
+source "$PGTOPO_ROOT/scripts/docker-env.sh"
 primary=$(pulumi stack output primary --stack "$STACK")
+# With pgtopo:hosts (backups into an object store), the primary's own engine.
+engine=$(pulumi stack output nodes --json --stack "$STACK" |
+    node -pe "JSON.parse(require('fs').readFileSync(0))['$primary']?.dockerHost ?? ''")
+on_primary() { if [ -n "$engine" ]; then docker_on "$engine" "$@"; else docker "$@"; fi; }
 container="pgtopo-$STACK-$primary"
-say "$type backup of stack $STACK on its primary $primary"
-docker exec "$container" pgtopo-backup "$type"
-docker exec -u postgres "$container" pgbackrest info
+say "$type backup of stack $STACK on its primary $primary${engine:+ ($engine)}"
+on_primary exec "$container" pgtopo-backup "$type"
+on_primary exec -u postgres "$container" pgbackrest info

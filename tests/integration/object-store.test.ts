@@ -1,12 +1,16 @@
+import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { docker } from "../support/docker";
 import { startTestHosts, type TestHosts } from "../support/hosts";
 import { startTestObjectStore, type TestObjectStore } from "../support/object-store";
 import { query } from "../support/postgres";
-import { bringUp, freePorts, pair, TestStack, type ClusterSpec } from "../support/stack";
+import { bringUp, freePorts, pair, PROJECT_DIR, TestStack, type ClusterSpec } from "../support/stack";
 import { status } from "../support/status";
 import { RecordingWriter } from "../support/writer";
+
+const run = promisify(execFile);
 
 /**
  * Issue 22: the repository in an S3-compatible object store (pgtopo:backup.s3): a real
@@ -189,6 +193,12 @@ describe("backups into an object store across two Docker hosts", () => {
         await stack.timedUp("switchover to pg-2 on the other host, archiving into the object store");
         await query(urls["pg-2"], "SELECT pg_switch_wal()");
         await pgbackrest("o2", "pg-2", "check");
+        // npm run backup finds the primary on its host.
+        const { stdout } = await run("bash", ["scripts/backup.sh", "--type", "incr"], {
+            cwd: PROJECT_DIR,
+            env: { ...process.env, PGTOPO_STACK: stack.name },
+        });
+        expect(stdout).toMatch(/incr backup done from pg-\d/);
         await vi.waitFor(async () => {
             const [after] = JSON.parse(await pgbackrest("o2", "pg-2", "info", "--output=json"));
             expect(after.archive[0].max >= "000000020000000000000001").toBe(true);
