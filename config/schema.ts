@@ -171,6 +171,13 @@ const backupSchema = z.strictObject({
         .default("upstream"),
     /** The repository in an S3-compatible object store; absent: a volume on this machine. */
     s3: s3Schema.optional(),
+    /**
+     * pgBackRest's asynchronous archiving (archive-async, with a spool directory in each
+     * node's volume): PostgreSQL hands a segment over and the next one is pushed in the
+     * background, several per connection. Absent: on for an object store, off for a local
+     * volume (docs/benchmarks.md "WAL archiving" has the figures that chose it).
+     */
+    archiveAsync: z.boolean({ error: "must be true or false" }).optional(),
 });
 
 const portSchema = z

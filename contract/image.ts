@@ -23,6 +23,8 @@ export const PATHS = {
     tls: "/etc/pgtopo/tls",
     /** The CA and the node's own certificate, copied into its volume at every start (pgtopo:tls). */
     tlsInVolume: "/var/lib/postgresql/data/tls",
+    /** pgBackRest's spool for asynchronous archiving (pgtopo:backup.archiveAsync): one per node, in its volume. */
+    spool: "/var/lib/postgresql/data/pgbackrest-spool",
     /** The stack's pgBackRest repository (pgtopo:backup). */
     repository: "/var/lib/pgbackrest",
     /** Another stack's repository, mounted read-only for a restore into this one. */

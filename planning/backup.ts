@@ -52,6 +52,15 @@ export function repositorySecrets(backup: BackupConfig): Record<string, string> 
     return { PGBACKREST_REPO1_S3_KEY: backup.s3.accessKey, PGBACKREST_REPO1_S3_KEY_SECRET: backup.s3.secretKey };
 }
 
+/**
+ * Whether WAL is archived asynchronously: the user's word, else what the figures chose
+ * per repository kind. An object store pays a TLS connection and a round trip per
+ * segment, which async archiving spreads over a queue; a local volume pays neither.
+ */
+export function archivesAsync(backup: BackupConfig): boolean {
+    return backup.archiveAsync ?? backup.s3 !== undefined;
+}
+
 /** The PGBACKREST_* environment of a node container (and of one-shots that use the repository), secrets apart. */
 export function backupEnvironment(backup: BackupConfig, stack: string): Record<string, string> {
     return {
@@ -68,6 +77,9 @@ export function backupEnvironment(backup: BackupConfig, stack: string): Record<s
         // What goes wrong goes to PostgreSQL's log (archive_command) or the caller; no log files.
         PGBACKREST_LOG_LEVEL_CONSOLE: "warn",
         PGBACKREST_LOG_LEVEL_FILE: "off",
+        // PostgreSQL still waits for each segment to be in the repository before it may
+        // recycle it: async only queues the pushes, so a repository away keeps WAL the same.
+        ...(archivesAsync(backup) ? { PGBACKREST_ARCHIVE_ASYNC: "y", PGBACKREST_SPOOL_PATH: PATHS.spool } : {}),
         // Each node's TLS server (started by pgtopo-run, certificate per node), on the
         // stack's network only: a backup from a standby reads its files through it. Only
         // the backup client's certificate (CN pgtopo-backup) of the stack's CA gets in.

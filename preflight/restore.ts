@@ -29,6 +29,7 @@ export type RepositorySource =
 export type RepositoryReader = (
     source: RepositorySource,
     image: string,
+    engine?: string,
 ) => Promise<RecoverableWindow | "no backup" | Error | undefined>;
 
 /**
@@ -36,8 +37,15 @@ export type RepositoryReader = (
  * WAL segment (when it was stored, where it ends), the same questions for either kind.
  * A volume is mounted read-only with no network; an object store is reached over TLS.
  */
-export const readRepository: RepositoryReader = async (source, image) => {
-    if (!(await dockerText(undefined, ["image", "inspect", image]).then(() => true, () => false))) return undefined; // prettier-ignore
+export const readRepository: RepositoryReader = async (source, image, engine) => {
+    const hasImage = (on: string | undefined) => dockerText(on, ["image", "inspect", image]).then(() => true, () => false); // prettier-ignore
+    // On the engine the restore will run on (with pgtopo:hosts, the primary's host), which
+    // also checks its way to an object store; a host new to pgtopo has no image yet, and
+    // this machine's engine, when it has one, can read an object store as well.
+    if (!(await hasImage(engine))) {
+        if (engine === undefined || source.kind !== "s3" || !(await hasImage(undefined))) return undefined;
+        engine = undefined;
+    }
     const pgbackrest = `pgbackrest --stanza=${STANZA} --log-level-console=error --io-timeout=${REPOSITORY_QUESTION_TIMEOUT}`;
     // The repository unreadable is an error; no archive in it yet is only an empty listing.
     const script = [
@@ -53,7 +61,7 @@ export const readRepository: RepositoryReader = async (source, image) => {
             : Object.keys(source.environment).flatMap((name) => ["-e", name]);
     let out: string;
     try {
-        out = await dockerText(undefined, ["run", "--rm", ...how, "--entrypoint", "bash", image, "-c", script], {
+        out = await dockerText(engine, ["run", "--rm", ...how, "--entrypoint", "bash", image, "-c", script], {
             env: source.kind === "s3" ? source.environment : {},
             timeout: 60_000,
         });
@@ -81,8 +89,8 @@ export const readRepository: RepositoryReader = async (source, image) => {
 };
 
 export interface RestoreProbe {
-    /** Whether a Docker volume exists. */
-    readonly volumeExists: (name: string) => Promise<boolean>;
+    /** Whether a Docker volume exists (on this machine's engine, or on `engine`). */
+    readonly volumeExists: (name: string, engine?: string) => Promise<boolean>;
     /** The stacks that have a backup repository on this machine. */
     readonly stacksWithBackups: () => Promise<string[]>;
     readonly readRepository: RepositoryReader;
@@ -90,8 +98,8 @@ export interface RestoreProbe {
 
 const docker = (...args: string[]) => dockerText(undefined, args);
 export const dockerProbe: RestoreProbe = {
-    volumeExists: (name) =>
-        docker("volume", "inspect", name).then(
+    volumeExists: (name, engine) =>
+        dockerText(engine, ["volume", "inspect", name]).then(
             () => true,
             () => false,
         ),
@@ -129,7 +137,10 @@ export async function restoreProblems(
     if (from === stack) {
         return [`pgtopo:restore.fromStack: "${from}" is this stack itself; allowed: another stack with backups on`];
     }
-    if (await probe.volumeExists(stackNames(stack).volume(config.primary))) return [];
+    // With pgtopo:hosts, the primary's data and the restore are on the primary's host.
+    const primary = config.nodes.find((n) => n.name === config.primary);
+    const engine = primary?.host ? config.hosts?.[primary.host]?.docker : undefined;
+    if (await probe.volumeExists(stackNames(stack).volume(config.primary), engine)) return [];
     const image = stackNames(stack).image(config.postgresVersion);
     const s3 = config.backup?.s3;
     if (s3) {
@@ -139,7 +150,7 @@ export async function restoreProblems(
             ...repositorySecrets(config.backup!),
         };
         const where = `https://${s3.endpoint}/${s3.bucket}${s3RepositoryPath(s3, from)}`;
-        return windowProblems(await probe.readRepository({ kind: "s3", environment, where }, image), where);
+        return windowProblems(await probe.readRepository({ kind: "s3", environment, where }, image, engine), where);
     }
     const source = stackNames(from).backupVolume;
     if (!(await probe.volumeExists(source))) {

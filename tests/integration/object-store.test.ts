@@ -145,18 +145,19 @@ describe("backups into an S3-compatible object store", () => {
 
 /**
  * The reason an object store exists for pgtopo: backups across pgtopo:hosts, where no
- * volume is shared. Two Docker hosts in namespaces of their own (scripts/test-hosts.sh),
- * the store in a third.
+ * volume is shared. Three Docker hosts in namespaces of their own (scripts/test-hosts.sh),
+ * the store in a fourth: the stack on two of them, its restore on the third.
  */
-describe("backups into an object store across two Docker hosts", () => {
+describe("backups into an object store across Docker hosts", () => {
     let store: TestObjectStore;
     let testHosts: TestHosts;
     let stack: TestStack | undefined;
     const WAIT = { timeout: 90_000, interval: 1000 };
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
     beforeAll(async () => {
         store = await startTestObjectStore();
-        testHosts = await startTestHosts(2, { group: "o" });
+        testHosts = await startTestHosts(3, { group: "o" });
     });
 
     afterAll(async () => {
@@ -168,11 +169,11 @@ describe("backups into an object store across two Docker hosts", () => {
         }
     });
 
-    it("takes the first full backup, archives through a switchover between hosts, and pgBackRest's check passes on the new primary", async () => {
+    it("a switchover between hosts under a recording writer, the store away for a while, then a restore onto a third host to a time between two commits", async () => {
         const [port] = await freePorts(1);
         const spec: ClusterSpec = {
             primary: "pg-1",
-            hosts: testHosts.hosts,
+            hosts: { o1: testHosts.hosts.o1, o2: testHosts.hosts.o2 },
             clients: [testHosts.here],
             nodes: [
                 { name: "pg-1", port, host: "o1" },
@@ -187,21 +188,88 @@ describe("backups into an object store across two Docker hosts", () => {
             testHosts.docker(host, "exec", "-u", "postgres", stack!.container(node), "pgbackrest", ...args);
         const [repo] = JSON.parse(await pgbackrest("o1", "pg-1", "info", "--output=json"));
         expect(repo.backup.map((b: { type: string }) => b.type)).toEqual(["full"]);
+
+        // A switchover between hosts under a writer: archiving follows the primary.
         const urls = await stack.connectionStrings();
-        await query(urls["pg-1"], "CREATE TABLE across AS SELECT generate_series(1, 1000) AS id");
-        await stack.configure({ ...spec, primary: "pg-2" });
-        await stack.timedUp("switchover to pg-2 on the other host, archiving into the object store");
+        await query(urls["pg-1"], "CREATE TABLE ids (id int PRIMARY KEY)");
+        const writer = new RecordingWriter(urls, "ids").start();
+        try {
+            await vi.waitFor(() => expect(writer.committed.length).toBeGreaterThan(20), WAIT);
+            await stack.configure({ ...spec, primary: "pg-2" });
+            await stack.timedUp("switchover to pg-2 on the other host, archiving into the object store");
+            const afterSwitchover = writer.committed.length;
+            await vi.waitFor(() => expect(writer.committed.length).toBeGreaterThan(afterSwitchover + 20), WAIT);
+
+            // The store away while the writer goes on: pg-2 keeps what it cannot archive.
+            const ready = async () =>
+                Number(await testHosts.docker("o2", "exec", stack!.container("pg-2"), "sh", "-c", "ls $PGDATA/pg_wal/archive_status/ | grep -c '\\.ready$' || true")); // prettier-ignore
+            await store.cut();
+            try {
+                for (let i = 0; i < 3; i++) {
+                    await sleep(1000);
+                    await query(urls["pg-2"], "SELECT pg_switch_wal()");
+                }
+                await vi.waitFor(async () => expect(await ready()).toBeGreaterThan(0), WAIT);
+                const away = await status(stack.name);
+                expect(away.code, away.stdout).toBe(1);
+                expect(away.stdout).toContain("cannot be read");
+            } finally {
+                await store.restore();
+            }
+            await vi.waitFor(async () => expect(await ready()).toBe(0), { timeout: 300_000, interval: 2000 });
+        } finally {
+            await writer.stop();
+        }
+        expect(writer.committed.length).toBeGreaterThan(60);
+        await pgbackrest("o2", "pg-2", "check");
+
+        // Two commits with a time between them: the restore keeps the first, not the second.
+        await sleep(1100);
+        const [{ t }] = await query<{ t: Date }>(urls["pg-2"], "SELECT now() AS t");
+        await sleep(1100);
+        await query(urls["pg-2"], "INSERT INTO ids SELECT generate_series(10000001, 10000100)");
         await query(urls["pg-2"], "SELECT pg_switch_wal()");
         await pgbackrest("o2", "pg-2", "check");
+
         // npm run backup finds the primary on its host.
         const { stdout } = await run("bash", ["scripts/backup.sh", "--type", "incr"], {
             cwd: PROJECT_DIR,
             env: { ...process.env, PGTOPO_STACK: stack.name },
         });
-        expect(stdout).toMatch(/incr backup done from pg-\d/);
-        await vi.waitFor(async () => {
-            const [after] = JSON.parse(await pgbackrest("o2", "pg-2", "info", "--output=json"));
-            expect(after.archive[0].max >= "000000020000000000000001").toBe(true);
-        }, WAIT);
+        expect(stdout).toMatch(/incr backup done from pg-2/);
+        const healthy = await status(stack.name);
+        expect(healthy.code, healthy.stdout).toBe(0);
+
+        // A new stack on the third host, restored from the store to the time between them.
+        const ports = await freePorts(2);
+        const copy = await TestStack.create("ohr");
+        try {
+            await copy.configure({
+                primary: "pg-1",
+                hosts: { o3: testHosts.hosts.o3 },
+                clients: [testHosts.here],
+                nodes: [
+                    { name: "pg-1", port: ports[0], host: "o3" },
+                    { name: "pg-2", port: ports[1], host: "o3" },
+                ],
+                backup: { s3: store.s3 },
+                restore: { fromStack: stack.name, target: t.toISOString() },
+            });
+            await copy.timedUp(`restore to ${t.toISOString()} from the object store onto a third host`);
+            const copyUrls = await copy.connectionStrings();
+            const committed = writer.committed;
+            for (const node of ["pg-1", "pg-2"]) {
+                await vi.waitFor(async () => {
+                    const [row] = await query<{ n: number; after: number }>(
+                        copyUrls[node],
+                        "SELECT count(*) FILTER (WHERE id = ANY($1::int[]))::int AS n, count(*) FILTER (WHERE id > 10000000)::int AS after FROM ids",
+                        [committed],
+                    );
+                    expect(row, `the restored ${node}`).toEqual({ n: committed.length, after: 0 });
+                }, WAIT);
+            }
+        } finally {
+            await copy.dispose();
+        }
     });
 });

@@ -30,6 +30,7 @@ export interface ClusterSpec {
         schedule?: string;
         deleteBackupsOnDestroy?: boolean;
         standbysFrom?: "upstream" | "repository";
+        archiveAsync?: boolean;
         s3?: {
             endpoint: string;
             bucket: string;

@@ -200,6 +200,28 @@ describe("an object store that does not answer", () => {
     });
 });
 
+describe("asynchronous archiving", () => {
+    const s3 = { endpoint: "10.0.0.9:8333", bucket: "pg-backups", accessKey: "AKID", secretKey: "s3cr3t-key" };
+    const envOf = (backup: Record<string, unknown>) =>
+        backupEnvironment(parseClusterConfig({ primary: "pg-1", nodes, backup }).backup!, "qa");
+
+    it("is on for an object store and off for a local volume unless the config says otherwise", () => {
+        expect(envOf({ s3 })).toMatchObject({
+            PGBACKREST_ARCHIVE_ASYNC: "y",
+            PGBACKREST_SPOOL_PATH: "/var/lib/postgresql/data/pgbackrest-spool",
+        });
+        expect(envOf({})).not.toHaveProperty("PGBACKREST_ARCHIVE_ASYNC");
+        expect(envOf({ s3, archiveAsync: false })).not.toHaveProperty("PGBACKREST_ARCHIVE_ASYNC");
+        expect(envOf({ archiveAsync: true })).toMatchObject({ PGBACKREST_ARCHIVE_ASYNC: "y" });
+    });
+
+    it("refuses what is not a boolean, naming the field", () => {
+        expect(() => parseClusterConfig({ primary: "pg-1", nodes, backup: { archiveAsync: "yes" } })).toThrow(
+            'pgtopo:backup.archiveAsync: "yes" is not allowed; it must be true or false',
+        );
+    });
+});
+
 describe("restore targets", () => {
     const window = {
         from: { time: new Date("2026-11-22T08:00:00Z"), lsn: "0/5000100" },
@@ -294,6 +316,30 @@ describe("restoreProblems", () => {
         expect(await restoreProblems("qa", s3Config(), answering(new Error("HostConnectError: timeout")))).toEqual([
             'pgtopo:restore.fromStack: "prod": its repository (https://10.0.0.9:8333/pg-backups/pgtopo/prod) cannot be read: HostConnectError: timeout',
         ]);
+    });
+
+    it("with pgtopo:hosts, asks the primary's host: whether its data is there, and the store from there", async () => {
+        const s3 = { endpoint: "10.0.0.9:8333", bucket: "pg-backups", accessKey: "AKID", secretKey: "s3cr3t-key" };
+        const onHosts = parseClusterConfig({
+            primary: "pg-2",
+            hosts: { db1: { docker: "ssh://a@db1", address: "10.0.0.11" }, db2: { docker: "ssh://a@db2", address: "10.0.0.12" } }, // prettier-ignore
+            nodes: [
+                { name: "pg-1", port: 15432, host: "db1" },
+                { name: "pg-2", port: 15432, host: "db2" },
+            ],
+            backup: { s3 },
+            restore: { fromStack: "prod" },
+        });
+        const volumesAsked: [string, string | undefined][] = [];
+        const readsAsked: (string | undefined)[] = [];
+        const hosted: RestoreProbe = {
+            volumeExists: async (name, engine) => (volumesAsked.push([name, engine]), false),
+            stacksWithBackups: async () => [],
+            readRepository: async (_source, _image, engine) => (readsAsked.push(engine), "no backup"),
+        };
+        await restoreProblems("qa", onHosts, hosted);
+        expect(volumesAsked).toEqual([["pgtopo-qa-pg-2-data", "ssh://a@db2"]]);
+        expect(readsAsked).toEqual(["ssh://a@db2"]);
     });
 
     it("checks nothing once the stack's primary has its data (the restore is done)", async () => {

@@ -8,6 +8,7 @@ readonly PGTOPO_PATH_POSTGRES_HOME=/var/lib/postgresql
 readonly PGTOPO_PATH_SOCKET_DIR=/var/run/postgresql
 readonly PGTOPO_PATH_TLS=/etc/pgtopo/tls
 readonly PGTOPO_PATH_TLS_IN_VOLUME=/var/lib/postgresql/data/tls
+readonly PGTOPO_PATH_SPOOL=/var/lib/postgresql/data/pgbackrest-spool
 readonly PGTOPO_PATH_REPOSITORY=/var/lib/pgbackrest
 readonly PGTOPO_PATH_RESTORE_SOURCE=/var/lib/pgbackrest-source
 readonly PGTOPO_PATH_REPOSITORY_CA=/etc/pgtopo/repository-ca.crt
