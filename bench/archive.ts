@@ -88,6 +88,9 @@ async function main(): Promise<void> {
         }
         const total = (performance.now() - started) / 1000;
         const tps = /tps = ([\d.]+)/.exec(out)?.[1];
+        if (process.env.PGTOPO_BENCH_TRACE) {
+            console.log(`  trace: ${JSON.stringify({ before, after, archived, loadSeconds, total })}`);
+        }
         return {
             made: (after.lsn - before.lsn) / SEGMENT / loadSeconds,
             pace: archived / total,

@@ -174,8 +174,8 @@ const backupSchema = z.strictObject({
     /**
      * pgBackRest's asynchronous archiving (archive-async, with a spool directory in each
      * node's volume): PostgreSQL hands a segment over and the next one is pushed in the
-     * background, several per connection. Absent: on for an object store, off for a local
-     * volume (docs/benchmarks.md "WAL archiving" has the figures that chose it).
+     * background, several per connection. Default off: docs/benchmarks.md "WAL archiving"
+     * has the figures that chose it (no gain with a nearby store; it helps with a distant one).
      */
     archiveAsync: z.boolean({ error: "must be true or false" }).optional(),
 });

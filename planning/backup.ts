@@ -53,12 +53,14 @@ export function repositorySecrets(backup: BackupConfig): Record<string, string> 
 }
 
 /**
- * Whether WAL is archived asynchronously: the user's word, else what the figures chose
- * per repository kind. An object store pays a TLS connection and a round trip per
- * segment, which async archiving spreads over a queue; a local volume pays neither.
+ * Whether WAL is archived asynchronously: the user's word; off unless asked. Measured here
+ * (bench:archive, docs/benchmarks.md), async archiving did not archive faster into a nearby
+ * object store nor into a volume, held more segments back under a bulk load, and once took
+ * 15-19 s instead of 1 s to catch up after an OLTP load. It pays off where each segment costs
+ * round trips to a distant store, which this machine cannot measure: the user's call.
  */
 export function archivesAsync(backup: BackupConfig): boolean {
-    return backup.archiveAsync ?? backup.s3 !== undefined;
+    return backup.archiveAsync ?? false;
 }
 
 /** The PGBACKREST_* environment of a node container (and of one-shots that use the repository), secrets apart. */

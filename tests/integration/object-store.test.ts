@@ -16,7 +16,8 @@ const run = promisify(execFile);
  * Issue 22: the repository in an S3-compatible object store (pgtopo:backup.s3): a real
  * one, SeaweedFS over TLS in a namespace of its own. Backups, archiving through a
  * switchover, the store away and back, and a restore into a new stack after the source
- * stack was destroyed.
+ * stack was destroyed; with asynchronous archiving (the hosts test below archives
+ * synchronously, the default).
  */
 describe("backups into an S3-compatible object store", () => {
     let store: TestObjectStore;
@@ -38,7 +39,7 @@ describe("backups into an S3-compatible object store", () => {
 
     beforeAll(async () => {
         store = await startTestObjectStore();
-        ({ stack, spec, urls } = await bringUp("os", 2, (ports) => ({ primary: "pg-1", nodes: pair(ports), backup: { s3: store.s3 } }), "1 + 1 with backups into the object store, cold (stanza and first full backup included)")); // prettier-ignore
+        ({ stack, spec, urls } = await bringUp("os", 2, (ports) => ({ primary: "pg-1", nodes: pair(ports), backup: { s3: store.s3, archiveAsync: true } }), "1 + 1 with backups into the object store, cold (stanza and first full backup included)")); // prettier-ignore
     });
 
     afterAll(async () => {
@@ -79,6 +80,9 @@ describe("backups into an S3-compatible object store", () => {
         await vi.waitFor(() => expect(writer.committed.length).toBeGreaterThan(60), WAIT);
         await writer.stop();
         await pgbackrest("pg-2", "check");
+        // Pushed by pgBackRest's asynchronous process: its acknowledgements in the node's spool.
+        const acks = await docker("exec", stack!.container("pg-2"), "ls", "/var/lib/postgresql/data/pgbackrest-spool/archive/pgtopo/out"); // prettier-ignore
+        expect(acks).toMatch(/^0000000[12]0{8}000000[0-9A-F]{2}\.ok$/m);
         const { code: exitCode, stdout } = await status(stack!.name);
         expect(stdout).toMatch(/WAL archived up to 0000000200000000/);
         expect(exitCode, stdout).toBe(0);

@@ -205,13 +205,13 @@ describe("asynchronous archiving", () => {
     const envOf = (backup: Record<string, unknown>) =>
         backupEnvironment(parseClusterConfig({ primary: "pg-1", nodes, backup }).backup!, "qa");
 
-    it("is on for an object store and off for a local volume unless the config says otherwise", () => {
-        expect(envOf({ s3 })).toMatchObject({
+    it("is off unless the config asks for it, with a spool in each node's volume", () => {
+        expect(envOf({ s3, archiveAsync: true })).toMatchObject({
             PGBACKREST_ARCHIVE_ASYNC: "y",
             PGBACKREST_SPOOL_PATH: "/var/lib/postgresql/data/pgbackrest-spool",
         });
         expect(envOf({})).not.toHaveProperty("PGBACKREST_ARCHIVE_ASYNC");
-        expect(envOf({ s3, archiveAsync: false })).not.toHaveProperty("PGBACKREST_ARCHIVE_ASYNC");
+        expect(envOf({ s3 })).not.toHaveProperty("PGBACKREST_ARCHIVE_ASYNC");
         expect(envOf({ archiveAsync: true })).toMatchObject({ PGBACKREST_ARCHIVE_ASYNC: "y" });
     });
 
