@@ -14,6 +14,11 @@ export function s3RepositoryPath(s3: S3RepositoryConfig, stack: string): string 
     return `${s3.prefix.replace(/\/+$/, "")}/${stack}`;
 }
 
+/** How messages name the store: its bucket, or a stack's repository in it. */
+export function s3Url(s3: S3RepositoryConfig, stack?: string): string {
+    return `https://${s3.endpoint}/${s3.bucket}${stack === undefined ? "" : s3RepositoryPath(s3, stack)}`;
+}
+
 /**
  * pgBackRest's repository settings: the volume mounted at PATHS.repository, or the S3
  * bucket (its keys apart, in repositorySecrets). With a CA, the image writes
@@ -125,7 +130,7 @@ export function repositoryAway(
     unreachable: string,
     newStandbys: readonly string[],
 ): { problems: string[]; warning: string } {
-    const where = `https://${backup.s3!.endpoint}/${backup.s3!.bucket}`;
+    const where = s3Url(backup.s3!);
     const fromRepository = backup.standbysFrom === "repository" ? newStandbys : [];
     return {
         problems: fromRepository.map(

@@ -8,7 +8,7 @@ import {
     REPOSITORY_QUESTION_TIMEOUT,
     repositoryEnvironment,
     repositorySecrets,
-    s3RepositoryPath,
+    s3Url,
     unreadableRepository,
     type StanzaStatus,
 } from "../planning/backup";
@@ -149,7 +149,7 @@ export async function restoreProblems(
             ...repositoryEnvironment(config.backup!, from),
             ...repositorySecrets(config.backup!),
         };
-        const where = `https://${s3.endpoint}/${s3.bucket}${s3RepositoryPath(s3, from)}`;
+        const where = s3Url(s3, from);
         return windowProblems(await probe.readRepository({ kind: "s3", environment, where }, image, engine), where);
     }
     const source = stackNames(from).backupVolume;

@@ -164,8 +164,14 @@ ensure_test_host_tools() {
 # The backup tests' object store (SeaweedFS's weed, scripts/test-object-store.sh), built
 # once into the toolchain cache; curl is how that script asks whether it answers.
 ensure_object_store() {
-    command -v curl >/dev/null || apt_install curl
+    ensure_object_store_tools
     bash "$PGTOPO_ROOT/toolchain/object-store.sh" >/dev/null
+}
+
+# What starting the test object store needs besides `weed` (apt: not from a background job,
+# which would contend for apt's lock with the foreground's installs).
+ensure_object_store_tools() {
+    command -v curl >/dev/null || apt_install curl
 }
 
 # Everything `pulumi up` needs on this machine.

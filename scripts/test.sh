@@ -18,16 +18,22 @@ npx vitest run --config vitest.unit.config.ts --reporter=default --reporter=json
 
 say "integration tests: toolchain and Docker first"
 ensure_toolchain
+# The test object store (SeaweedFS) takes minutes to build on a machine without it: built in
+# the background while the rest is prepared and the first test files run; the files that use
+# it run last (vitest.integration.config.ts) and wait for the build if it is not done.
+ensure_object_store_tools
+bash toolchain/object-store.sh >"$results/object-store-build.log" 2>&1 &
+store_build=$!
 ensure_docker
 # Made up front so that its first debootstrap shows progress; PostgreSQL 17's is made by
 # the test stack's own base-image step, as any stack does.
 ensure_base_image 15
 ensure_psql
 ensure_test_host_tools
-ensure_object_store
 use_local_pulumi_backend
 npx vitest run --config vitest.integration.config.ts --reporter=default --reporter=json \
     --outputFile.json="$results/integration.json" || status=$?
 
+wait "$store_build" || { status=1; cat "$results/object-store-build.log" >&2; }
 node scripts/summarize-tests.mjs "$results"/*.json
 exit "${status:-0}"
