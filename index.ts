@@ -115,6 +115,15 @@ export = async () => {
         ...(cluster.endpoints ? { endpoints: cluster.endpoints } : {}),
         // What `npm run status` compares the routers with: each one's listeners and targets.
         ...(cluster.request.routers.length > 0 ? { routers: cluster.request.routers } : {}),
+        // Where `npm run backup` runs backups with pgtopo:backup.repositoryHost.
+        ...(cluster.repositoryHost
+            ? {
+                  repositoryHost: {
+                      container: cluster.repositoryHost.containerName,
+                      dockerHost: cluster.repositoryHost.engine.env.DOCKER_HOST ?? "",
+                  },
+              }
+            : {}),
         settingsApplied: cluster.settingsApplied,
         lastTransition: steps.lastTransition,
         timelines: steps.timelines,

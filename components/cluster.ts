@@ -13,6 +13,8 @@ import { caFileCommand, removeFileCommand, shareCaCommand } from "./commands";
 import { declareEngine, type Engine } from "./engine";
 import { NodeImage, RouterImage } from "./image";
 import { PgTopoRouter } from "./router";
+import { RepositoryHost } from "./repository";
+import { serverPort } from "../planning/repository-host";
 import { endpointUrl, LISTENERS, type Listener } from "../planning/routers";
 import { BACKUPS_LABEL, PROJECT_ROOT, stackCaFile, stackNames } from "../contract/names";
 import { PostgresNode, type RolesSettled } from "./node";
@@ -55,6 +57,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
     readonly replicationPassword: pulumi.Output<string>;
     /** pgtopo:endpoints: the routers, and the password of the role they look clients up as. */
     readonly routers: readonly PgTopoRouter[];
+    /** pgtopo:backup.repositoryHost: the repository's container, where backups run. */
+    readonly repositoryHost?: RepositoryHost;
     readonly routerPassword?: pulumi.Output<string>;
     /**
      * Settled by the cluster's converge step once it is declared (ClusterConvergence): what
@@ -145,21 +149,31 @@ export class PostgresCluster extends pulumi.ComponentResource {
         // The backup repository: on one machine by default, a volume of its own, mounted by
         // every node, that outlives the stack's destroy unless the config says otherwise;
         // with pgtopo:backup.s3, a prefix in the bucket (planning/backup.ts), and no volume.
+        const repositoryHost = config.backup?.repositoryHost;
         const backup = config.backup
             ? {
-                  volumeName: config.backup.s3
-                      ? undefined
-                      : new docker.Volume(
-                            `${name}-backups`,
-                            { name: names.backupVolume, labels: [{ label: BACKUPS_LABEL, value: stack }] },
-                            { parent: this, retainOnDelete: !config.backup.deleteBackupsOnDestroy },
-                        ).name,
+                  volumeName:
+                      config.backup.s3 || config.backup.repositoryHost
+                          ? undefined
+                          : new docker.Volume(
+                                `${name}-backups`,
+                                { name: names.backupVolume, labels: [{ label: BACKUPS_LABEL, value: stack }] },
+                                { parent: this, retainOnDelete: !config.backup.deleteBackupsOnDestroy },
+                            ).name,
                   environment: {
-                      ...backupEnvironment(config.backup, stack),
+                      ...backupEnvironment(config.backup, stack, config.hosts !== undefined),
                       PGTOPO_BACKUP_SCHEDULE: config.backup.schedule,
                   },
                   secrets: asSecrets(repositorySecrets(config.backup)),
                   standbysFrom: config.backup.standbysFrom,
+                  // pgtopo:backup.repositoryHost across hosts: each node's pgBackRest server
+                  // published on its host for the repository host, which nodes reach by name.
+                  ...(config.hosts && repositoryHost
+                      ? {
+                            serverPort: repositoryHost.port,
+                            repositoryAddress: config.hosts[repositoryHost.host!].address,
+                        }
+                      : {}),
               }
             : undefined;
 
@@ -219,6 +233,26 @@ export class PostgresCluster extends pulumi.ComponentResource {
 
         const nodes = [...created.values()];
         this.members = nodes;
+
+        // pgtopo:backup.repositoryHost: the repository's own container (with hosts, on the host
+        // the config names, once that host holds the stack's CA).
+        if (repositoryHost) {
+            const engine = engines.get(repositoryHost.host)!;
+            this.repositoryHost = new RepositoryHost(
+                `${name}-repository`,
+                {
+                    stack,
+                    names,
+                    backup: config.backup!,
+                    engine,
+                    address: repositoryHost.host ? config.hosts![repositoryHost.host].address : undefined,
+                    port: serverPort(config),
+                    nodes: plan.nodes.filter((n) => !n.gone).map((n) => ({ name: n.name, address: n.address && config.hosts ? n.address : undefined })), // prettier-ignore
+                    after: sharedCa ? [sharedCa] : [],
+                },
+                { parent: this },
+            );
+        }
 
         // pgtopo:endpoints: a router on every engine, started once the primary runs (with
         // TLS it issues its certificate from the CA the primary made, or, across hosts,

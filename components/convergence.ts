@@ -103,17 +103,21 @@ export class ClusterConvergence extends pulumi.ComponentResource {
         // runs it; later changes of that name are ignored.
         if (config.backup) {
             const missing = args.repository === "no full backup";
+            // On a repository host, backups run there (pgBackRest finds the primary itself).
+            const repositoryHost = cluster.repositoryHost;
             new command.local.Command(
                 `${cluster.name}-first-backup`,
                 {
-                    create: firstBackupCommand(stackNames(cluster.stack).container(request.target)),
-                    // On the primary's engine: with pgtopo:hosts (an object store), another host's.
-                    environment: cluster.members.find((n) => n.name === request.target)?.engine.env,
+                    create: firstBackupCommand(
+                        repositoryHost?.containerName ?? stackNames(cluster.stack).container(request.target),
+                    ),
+                    // On the primary's engine (with pgtopo:hosts, another host's), or the repository host's.
+                    environment: (repositoryHost ?? cluster.members.find((n) => n.name === request.target))?.engine.env,
                     triggers: [missing ? `no full backup in the repository at ${new Date().toISOString()}` : "once"],
                 },
                 {
                     parent: this,
-                    dependsOn: [converge, ...finished],
+                    dependsOn: [converge, ...finished, ...(repositoryHost ? [repositoryHost.container] : [])],
                     ignoreChanges: missing ? [] : ["create", "triggers", "environment"],
                     aliases: before(`${cluster.name}-first-backup`),
                 },

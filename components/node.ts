@@ -1,3 +1,4 @@
+import { PGBACKREST_SERVER_PORT, REPOSITORY_NAME } from "../planning/repository-host";
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
@@ -81,6 +82,10 @@ export interface PostgresNodeArgs {
         readonly secrets: Record<string, pulumi.Output<string>>;
         /** pgtopo:backup.standbysFrom: where a new standby's first copy comes from. */
         readonly standbysFrom: "upstream" | "repository";
+        /** pgtopo:backup.repositoryHost across hosts: where this node's pgBackRest server is published. */
+        readonly serverPort?: number;
+        /** pgtopo:backup.repositoryHost across hosts: its host's address (the nodes reach it by name). */
+        readonly repositoryAddress?: string;
     };
     /** pgtopo:tls: every TCP connection to and between nodes encrypted and verified. */
     readonly tls: boolean;
@@ -215,7 +220,18 @@ export class PostgresNode extends pulumi.ComponentResource {
                 // Published on loopback only on one machine: the cluster is reachable from
                 // it, never from the network it sits on. Across hosts, on the host's address,
                 // where pg_hba admits only the cluster's hosts and pgtopo:clients, over TLS.
-                ports: [{ internal: 5432, external: node.port, ip: node.address }],
+                ports: [
+                    { internal: 5432, external: node.port, ip: node.address },
+                    // pgtopo:backup.repositoryHost across hosts: pgBackRest's server, for the
+                    // repository host (a client certificate of the stack's CA or nothing).
+                    ...(args.backup?.serverPort
+                        ? [{ internal: PGBACKREST_SERVER_PORT, external: args.backup.serverPort, ip: node.address }]
+                        : []),
+                ],
+                // (Absent, not empty, otherwise: a change of it replaces the container.)
+                ...(args.backup?.repositoryAddress
+                    ? { hosts: [{ host: REPOSITORY_NAME, ip: args.backup.repositoryAddress }] }
+                    : {}),
                 volumes: [
                     { volumeName: volume.name, containerPath: PATHS.volume },
                     ...(args.backup?.volumeName

@@ -1,3 +1,4 @@
+import { REPOSITORY_NAME } from "../contract/names";
 import type { z } from "zod";
 import { ConfigError } from "./errors";
 import { clusterConfigSchema, defaultBaseImage, type ClusterConfig } from "./schema";
@@ -120,6 +121,7 @@ function allowedKeysAt(path: readonly PropertyKey[]): string[] {
     if (path[0] === "backup" && path[1] === "retention") return ["full"];
     if (path[0] === "backup" && path[1] === "s3")
         return ["endpoint", "bucket", "region", "prefix", "uriStyle", "ca", "accessKey", "secretKey"];
+    if (path[0] === "backup" && path[1] === "repositoryHost") return ["host", "port"];
     if (path[0] === "restore") return ["fromStack", "target"];
     if (path[0] === "hosts" && path.length === 2) return ["docker", "address", "tls", "gone"];
     if (path[0] === "hosts" && path[2] === "tls") return ["ca", "cert", "key"];
@@ -131,7 +133,53 @@ function allowedKeysAt(path: readonly PropertyKey[]): string[] {
 
 /** Combinations of pgtopo:backup that pgtopo cannot keep its word on. */
 function backupProblems(data: z.infer<typeof clusterConfigSchema>): string[] {
-    if (data.backup?.s3 && data.backup.deleteBackupsOnDestroy) {
+    const backup = data.backup;
+    if (backup?.s3 && backup.repositoryHost) {
+        return [
+            "pgtopo:backup: s3 and repositoryHost are two kinds of repository; allowed: one of them (or neither, for a volume on this machine)",
+        ];
+    }
+    const repositoryHost = backup?.repositoryHost;
+    const named = data.nodes.findIndex((n) => n.name === REPOSITORY_NAME);
+    if (repositoryHost && named >= 0) {
+        return [
+            `pgtopo:nodes[${named}].name: "${REPOSITORY_NAME}" is the name of the stack's repository host with pgtopo:backup.repositoryHost; give the node another name`,
+        ];
+    }
+    if (repositoryHost && !data.hosts && repositoryHost.host !== undefined) {
+        return [
+            `pgtopo:backup.repositoryHost.host: "${repositoryHost.host}" is allowed only with pgtopo:hosts; on one machine the repository container runs on the local engine (remove host)`,
+        ];
+    }
+    if (repositoryHost && data.hosts) {
+        const hostNames = Object.keys(data.hosts);
+        const allowed = hostNames.map((h) => `"${h}"`).join(", ");
+        if (repositoryHost.host === undefined) {
+            return [`pgtopo:backup.repositoryHost.host is required with pgtopo:hosts: the host the repository runs on; allowed: ${allowed}`]; // prettier-ignore
+        }
+        if (!hostNames.includes(repositoryHost.host)) {
+            return [`pgtopo:backup.repositoryHost.host: "${repositoryHost.host}" is not in pgtopo:hosts; allowed: ${allowed}`]; // prettier-ignore
+        }
+        // pgBackRest's server is published on one port on every host that runs a part of it.
+        const problems: string[] = [];
+        const onHost = (host: string) => data.nodes.filter((n) => n.host === host).map((n) => n.name);
+        for (const host of hostNames) {
+            const parts = [...onHost(host), ...(host === repositoryHost.host ? ["the repository"] : [])];
+            if (parts.length > 1) {
+                problems.push(
+                    `pgtopo:backup.repositoryHost: ${parts.join(" and ")} are all on host ${host}, where each would publish pgBackRest's server on port ${repositoryHost.port}; allowed: one node per host, and the repository on a host without a node`,
+                );
+            }
+        }
+        const taken = data.nodes.find((n) => n.port === repositoryHost.port);
+        if (taken) {
+            problems.push(
+                `pgtopo:backup.repositoryHost.port: ${repositoryHost.port} is node ${taken.name}'s PostgreSQL port; allowed: another port`,
+            );
+        }
+        if (problems.length > 0) return problems;
+    }
+    if (backup?.s3 && backup.deleteBackupsOnDestroy) {
         return [
             "pgtopo:backup.deleteBackupsOnDestroy: true is not allowed with pgtopo:backup.s3; a repository in an object store outlives its stack (delete its prefix in the bucket when you no longer want it)",
         ];
@@ -164,9 +212,9 @@ function hostsProblems(data: z.infer<typeof clusterConfigSchema>): string[] {
             "pgtopo:tls: false is not allowed with pgtopo:hosts; replication between hosts is always encrypted (remove pgtopo:tls or set it to true)",
         );
     }
-    if (data.backup && !data.backup.s3) {
+    if (data.backup && !data.backup.s3 && !data.backup.repositoryHost) {
         problems.push(
-            "pgtopo:backup: with pgtopo:hosts the repository must be one every host reaches: set pgtopo:backup.s3 (an S3-compatible object store); the default, a Docker volume, exists on one machine only",
+            "pgtopo:backup: with pgtopo:hosts the repository must be one every host reaches: set pgtopo:backup.s3 (an S3-compatible object store) or pgtopo:backup.repositoryHost (a repository container on one of the hosts); the default, a Docker volume, exists on one machine only",
         );
     }
     if (data.restore && !data.backup?.s3) {

@@ -144,6 +144,27 @@ const s3Schema = z.strictObject({
         .min(1, { error: "must be the secret access key, set as a secret" }),
 });
 
+/** pgtopo:backup.repositoryHost: where the repository container runs, and its TLS server's port there. */
+const repositoryHostSchema = z.strictObject(
+    {
+        /** With pgtopo:hosts: the host it runs on (required there). Without: absent, the local engine. */
+        host: z.string({ error: "must be the name of a host in pgtopo:hosts" }).optional(),
+        /**
+         * With pgtopo:hosts: the port of the repository's pgBackRest server on its host's
+         * address, and of every node's on theirs (one port across the stack, as pgBackRest's
+         * own default): so one node of the stack per host, and the repository on a host of
+         * its own. On one machine everything stays on the stack's network and nothing is published.
+         */
+        port: z
+            .number({ error: `must be an integer from ${MIN_PORT} to ${MAX_PORT}` })
+            .int({ error: `must be an integer from ${MIN_PORT} to ${MAX_PORT}` })
+            .min(MIN_PORT, { error: `must be an integer from ${MIN_PORT} to ${MAX_PORT}` })
+            .max(MAX_PORT, { error: `must be an integer from ${MIN_PORT} to ${MAX_PORT}` })
+            .default(8432),
+    },
+    { error: "must be { host, port } (both optional on one machine)" },
+);
+
 const backupSchema = z.strictObject({
     retention: z
         .strictObject({
@@ -171,6 +192,13 @@ const backupSchema = z.strictObject({
         .default("upstream"),
     /** The repository in an S3-compatible object store; absent: a volume on this machine. */
     s3: s3Schema.optional(),
+    /**
+     * The repository on a repository host: a pgBackRest container of its own (the node
+     * image, so the same pgBackRest release as the nodes, which its protocol requires) with
+     * the repository volume, which every node reaches through pgBackRest's TLS server with
+     * the stack CA's client certificate; backups run there, as pgBackRest intends.
+     */
+    repositoryHost: repositoryHostSchema.optional(),
     /**
      * pgBackRest's asynchronous archiving (archive-async, with a spool directory in each
      * node's volume): PostgreSQL hands a segment over and the next one is pushed in the

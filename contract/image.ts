@@ -74,12 +74,14 @@ export const SCRIPTS = {
     backupServer: "pgtopo-backup-server",
     /** The LSN a cleanly stopped node's WAL ends at (one-shot). */
     checkpointLsn: "pgtopo-checkpoint-lsn",
-    /** `[full|diff|incr] [--if-primary]`: a backup into the repository, on the primary. */
+    /** `[full|diff|incr] [--if-primary]`: a backup into the repository, on the primary (or in the repository host's container). */
     backup: "pgtopo-backup",
-    /** The stack's CA (`--ca`) and a node's certificate, in the TLS volume. */
+    /** The stack's CA (`--ca`), a node's certificate, or the repository host's (`--repository`), in the TLS volume. */
     tls: "pgtopo-tls",
     /** pgtopo:endpoints: the routers' role and lookup function, on the primary. */
     routerAuth: "pgtopo-router-auth",
+    /** pgtopo:backup.repositoryHost: entrypoint of the repository's container (pgBackRest's server, scheduled backups). */
+    repository: "pgtopo-repository",
 } as const;
 
 /** Environment variables the program hands to the image (names; secrets never on a command line). */

@@ -41,6 +41,12 @@ export const GENERATION_LABEL = "pgtopo.generation";
  */
 export const BACKUPS_LABEL = "pgtopo.backups";
 
+/**
+ * pgtopo:backup.repositoryHost: the repository container's name on the stack's network, and
+ * in every node's /etc/hosts across hosts (so no node may take it).
+ */
+export const REPOSITORY_NAME = "repository";
+
 export function stackNames(stack: string): StackNames {
     const prefix = `pgtopo-${stack}`;
     return {

@@ -1,5 +1,6 @@
 import type { BackupConfig, S3RepositoryConfig } from "../config/schema";
 import { PATHS, STANZA } from "../contract/image";
+import { PGBACKREST_SERVER_PORT, remoteRepositoryEnvironment } from "./repository-host";
 
 /**
  * pgBackRest as pgtopo runs it: one stanza per stack, its repository in a volume of the
@@ -24,8 +25,13 @@ export function s3Url(s3: S3RepositoryConfig, stack?: string): string {
  * bucket (its keys apart, in repositorySecrets). With a CA, the image writes
  * PGTOPO_REPOSITORY_CA (base64 of the PEM) to PATHS.repositoryCa and pgBackRest verifies by it.
  */
-export function repositoryEnvironment(backup: BackupConfig, stack: string): Record<string, string> {
+export function repositoryEnvironment(backup: BackupConfig, stack: string, onHosts = false): Record<string, string> {
     const s3 = backup.s3;
+    if (backup.repositoryHost) {
+        // The same path as in the repository container: pgBackRest hands it to the remote.
+        const port = onHosts ? backup.repositoryHost.port : PGBACKREST_SERVER_PORT;
+        return { PGBACKREST_REPO1_PATH: PATHS.repository, ...remoteRepositoryEnvironment(port) };
+    }
     if (!s3) return { PGBACKREST_REPO1_PATH: PATHS.repository };
     const [host, port] = s3.endpoint.split(":");
     return {
@@ -69,10 +75,10 @@ export function archivesAsync(backup: BackupConfig): boolean {
 }
 
 /** The PGBACKREST_* environment of a node container (and of one-shots that use the repository), secrets apart. */
-export function backupEnvironment(backup: BackupConfig, stack: string): Record<string, string> {
+export function backupEnvironment(backup: BackupConfig, stack: string, onHosts = false): Record<string, string> {
     return {
         PGBACKREST_STANZA: STANZA,
-        ...repositoryEnvironment(backup, stack),
+        ...repositoryEnvironment(backup, stack, onHosts),
         PGBACKREST_REPO1_RETENTION_FULL: String(backup.retention.full),
         PGBACKREST_PG1_PATH: PATHS.pgdata,
         PGBACKREST_PG1_SOCKET_PATH: PATHS.socketDir,

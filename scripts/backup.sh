@@ -23,6 +23,15 @@ engine=$(pulumi stack output nodes --json --stack "$STACK" |
     node -pe "JSON.parse(require('fs').readFileSync(0))['$primary']?.dockerHost ?? ''")
 on_primary() { if [ -n "$engine" ]; then docker_on "$engine" "$@"; else docker "$@"; fi; }
 container="pgtopo-$STACK-$primary"
-say "$type backup of stack $STACK on its primary $primary${engine:+ ($engine)}"
+# With pgtopo:backup.repositoryHost, backups run in the repository's container (pgBackRest
+# finds the primary from there).
+repository=$(pulumi stack output repositoryHost --json --stack "$STACK" 2>/dev/null || echo null)
+if [ "$repository" != null ]; then
+    container=$(node -pe "JSON.parse(process.argv[1]).container" "$repository")
+    engine=$(node -pe "JSON.parse(process.argv[1]).dockerHost" "$repository")
+    say "$type backup of stack $STACK on its repository host${engine:+ ($engine)}"
+else
+    say "$type backup of stack $STACK on its primary $primary${engine:+ ($engine)}"
+fi
 on_primary exec "$container" pgtopo-backup "$type"
 on_primary exec -u postgres "$container" pgbackrest info

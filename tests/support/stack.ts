@@ -31,6 +31,7 @@ export interface ClusterSpec {
         deleteBackupsOnDestroy?: boolean;
         standbysFrom?: "upstream" | "repository";
         archiveAsync?: boolean;
+        repositoryHost?: { host?: string; port?: number };
         s3?: {
             endpoint: string;
             bucket: string;

@@ -139,7 +139,7 @@ describe("pgtopo:hosts", () => {
         [
             "backups across hosts",
             { ...cascade, backup: {} },
-            "pgtopo:backup: with pgtopo:hosts the repository must be one every host reaches: set pgtopo:backup.s3 (an S3-compatible object store); the default, a Docker volume, exists on one machine only",
+            "pgtopo:backup: with pgtopo:hosts the repository must be one every host reaches: set pgtopo:backup.s3 (an S3-compatible object store) or pgtopo:backup.repositoryHost (a repository container on one of the hosts); the default, a Docker volume, exists on one machine only",
         ],
         [
             "a client that is not an address",

@@ -1,0 +1,142 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { docker } from "../support/docker";
+import { query } from "../support/postgres";
+import { bringUp, freePorts, pair, PROJECT_DIR, TestStack, type ClusterSpec } from "../support/stack";
+import { status } from "../support/status";
+import { RecordingWriter } from "../support/writer";
+
+const run = promisify(execFile);
+
+/**
+ * Issue 22: the repository on a repository host (pgtopo:backup.repositoryHost): a container
+ * of its own holds the repository volume and serves it through pgBackRest's TLS server;
+ * nodes archive there, backups run there. On one machine.
+ */
+describe("backups into a repository host", () => {
+    let stack: TestStack | undefined;
+    let spec: ClusterSpec;
+    let urls: Record<string, string>;
+    const WAIT = { timeout: 90_000, interval: 1000 };
+    const repository = () => `pgtopo-${stack!.name}-repository`;
+    const pgbackrest = (container: string, ...args: string[]) =>
+        docker("exec", "-u", "postgres", container, "pgbackrest", ...args);
+    const info = async (container: string) =>
+        JSON.parse(await pgbackrest(container, "info", "--output=json"))[0] as {
+            status: { code: number; message: string };
+            backup: { type: string; label: string }[];
+        };
+    const ready = async (node: string) =>
+        Number(await docker("exec", stack!.container(node), "sh", "-c", "ls $PGDATA/pg_wal/archive_status/ | grep -c '\\.ready$' || true")); // prettier-ignore
+
+    beforeAll(async () => {
+        ({ stack, spec, urls } = await bringUp("rh", 2, (ports) => ({ primary: "pg-1", nodes: pair(ports), backup: { repositoryHost: {} } }), "1 + 1 with a repository host, cold (its container, stanza and first full backup included)")); // prettier-ignore
+    });
+
+    afterAll(async () => {
+        if (stack) await stack.dispose();
+        if (stack) await docker("volume", "rm", "-f", `pgtopo-${stack.name}-backups`).catch(() => undefined);
+    });
+
+    it("takes the first full backup in the repository's own container; the nodes mount no repository", async () => {
+        const repo = await info(repository());
+        expect(repo.status.code).toBe(0);
+        expect(repo.backup.map((b) => b.type)).toEqual(["full"]);
+        // A node asks it through the repository's server: the same answer.
+        expect((await info(stack!.container("pg-2"))).backup.map((b) => b.label)).toEqual([repo.backup[0].label]);
+        for (const node of ["pg-1", "pg-2"]) {
+            const mounts = await docker("inspect", "-f", "{{range .Mounts}}{{.Destination}} {{end}}", stack!.container(node)); // prettier-ignore
+            expect(mounts).not.toContain("/var/lib/pgbackrest");
+        }
+        const mounts = await docker("inspect", "-f", "{{range .Mounts}}{{.Name}}:{{.Destination}} {{end}}", repository()); // prettier-ignore
+        expect(mounts).toContain(`pgtopo-${stack!.name}-backups:/var/lib/pgbackrest`);
+        // Only the stack CA's client certificate gets in: a client without one is refused.
+        await expect(
+            docker("exec", "-u", "postgres", stack!.container("pg-1"), "pgbackrest", "info", "--repo1-host-cert-file=/dev/null", "--repo1-host-key-file=/dev/null"), // prettier-ignore
+        ).rejects.toThrow();
+    });
+
+    it("archives from whichever node is primary through a switchover, under a writer; npm run backup runs there", async () => {
+        await query(urls["pg-1"], "CREATE TABLE ids (id int PRIMARY KEY)");
+        const writer = new RecordingWriter(urls, "ids").start();
+        try {
+            await vi.waitFor(() => expect(writer.committed.length).toBeGreaterThan(20), WAIT);
+            await stack!.configure({ ...spec, primary: "pg-2" });
+            await stack!.timedUp("switchover to pg-2, archiving to the repository host");
+            const after = writer.committed.length;
+            await vi.waitFor(() => expect(writer.committed.length).toBeGreaterThan(after + 20), WAIT);
+        } finally {
+            await writer.stop();
+        }
+        await query(urls["pg-2"], "SELECT pg_switch_wal()");
+        await pgbackrest(stack!.container("pg-2"), "check");
+        const { stdout } = await run("bash", ["scripts/backup.sh", "--type", "incr"], {
+            cwd: PROJECT_DIR,
+            env: { ...process.env, PGTOPO_STACK: stack!.name },
+        });
+        // pg-1 is a standby now: the backup read its files.
+        expect(stdout).toMatch(/incr backup done from a standby/);
+        const healthy = await status(stack!.name);
+        expect(healthy.stdout).toMatch(/WAL archived up to 00000002/);
+        expect(healthy.code, healthy.stdout).toBe(0);
+    });
+
+    it("while the repository host is down: status says so (exit 1), PostgreSQL keeps the WAL; back, archiving catches up by itself", async () => {
+        await docker("stop", repository());
+        try {
+            await query(urls["pg-2"], "INSERT INTO ids SELECT g FROM generate_series(1000001, 1001000) g");
+            await query(urls["pg-2"], "SELECT pg_switch_wal()");
+            await vi.waitFor(async () => expect(await ready("pg-2")).toBeGreaterThan(0), WAIT);
+            const away = await status(stack!.name);
+            expect(away.code, away.stdout).toBe(1);
+            expect(away.stdout).toContain("the repository host");
+        } finally {
+            await docker("start", repository());
+        }
+        await vi.waitFor(async () => expect(await ready("pg-2")).toBe(0), { timeout: 300_000, interval: 2000 });
+        await pgbackrest(stack!.container("pg-2"), "check");
+    });
+
+    it("restores a new stack to a time between two commits, from the repository host's volume", async () => {
+        await query(urls["pg-2"], "CREATE TABLE pitr (id int PRIMARY KEY)");
+        await query(urls["pg-2"], "INSERT INTO pitr SELECT generate_series(1, 100)");
+        await new Promise((r) => setTimeout(r, 1100));
+        const [{ t }] = await query<{ t: Date }>(urls["pg-2"], "SELECT now() AS t");
+        await new Promise((r) => setTimeout(r, 1100));
+        await query(urls["pg-2"], "INSERT INTO pitr SELECT generate_series(101, 200)");
+        await query(urls["pg-2"], "SELECT pg_switch_wal()");
+        await pgbackrest(stack!.container("pg-2"), "check");
+        const ports = await freePorts(2);
+        const copy = await TestStack.create("rhr");
+        try {
+            await copy.configure({
+                primary: "pg-1",
+                nodes: [
+                    { name: "pg-1", port: ports[0] },
+                    { name: "pg-2", port: ports[1] },
+                ],
+                restore: { fromStack: stack!.name, target: t.toISOString() },
+            });
+            await copy.timedUp(`restore to ${t.toISOString()} from a repository host's volume`);
+            const copyUrls = await copy.connectionStrings();
+            for (const node of ["pg-1", "pg-2"]) {
+                await vi.waitFor(async () => {
+                    const [row] = await query(copyUrls[node], "SELECT count(*)::int AS n, max(id) AS hi FROM pitr");
+                    expect(row, `the restored ${node}`).toEqual({ n: 100, hi: 100 });
+                }, WAIT);
+            }
+        } finally {
+            await copy.dispose();
+        }
+    });
+
+    it("keeps the repository volume when the stack is destroyed", async () => {
+        const name = stack!.name;
+        await stack!.destroy();
+        expect(await docker("ps", "-aq", "--filter", `label=pgtopo.stack=${name}`)).toBe("");
+        expect(await docker("volume", "ls", "-q", "--filter", `label=pgtopo.backups=${name}`)).toBe(
+            `pgtopo-${name}-backups`,
+        );
+    });
+});
