@@ -68,7 +68,9 @@ export class RepositoryHost extends pulumi.ComponentResource {
                 networksAdvanced: [{ name: names.network, aliases: [REPOSITORY_NAME] }],
                 // Across hosts: its server on its host's address, where the nodes reach it;
                 // the nodes by name, at their hosts' addresses, as their certificates say.
-                ports: args.address ? [{ internal: PGBACKREST_SERVER_PORT, external: args.port, ip: args.address }] : [],
+                ports: args.address
+                    ? [{ internal: PGBACKREST_SERVER_PORT, external: args.port, ip: args.address }]
+                    : [],
                 hosts: args.nodes.flatMap((n) => (n.address ? [{ host: n.name, ip: n.address }] : [])),
                 volumes: [
                     { volumeName: volume.name, containerPath: PATHS.repository },
