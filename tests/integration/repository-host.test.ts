@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { docker } from "../support/docker";
+import { startTestHosts, type TestHosts } from "../support/hosts";
 import { query } from "../support/postgres";
 import { bringUp, freePorts, pair, PROJECT_DIR, TestStack, type ClusterSpec } from "../support/stack";
 import { status } from "../support/status";
@@ -138,5 +139,86 @@ describe("backups into a repository host", () => {
         expect(await docker("volume", "ls", "-q", "--filter", `label=pgtopo.backups=${name}`)).toBe(
             `pgtopo-${name}-backups`,
         );
+    });
+});
+
+/**
+ * Across hosts, what the repository host is for: nodes on two hosts, the repository on a
+ * third (scripts/test-hosts.sh), pgBackRest's servers published on the hosts' addresses.
+ */
+describe("backups into a repository host across Docker hosts", () => {
+    let testHosts: TestHosts;
+    let stack: TestStack | undefined;
+    const WAIT = { timeout: 90_000, interval: 1000 };
+
+    beforeAll(async () => {
+        testHosts = await startTestHosts(3, { group: "r" });
+    });
+
+    afterAll(async () => {
+        try {
+            if (stack) await stack.dispose();
+        } finally {
+            await testHosts?.remove();
+        }
+    });
+
+    it("a switchover between hosts under a recording writer, the repository host away for a while, then npm run backup reading a standby on another host", async () => {
+        const [port] = await freePorts(1);
+        const spec: ClusterSpec = {
+            primary: "pg-1",
+            hosts: testHosts.hosts,
+            clients: [testHosts.here],
+            nodes: [
+                { name: "pg-1", port, host: "r1" },
+                { name: "pg-2", port, host: "r2" },
+            ],
+            backup: { repositoryHost: { host: "r3" } },
+        };
+        stack = await TestStack.create("rhh");
+        await stack.configure(spec);
+        await stack.timedUp("1 + 1 on two hosts, the repository host on a third, cold");
+        const repository = `pgtopo-${stack.name}-repository`;
+        const pgbackrest = (host: string, container: string, ...args: string[]) =>
+            testHosts.docker(host, "exec", "-u", "postgres", container, "pgbackrest", ...args);
+        const [repo] = JSON.parse(await pgbackrest("r3", repository, "info", "--output=json"));
+        expect(repo.backup.map((b: { type: string }) => b.type)).toEqual(["full"]);
+
+        const urls = await stack.connectionStrings();
+        await query(urls["pg-1"], "CREATE TABLE ids (id int PRIMARY KEY)");
+        const writer = new RecordingWriter(urls, "ids").start();
+        const ready = async () =>
+            Number(await testHosts.docker("r2", "exec", stack!.container("pg-2"), "sh", "-c", "ls $PGDATA/pg_wal/archive_status/ | grep -c '\\.ready$' || true")); // prettier-ignore
+        try {
+            await vi.waitFor(() => expect(writer.committed.length).toBeGreaterThan(20), WAIT);
+            await stack.configure({ ...spec, primary: "pg-2" });
+            await stack.timedUp("switchover to pg-2 on the other host, archiving to the repository host");
+            const after = writer.committed.length;
+            await vi.waitFor(() => expect(writer.committed.length).toBeGreaterThan(after + 20), WAIT);
+            // The repository's host off the network while the writer goes on.
+            await testHosts.cut(3);
+            try {
+                for (let i = 0; i < 3; i++) {
+                    await new Promise((r) => setTimeout(r, 1000));
+                    await query(urls["pg-2"], "SELECT pg_switch_wal()");
+                }
+                await vi.waitFor(async () => expect(await ready()).toBeGreaterThan(0), WAIT);
+                const away = await status(stack.name);
+                expect(away.code, away.stdout).toBe(1);
+            } finally {
+                await testHosts.restore(3);
+            }
+            await vi.waitFor(async () => expect(await ready()).toBe(0), { timeout: 300_000, interval: 2000 });
+        } finally {
+            await writer.stop();
+        }
+        await pgbackrest("r2", stack.container("pg-2"), "check");
+        const { stdout } = await run("bash", ["scripts/backup.sh", "--type", "incr"], {
+            cwd: PROJECT_DIR,
+            env: { ...process.env, PGTOPO_STACK: stack.name },
+        });
+        expect(stdout).toMatch(/incr backup done from a standby/);
+        const healthy = await status(stack.name);
+        expect(healthy.code, healthy.stdout).toBe(0);
     });
 });
