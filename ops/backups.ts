@@ -71,6 +71,7 @@ const REPOSITORY_NAME = [
     'if [ "${PGBACKREST_REPO1_TYPE:-posix}" = s3 ]; then',
     '  echo "https://$PGBACKREST_REPO1_S3_ENDPOINT:${PGBACKREST_REPO1_STORAGE_PORT:-443}/$PGBACKREST_REPO1_S3_BUCKET$PGBACKREST_REPO1_PATH";',
     'elif [ -n "${PGBACKREST_REPO1_HOST:-}" ]; then',
-    '  echo "the repository host ($PGBACKREST_REPO1_HOST:$PGBACKREST_REPO1_HOST_PORT, $(getent hosts "$PGBACKREST_REPO1_HOST" | cut -d" " -f1))";',
+    '  addr=$(getent hosts "$PGBACKREST_REPO1_HOST" | cut -d" " -f1);',
+    '  echo "the repository host ($PGBACKREST_REPO1_HOST:$PGBACKREST_REPO1_HOST_PORT${addr:+ at $addr})";',
     'else echo "the repository volume"; fi',
 ].join(" ");
