@@ -52,9 +52,11 @@ describe("backups into a repository host", () => {
         }
         const mounts = await docker("inspect", "-f", "{{range .Mounts}}{{.Name}}:{{.Destination}} {{end}}", repository()); // prettier-ignore
         expect(mounts).toContain(`pgtopo-${stack!.name}-backups:/var/lib/pgbackrest`);
-        // Only the stack CA's client certificate gets in: a client without one is refused.
+        // Only the stack CA's client certificate gets in: one of the same name from another CA is refused.
+        await docker("exec", stack!.container("pg-1"), "sh", "-c",
+            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=pgtopo-backup -keyout /tmp/other.key -out /tmp/other.crt 2>/dev/null && chown postgres /tmp/other.key /tmp/other.crt"); // prettier-ignore
         await expect(
-            docker("exec", "-u", "postgres", stack!.container("pg-1"), "pgbackrest", "info", "--repo1-host-cert-file=/dev/null", "--repo1-host-key-file=/dev/null"), // prettier-ignore
+            pgbackrest(stack!.container("pg-1"), "info", "--repo1-host-cert-file=/tmp/other.crt", "--repo1-host-key-file=/tmp/other.key"), // prettier-ignore
         ).rejects.toThrow();
     });
 
