@@ -7,9 +7,11 @@
  *   from the repository (pgtopo:backup.standbysFrom), each until it streams;
  * - a new stack restored from the repository to "latest" (pgtopo:restore), `pulumi up`.
  * With `--repository s3`, the repository is in the test object store (SeaweedFS over TLS,
- * scripts/test-object-store.sh) instead of the stack's volume.
+ * scripts/test-object-store.sh) instead of the stack's volume; with `--repository host`,
+ * on the stack's repository host (pgtopo:backup.repositoryHost, on this machine), where the
+ * backups then run, reading the nodes through their pgBackRest servers.
  *
- *   npm run bench:backup [-- --runs 3 --scale 100 --repository volume|s3]
+ *   npm run bench:backup [-- --runs 3 --scale 100 --repository volume|s3|host]
  */
 import { parseArgs } from "node:util";
 import { docker } from "../tests/support/docker";
@@ -27,10 +29,12 @@ async function main(): Promise<void> {
             repository: { type: "string", default: "volume" },
         },
     });
-    if (values.repository !== "volume" && values.repository !== "s3") {
-        throw new Error(`--repository: "${values.repository}" is not allowed; allowed: volume, s3`);
+    if (!["volume", "s3", "host"].includes(values.repository)) {
+        throw new Error(`--repository: "${values.repository}" is not allowed; allowed: volume, s3, host`);
     }
     const store: TestObjectStore | undefined = values.repository === "s3" ? await startTestObjectStore() : undefined;
+    // The repository's settings for a stack of this run (the source, and the restored copy).
+    const kind = store ? { s3: store.s3 } : values.repository === "host" ? { repositoryHost: {} } : {};
     const runs = Number(values.runs);
     const accounts = Number(values.scale) * 100000;
     const [p1, p2, p3] = await freePorts(3);
@@ -40,7 +44,7 @@ async function main(): Promise<void> {
     const one = (standbysFrom: "upstream" | "repository"): ClusterSpec => ({
         primary: "pg-1",
         nodes: [{ name: "pg-1", port: p1 }],
-        backup: { retention: { full: 4 }, standbysFrom, ...(store ? { s3: store.s3 } : {}) },
+        backup: { retention: { full: 4 }, standbysFrom, ...kind },
     });
     const two = (standbysFrom: "upstream" | "repository"): ClusterSpec => ({
         ...one(standbysFrom),
@@ -58,6 +62,8 @@ async function main(): Promise<void> {
         await stack.stack.setConfig("pgtopo:deleteDataOnRemove", { value: "true" });
         await stack.up();
         const container = stack.container("pg-1");
+        // Where `npm run backup` runs: the primary, or the repository host's container.
+        const backs = values.repository === "host" ? `pgtopo-${stack.name}-repository` : container;
         const size = await loadPgbench(container, (await stack.connectionStrings())["pg-1"], values.scale);
 
         const bare: number[] = [];
@@ -68,7 +74,7 @@ async function main(): Promise<void> {
         const restore: number[] = [];
         for (let i = 0; i < runs; i++) {
             bare.push(await seconds(() => bareBasebackup(container)));
-            backup.push(await seconds(() => docker("exec", container, "pgtopo-backup", "full")));
+            backup.push(await seconds(() => docker("exec", backs, "pgtopo-backup", "full")));
 
             for (const [from, times] of [
                 ["upstream", fromUpstream],
@@ -81,9 +87,9 @@ async function main(): Promise<void> {
                     // With a standby there, the backup reads its files instead of the primary's.
                     let out = "";
                     backupFromStandby.push(
-                        await seconds(async () => (out = await docker("exec", container, "pgtopo-backup", "full"))),
+                        await seconds(async () => (out = await docker("exec", backs, "pgtopo-backup", "full"))),
                     );
-                    if (!out.includes("done from pg-2")) throw new Error(`not from the standby: ${out}`);
+                    if (!/done from (pg-2|a standby)/.test(out)) throw new Error(`not from the standby: ${out}`);
                 }
                 await stack.configure(one(from));
                 await stack.up();
@@ -95,12 +101,13 @@ async function main(): Promise<void> {
                     primary: "pg-1",
                     nodes: [{ name: "pg-1", port: p3 }],
                     restore: { fromStack: stack.name },
-                    ...(store ? { backup: { s3: store.s3 } } : {}),
+                    ...(store || values.repository === "host" ? { backup: kind } : {}),
                 });
                 restore.push(await seconds(() => copy.up()));
                 await accountsOn(copy, "pg-1");
             } finally {
                 await copy.dispose();
+                await docker("volume", "rm", "-f", `pgtopo-${copy.name}-backups`).catch(() => undefined);
             }
             console.log(
                 `run ${i + 1}/${runs}: bare pg_basebackup ${bare[i].toFixed(1)} s, full backup ${backup[i].toFixed(1)} s ` +

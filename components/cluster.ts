@@ -1,6 +1,6 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import type { BackupConfig, ClusterConfig, RestoreConfig } from "../config/schema";
+import type { ClusterConfig } from "../config/schema";
 import { backupEnvironment, repositoryEnvironment, repositorySecrets } from "../planning/backup";
 import { restoreEnvironment } from "../planning/restore";
 import { renderSettings } from "../planning/settings";
@@ -14,7 +14,7 @@ import { declareEngine, type Engine } from "./engine";
 import { NodeImage, RouterImage } from "./image";
 import { PgTopoRouter } from "./router";
 import { RepositoryHost } from "./repository";
-import { serverPort } from "../planning/repository-host";
+import { remoteRepositoryEnvironment, serverPort } from "../planning/repository-host";
 import { endpointUrl, LISTENERS, type Listener } from "../planning/routers";
 import { BACKUPS_LABEL, PROJECT_ROOT, stackCaFile, stackNames } from "../contract/names";
 import { PostgresNode, type RolesSettled } from "./node";
@@ -177,6 +177,28 @@ export class PostgresCluster extends pulumi.ComponentResource {
               }
             : undefined;
 
+        // pgtopo:backup.repositoryHost: the repository's own container (with hosts, on the host
+        // the config names, once that host holds the stack's CA). Before the nodes: a
+        // restore's one-shot reads the source through it.
+        if (repositoryHost) {
+            const engine = engines.get(repositoryHost.host)!;
+            this.repositoryHost = new RepositoryHost(
+                `${name}-repository`,
+                {
+                    stack,
+                    names,
+                    backup: config.backup!,
+                    engine,
+                    address: repositoryHost.host ? config.hosts![repositoryHost.host].address : undefined,
+                    port: serverPort(config),
+                    nodes: plan.nodes.filter((n) => !n.gone).map((n) => ({ name: n.name, address: n.address && config.hosts ? n.address : undefined })), // prettier-ignore
+                    after: sharedCa ? [sharedCa] : [],
+                    restoreSourceVolume: config.restore ? stackNames(config.restore.fromStack).backupVolume : undefined,
+                },
+                { parent: this },
+            );
+        }
+
         this.superuserPassword = superuserPassword.value;
         this.replicationPassword = replicationPassword.value;
         const settings = renderSettings(config, plan);
@@ -208,7 +230,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                         tls: config.tls,
                         restore:
                             config.restore && node.role === "primary"
-                                ? restoreSource(config.restore, config.backup)
+                                ? restoreSource(config, this.repositoryHost)
                                 : undefined,
                     },
                     { parent: this },
@@ -233,26 +255,6 @@ export class PostgresCluster extends pulumi.ComponentResource {
 
         const nodes = [...created.values()];
         this.members = nodes;
-
-        // pgtopo:backup.repositoryHost: the repository's own container (with hosts, on the host
-        // the config names, once that host holds the stack's CA).
-        if (repositoryHost) {
-            const engine = engines.get(repositoryHost.host)!;
-            this.repositoryHost = new RepositoryHost(
-                `${name}-repository`,
-                {
-                    stack,
-                    names,
-                    backup: config.backup!,
-                    engine,
-                    address: repositoryHost.host ? config.hosts![repositoryHost.host].address : undefined,
-                    port: serverPort(config),
-                    nodes: plan.nodes.filter((n) => !n.gone).map((n) => ({ name: n.name, address: n.address && config.hosts ? n.address : undefined })), // prettier-ignore
-                    after: sharedCa ? [sharedCa] : [],
-                },
-                { parent: this },
-            );
-        }
 
         // pgtopo:endpoints: a router on every engine, started once the primary runs (with
         // TLS it issues its certificate from the CA the primary made, or, across hosts,
@@ -352,12 +354,23 @@ export function knownValue(output: pulumi.Output<string>, seconds = 3): Promise<
 }
 
 /**
- * Where pgtopo:restore reads from: the source stack's repository volume on this machine,
- * or, with pgtopo:backup.s3, the source's prefix in that same object store (so a stack on
- * other hosts than its source, or whose source was destroyed, restores from it).
+ * Where pgtopo:restore reads from: the source stack's repository volume on this machine;
+ * with pgtopo:backup.s3, the source's prefix in that same object store; with
+ * pgtopo:backup.repositoryHost, the source's volume on the repository host's engine,
+ * mounted in this stack's repository container and read through its server. The last two
+ * let a stack on other hosts than its source, or whose source was destroyed, restore.
  */
-function restoreSource(restore: RestoreConfig, backup: BackupConfig | undefined) {
+function restoreSource(config: ClusterConfig, repositoryHost: RepositoryHost | undefined) {
+    const { backup } = config;
+    const restore = config.restore!;
     const environment = restoreEnvironment(restore);
+    if (repositoryHost) {
+        return {
+            environment: { ...environment, ...remoteRepositoryEnvironment(serverPort(config)) },
+            secrets: {},
+            throughRepositoryHost: { container: repositoryHost.container, address: repositoryHost.address },
+        };
+    }
     if (!backup?.s3) {
         return { sourceVolume: stackNames(restore.fromStack).backupVolume, environment, secrets: {} };
     }

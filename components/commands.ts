@@ -19,6 +19,8 @@ export interface BootstrapCommandArgs {
     readonly stackLabel: string;
     /** More `-v` mounts (`volume:path[:ro]`): another stack's repository, for a restore. */
     readonly mounts?: readonly string[];
+    /** `--add-host` entries (`name:address`): across hosts, the repository host by its name. */
+    readonly hosts?: readonly string[];
 }
 
 /**
@@ -29,9 +31,10 @@ export interface BootstrapCommandArgs {
 export function bootstrapCommand(args: BootstrapCommandArgs): string {
     const env = args.forwardEnv.map((name) => `-e ${name}`).join(" ");
     const mounts = (args.mounts ?? []).map((mount) => ` -v ${mount}`).join("");
+    const hosts = (args.hosts ?? []).map((entry) => ` --add-host ${entry}`).join("");
     return [
         `docker rm -f ${args.containerName} >/dev/null 2>&1 || true`,
-        `docker run --rm --name ${args.containerName} --label ${args.stackLabel} --network ${args.network}` +
+        `docker run --rm --name ${args.containerName} --label ${args.stackLabel} --network ${args.network}${hosts}` +
             ` -v ${args.volume}:${PATHS.volume}${mounts} ${env} --entrypoint ${args.script} ${args.image}`,
     ].join("\n");
 }

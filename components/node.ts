@@ -70,6 +70,15 @@ export interface PostgresNodeArgs {
         readonly environment: Record<string, string>;
         /** The object store's keys (secret in state; forwarded by name, never on a command line). */
         readonly secrets: Record<string, pulumi.Output<string>>;
+        /**
+         * pgtopo:backup.repositoryHost: the source is read through this stack's repository
+         * server (its container mounts the source's volume), once that container runs;
+         * across hosts, at its host's address.
+         */
+        readonly throughRepositoryHost?: {
+            readonly container: pulumi.Resource;
+            readonly address?: string;
+        };
     };
     /**
      * With pgtopo:backup on: the repository volume every node mounts (none with
@@ -397,12 +406,14 @@ export class PostgresNode extends pulumi.ComponentResource {
 
     /**
      * pgtopo:restore: the new stack's primary restored from another stack's repository,
-     * in a one-shot container that mounts that repository read-only, before the node's
-     * own container exists (pgtopo-restore, run once per volume).
+     * in a one-shot container that mounts that repository read-only (or reads it from the
+     * object store, or through this stack's repository host), before the node's own
+     * container exists (pgtopo-restore, run once per volume).
      */
     private restorePrimary(name: string, args: PostgresNodeArgs, volume: docker.Volume): command.local.Command {
         const { names, node } = args;
         const restore = args.restore!;
+        const via = restore.throughRepositoryHost;
         return new command.local.Command(
             `${name}-bootstrap`,
             {
@@ -421,7 +432,12 @@ export class PostgresNode extends pulumi.ComponentResource {
                         ...Object.keys(restore.environment),
                         ...Object.keys(restore.secrets),
                     ],
-                    mounts: restore.sourceVolume ? [`${restore.sourceVolume}:${PATHS.restoreSource}:ro`] : [],
+                    mounts: [
+                        ...(restore.sourceVolume ? [`${restore.sourceVolume}:${PATHS.restoreSource}:ro`] : []),
+                        // The client certificate for the repository's server (pgtopo-tls --client).
+                        ...(via ? [`${names.tlsVolume}:${PATHS.tls}`] : []),
+                    ],
+                    hosts: via?.address ? [`${REPOSITORY_NAME}:${via.address}`] : [],
                 }),
                 environment: {
                     ...args.engine.env,
@@ -436,7 +452,13 @@ export class PostgresNode extends pulumi.ComponentResource {
             },
             {
                 parent: this,
-                dependsOn: [volume, args.engine.networkReady, ...args.engine.imageReady],
+                dependsOn: [
+                    volume,
+                    args.engine.networkReady,
+                    ...args.engine.imageReady,
+                    ...(via ? [via.container] : []),
+                    ...(args.sharedCa ? [args.sharedCa] : []),
+                ],
                 ...onceForTheVolume(name),
             },
         );

@@ -20,6 +20,11 @@ export interface RepositoryHostArgs {
     readonly nodes: readonly { readonly name: string; readonly address?: string }[];
     /** What must be done before it starts: the stack's CA in its engine's TLS volume. */
     readonly after: pulumi.Input<pulumi.Resource>[];
+    /**
+     * pgtopo:restore: the source stack's repository volume on this engine, mounted
+     * read-only where the new primary's restore asks its server to read (PATHS.restoreSource).
+     */
+    readonly restoreSourceVolume?: string;
 }
 
 /**
@@ -34,11 +39,14 @@ export class RepositoryHost extends pulumi.ComponentResource {
     readonly container: docker.Container;
     readonly containerName: string;
     readonly engine: Engine;
+    /** Across hosts: its host's address, where its server is published. */
+    readonly address?: string;
 
     constructor(name: string, args: RepositoryHostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pgtopo:index:RepositoryHost", name, {}, opts);
         const { engine, names, backup } = args;
         this.engine = engine;
+        this.address = args.address;
         this.containerName = `${names.prefix}-${REPOSITORY_NAME}`;
         const provider = { parent: this, provider: engine.provider, dependsOn: [engine.janitor] };
         const volume = new docker.Volume(
@@ -75,6 +83,9 @@ export class RepositoryHost extends pulumi.ComponentResource {
                 volumes: [
                     { volumeName: volume.name, containerPath: PATHS.repository },
                     ...(engine.tlsVolumeName ? [{ volumeName: engine.tlsVolumeName, containerPath: PATHS.tls }] : []),
+                    ...(args.restoreSourceVolume
+                        ? [{ volumeName: args.restoreSourceVolume, containerPath: PATHS.restoreSource, readOnly: true }]
+                        : []),
                 ],
                 restart: "unless-stopped",
                 init: true,

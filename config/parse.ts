@@ -217,9 +217,9 @@ function hostsProblems(data: z.infer<typeof clusterConfigSchema>): string[] {
             "pgtopo:backup: with pgtopo:hosts the repository must be one every host reaches: set pgtopo:backup.s3 (an S3-compatible object store) or pgtopo:backup.repositoryHost (a repository container on one of the hosts); the default, a Docker volume, exists on one machine only",
         );
     }
-    if (data.restore && !data.backup?.s3) {
+    if (data.restore && !data.backup?.s3 && !data.backup?.repositoryHost) {
         problems.push(
-            "pgtopo:restore: with pgtopo:hosts the source must be in an object store every host reaches: set pgtopo:backup.s3 to the store the source stack backs up into",
+            "pgtopo:restore: with pgtopo:hosts the source must be where this stack can read it: set pgtopo:backup.s3 to the object store the source stack backs up into, or pgtopo:backup.repositoryHost to the host that holds the source's repository volume",
         );
     }
     const byAddress = new Map<string, string[]>();

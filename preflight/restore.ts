@@ -91,28 +91,27 @@ export const readRepository: RepositoryReader = async (source, image, engine) =>
 export interface RestoreProbe {
     /** Whether a Docker volume exists (on this machine's engine, or on `engine`). */
     readonly volumeExists: (name: string, engine?: string) => Promise<boolean>;
-    /** The stacks that have a backup repository on this machine. */
-    readonly stacksWithBackups: () => Promise<string[]>;
+    /** The stacks that have a backup repository volume on this machine's engine (or on `engine`). */
+    readonly stacksWithBackups: (engine?: string) => Promise<string[]>;
     readonly readRepository: RepositoryReader;
 }
 
-const docker = (...args: string[]) => dockerText(undefined, args);
 export const dockerProbe: RestoreProbe = {
     volumeExists: (name, engine) =>
         dockerText(engine, ["volume", "inspect", name]).then(
             () => true,
             () => false,
         ),
-    stacksWithBackups: async () =>
+    stacksWithBackups: async (engine) =>
         (
-            await docker(
+            await dockerText(engine, [
                 "volume",
                 "ls",
                 "--filter",
                 `label=${BACKUPS_LABEL}`,
                 "--format",
                 `{{.Label "${BACKUPS_LABEL}"}}`,
-            )
+            ])
         )
             .split("\n")
             .filter(Boolean)
@@ -152,15 +151,24 @@ export async function restoreProblems(
         const where = s3Url(s3, from);
         return windowProblems(await probe.readRepository({ kind: "s3", environment, where }, image, engine), where);
     }
+    // The source's volume: on this machine, or, with a repository host across hosts, on
+    // that host's engine (its repository container reads it there for the restore).
+    const repositoryHost = config.backup?.repositoryHost?.host;
+    const sourceEngine = repositoryHost ? config.hosts?.[repositoryHost]?.docker : undefined;
+    const on = repositoryHost ? ` on host ${repositoryHost} (pgtopo:backup.repositoryHost.host)` : "";
     const source = stackNames(from).backupVolume;
-    if (!(await probe.volumeExists(source))) {
-        const others = (await probe.stacksWithBackups()).filter((s) => s !== stack);
+    if (!(await probe.volumeExists(source, sourceEngine))) {
+        const others = (await probe.stacksWithBackups(sourceEngine)).filter((s) => s !== stack);
+        const none = repositoryHost ? `none: no stack has a repository on host ${repositoryHost}` : "none: no stack on this machine has backups on"; // prettier-ignore
         return [
-            `pgtopo:restore.fromStack: "${from}" has no backup repository (no volume ${source}); ` +
-                `allowed: ${others.length > 0 ? others.map((s) => `"${s}"`).join(", ") : "none: no stack on this machine has backups on"}`,
+            `pgtopo:restore.fromStack: "${from}" has no backup repository${on} (no volume ${source}); ` +
+                `allowed: ${others.length > 0 ? others.map((s) => `"${s}"`).join(", ") : none}`,
         ];
     }
-    return windowProblems(await probe.readRepository({ kind: "volume", volume: source }, image), `volume ${source}`);
+    return windowProblems(
+        await probe.readRepository({ kind: "volume", volume: source }, image, sourceEngine),
+        `volume ${source}${on}`,
+    );
 
     function windowProblems(window: Awaited<ReturnType<RepositoryReader>>, where: string): string[] {
         if (window === "no backup") {

@@ -151,15 +151,17 @@ describe("backups into a repository host", () => {
 
 /**
  * Across hosts, what the repository host is for: nodes on two hosts, the repository on a
- * third (scripts/test-hosts.sh), pgBackRest's servers published on the hosts' addresses.
+ * third (scripts/test-hosts.sh), pgBackRest's servers published on the hosts' addresses;
+ * then, the stack gone, a new one on a fourth host restored from the volume it left there.
  */
 describe("backups into a repository host across Docker hosts", () => {
     let testHosts: TestHosts;
     let stack: TestStack | undefined;
     const WAIT = { timeout: 90_000, interval: 1000 };
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
     beforeAll(async () => {
-        testHosts = await startTestHosts(3, { group: "r" });
+        testHosts = await startTestHosts(4, { group: "r" });
     });
 
     afterAll(async () => {
@@ -170,7 +172,7 @@ describe("backups into a repository host across Docker hosts", () => {
         }
     });
 
-    it("a switchover between hosts under a recording writer, the repository host away for a while, then npm run backup reading a standby on another host", async () => {
+    it("a switchover between hosts under a recording writer, the repository host away for a while, npm run backup reading a standby on another host; destroyed, then restored onto a fourth host to a time between two commits", async () => {
         const [port] = await freePorts(1);
         const spec: ClusterSpec = {
             primary: "pg-1",
@@ -227,5 +229,61 @@ describe("backups into a repository host across Docker hosts", () => {
         expect(stdout).toMatch(/incr backup done from a standby/);
         const healthy = await status(stack.name);
         expect(healthy.code, healthy.stdout).toBe(0);
+
+        // Two commits with a time between them: the restore keeps the first, not the second.
+        await sleep(1100);
+        const [{ t }] = await query<{ t: Date }>(urls["pg-2"], "SELECT now() AS t");
+        await sleep(1100);
+        await query(urls["pg-2"], "INSERT INTO ids SELECT generate_series(10000001, 10000100)");
+        await query(urls["pg-2"], "SELECT pg_switch_wal()");
+        await pgbackrest("r2", stack.container("pg-2"), "check");
+
+        // The stack destroyed: its repository volume stays on the repository's host.
+        const source = stack.name;
+        await stack.destroy();
+        stack = undefined;
+        expect(await testHosts.docker("r3", "volume", "ls", "-q", "--filter", `label=pgtopo.backups=${source}`)).toBe(
+            `pgtopo-${source}-backups`,
+        );
+
+        // A new stack, its primary on a fourth host, its repository on the host that holds
+        // the source's volume: the restore reads it through the new repository's server.
+        const ports = await freePorts(1);
+        const copy = await TestStack.create("rhr");
+        try {
+            await copy.configure({
+                primary: "pg-1",
+                hosts: testHosts.hosts,
+                clients: [testHosts.here],
+                nodes: [
+                    { name: "pg-1", port: ports[0], host: "r4" },
+                    { name: "pg-2", port: ports[0], host: "r1" },
+                ],
+                backup: { repositoryHost: { host: "r3" } },
+                restore: { fromStack: source, target: t.toISOString() },
+            });
+            await copy.timedUp(`restore to ${t.toISOString()} through a repository host onto a fourth host`);
+            const copyUrls = await copy.connectionStrings();
+            const committed = writer.committed;
+            expect(committed.length).toBeGreaterThan(60);
+            for (const node of ["pg-1", "pg-2"]) {
+                await vi.waitFor(async () => {
+                    const [row] = await query<{ n: number; after: number }>(
+                        copyUrls[node],
+                        "SELECT count(*) FILTER (WHERE id = ANY($1::int[]))::int AS n, count(*) FILTER (WHERE id > 10000000)::int AS after FROM ids",
+                        [committed],
+                    );
+                    expect(row, `the restored ${node}`).toEqual({ n: committed.length, after: 0 });
+                }, WAIT);
+            }
+            // The new stack backs up into a repository of its own there, apart from the source's.
+            const [own] = JSON.parse(await pgbackrest("r3", `pgtopo-${copy.name}-repository`, "info", "--output=json"));
+            expect(own.backup.map((b: { type: string }) => b.type)).toEqual(["full"]);
+            const restored = await status(copy.name);
+            expect(restored.code, restored.stdout).toBe(0);
+        } finally {
+            await copy.dispose();
+            await testHosts.docker("r3", "volume", "rm", "-f", `pgtopo-${source}-backups`, `pgtopo-${copy.name}-backups`).catch(() => undefined); // prettier-ignore
+        }
     });
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { parseClusterConfig } from "../../config";
 import { backupEnvironment } from "../../planning/backup";
 import { repositoryHostEnvironment, serverPort } from "../../planning/repository-host";
+import { restoreProblems, type RepositorySource, type RestoreProbe } from "../../preflight/restore";
 
 const hosts = {
     db1: { docker: "ssh://a@db1", address: "10.0.0.11" },
@@ -119,5 +120,40 @@ describe("pgtopo:backup.repositoryHost, pgBackRest's settings", () => {
             PGBACKREST_PG2_PATH: "/var/lib/postgresql/data/pgdata",
         });
         expect(env).not.toHaveProperty("PGBACKREST_PG3_HOST");
+    });
+});
+
+describe("pgtopo:restore from a repository host across hosts", () => {
+    const restoring = (backup?: Record<string, unknown>) =>
+        refusal({ primary: "pg-1", hosts, nodes: nodesOnHosts, ...(backup ? { backup } : {}), restore: { fromStack: "prod" } }); // prettier-ignore
+
+    it("is accepted with a repository host, refused without one or an object store, naming both", () => {
+        expect(restoring({ repositoryHost: { host: "db3" } })).toBe("accepted");
+        expect(restoring()).toContain(
+            "pgtopo:restore: with pgtopo:hosts the source must be where this stack can read it: set pgtopo:backup.s3 to the object store the source stack backs up into, or pgtopo:backup.repositoryHost to the host that holds the source's repository volume",
+        );
+    });
+
+    it("looks for the source's volume on the repository host's engine and reads its window there", async () => {
+        const config = parseClusterConfig({ primary: "pg-1", hosts, nodes: nodesOnHosts, backup: { repositoryHost: { host: "db3" } }, restore: { fromStack: "prod" } }); // prettier-ignore
+        const asked: [string, string | undefined][] = [];
+        const reads: [RepositorySource, string | undefined][] = [];
+        const probe = (volumes: string[]): RestoreProbe => ({
+            volumeExists: async (name, engine) => (asked.push([name, engine]), volumes.includes(name)),
+            stacksWithBackups: async (engine) => (engine === "ssh://a@db3" ? ["staging"] : ["elsewhere"]),
+            readRepository: async (source, _image, engine) => (reads.push([source, engine]), "no backup"),
+        });
+        expect(await restoreProblems("qa", config, probe([]))).toEqual([
+            'pgtopo:restore.fromStack: "prod" has no backup repository on host db3 (pgtopo:backup.repositoryHost.host) (no volume pgtopo-prod-backups); allowed: "staging"',
+        ]);
+        // The primary's data first (on its own host), then the source on the repository's.
+        expect(asked).toEqual([
+            ["pgtopo-qa-pg-1-data", "ssh://a@db1"],
+            ["pgtopo-prod-backups", "ssh://a@db3"],
+        ]);
+        expect(await restoreProblems("qa", config, probe(["pgtopo-prod-backups"]))).toEqual([
+            "pgtopo:restore.fromStack: \"prod\" has no backup yet; take one with 'npm run backup' on that stack",
+        ]);
+        expect(reads).toEqual([[{ kind: "volume", volume: "pgtopo-prod-backups" }, "ssh://a@db3"]]);
     });
 });
