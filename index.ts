@@ -38,8 +38,12 @@ export = async () => {
         // The survey finds what drifted from the config since the last `up`. Its docker
         // listings start now; its queries run while the resources that do not need them
         // are declared.
+        const repositoryHost = config.backup?.repositoryHost;
         const survey = surveyStack(stack, convergeRequest(stack, config, plan), {
             backups: config.backup !== undefined,
+            repositoryHost: repositoryHost && {
+                dockerHost: repositoryHost.host ? config.hosts?.[repositoryHost.host]?.docker : undefined,
+            },
         });
         // The node image is built FROM it: when it is here already, the build need not wait
         // for the step that would make it. Asked through the docker provider rather than the
@@ -72,7 +76,11 @@ export = async () => {
         ).flat();
         if (problems.length > 0) throw new ConfigError(problems);
         // (Settled with the engines' listings, above.)
-        const [found, routersFound] = await Promise.all([survey.found, survey.routersFound]);
+        const [found, routersFound, repositoryHostFound] = await Promise.all([
+            survey.found,
+            survey.routersFound,
+            survey.repositoryHostFound,
+        ]);
         // An object store that does not answer: refused where this `up` needs it, said otherwise.
         if (config.backup?.s3) {
             const finding = await survey.repository;
@@ -88,7 +96,15 @@ export = async () => {
         // The steps that remove things on a host read whether it is marked gone when they
         // run, from the state's commands or in a destroy that runs no program.
         if (config.hosts && !pulumi.runtime.isDryRun()) markGoneEngines(Object.values(config.hosts));
-        cluster = new PostgresCluster("pgtopo", { stack, config, plan, found, routersFound, baseImagePresent });
+        cluster = new PostgresCluster("pgtopo", {
+            stack,
+            config,
+            plan,
+            found,
+            routersFound,
+            repositoryHostFound,
+            baseImagePresent,
+        });
         // What converging takes, from one query per node (over its published port once the
         // password is known): asked while the nodes' resources go to the engine.
         const [convergence, repository] = await Promise.all([

@@ -11,7 +11,9 @@
  * caught up (segments/s), the archive lag (segments waiting in pg_wal, sampled every 0.5 s),
  * and how long after the load the archive caught up. The synchronous rows are the baseline.
  *
- *   npm run bench:archive [-- --runs 2 --seconds 60 --bulk 4000000 --repository volume|s3]
+ *   npm run bench:archive [-- --runs 2 --seconds 60 --bulk 4000000 --repository volume|s3|host]
+ * (`host`: the stack's repository host on this machine, pgtopo:backup.repositoryHost: each
+ * push goes through its pgBackRest TLS server.)
  */
 import { parseArgs } from "node:util";
 import { docker } from "../tests/support/docker";
@@ -38,8 +40,8 @@ async function main(): Promise<void> {
             repository: { type: "string", default: "s3" },
         },
     });
-    if (values.repository !== "volume" && values.repository !== "s3") {
-        throw new Error(`--repository: "${values.repository}" is not allowed; allowed: volume, s3`);
+    if (!["volume", "s3", "host"].includes(values.repository)) {
+        throw new Error(`--repository: "${values.repository}" is not allowed; allowed: volume, s3, host`);
     }
     const store: TestObjectStore | undefined = values.repository === "s3" ? await startTestObjectStore() : undefined;
     const runs = Number(values.runs);
@@ -48,7 +50,10 @@ async function main(): Promise<void> {
     const spec = (archiveAsync: boolean): ClusterSpec => ({
         primary: "pg-1",
         nodes: [{ name: "pg-1", port }],
-        backup: { archiveAsync, ...(store ? { s3: store.s3 } : {}) },
+        backup: {
+            archiveAsync,
+            ...(store ? { s3: store.s3 } : values.repository === "host" ? { repositoryHost: {} } : {}),
+        },
     });
     const container = stack.container("pg-1");
     const psql = (sql: string) =>
@@ -165,6 +170,8 @@ async function main(): Promise<void> {
         }
     } finally {
         await stack.dispose();
+        // A repository volume outlives its stack: this one is the bench's own.
+        await docker("volume", "rm", "-f", `pgtopo-${stack.name}-backups`).catch(() => undefined);
         if (store) await store.remove();
     }
 }

@@ -8,7 +8,7 @@ import { nodesSummary, topologyMermaid, type TopologyPlan } from "../planning/to
 import * as command from "@pulumi/command";
 import { convergeRequest, type ConvergeRequest } from "../planning/convergence";
 import { multiHostUrl, superuserUrl } from "../ops/observe";
-import type { NodeFound } from "../preflight/survey";
+import type { NodeFound, RepositoryHostFound } from "../preflight/survey";
 import { caFileCommand, removeFileCommand, shareCaCommand } from "./commands";
 import { declareEngine, type Engine } from "./engine";
 import { NodeImage, RouterImage } from "./image";
@@ -36,6 +36,8 @@ export interface PostgresClusterArgs {
     readonly baseImagePresent?: Promise<boolean>;
     /** Per router (pgtopo:endpoints), what the survey found of it; absent under mocks. */
     readonly routersFound?: Readonly<Record<string, NodeFound>>;
+    /** The repository host's container as the survey found it (absent under mocks). */
+    readonly repositoryHostFound?: RepositoryHostFound;
 }
 
 /**
@@ -194,6 +196,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                     nodes: plan.nodes.filter((n) => !n.gone).map((n) => ({ name: n.name, address: n.address && config.hosts ? n.address : undefined })), // prettier-ignore
                     after: sharedCa ? [sharedCa] : [],
                     restoreSourceVolume: config.restore ? stackNames(config.restore.fromStack).backupVolume : undefined,
+                    found: args.repositoryHostFound,
                 },
                 { parent: this },
             );
@@ -226,7 +229,10 @@ export class PostgresCluster extends pulumi.ComponentResource {
                         upstream: node.upstream ? created.get(node.upstream) : undefined,
                         found: args.found?.[node.name],
                         rolesSettled: this.rolesSettled.promise,
-                        backup,
+                        backup:
+                            backup && this.repositoryHost
+                                ? { ...backup, repository: this.repositoryHost.container }
+                                : backup,
                         tls: config.tls,
                         restore:
                             config.restore && node.role === "primary"

@@ -95,6 +95,8 @@ export interface PostgresNodeArgs {
         readonly serverPort?: number;
         /** pgtopo:backup.repositoryHost across hosts: its host's address (the nodes reach it by name). */
         readonly repositoryAddress?: string;
+        /** pgtopo:backup.repositoryHost: its container, which a standby restored from the repository waits for. */
+        readonly repository?: pulumi.Resource;
     };
     /** pgtopo:tls: every TCP connection to and between nodes encrypted and verified. */
     readonly tls: boolean;
@@ -509,7 +511,13 @@ export class PostgresNode extends pulumi.ComponentResource {
                   },
                   {
                       parent: this,
-                      dependsOn: [this.container, ...upstream.ready, ...upstream.settled],
+                      dependsOn: [
+                          this.container,
+                          ...upstream.ready,
+                          ...upstream.settled,
+                          // (Replaced in this same `up` when this node is new: it lists the nodes.)
+                          ...(fromRepository?.repository ? [fromRepository.repository] : []),
+                      ],
                       ...onceForTheVolume(name),
                   },
               );

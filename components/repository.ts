@@ -1,8 +1,11 @@
+import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { BackupConfig } from "../config/schema";
 import { PATHS } from "../contract/image";
-import { BACKUPS_LABEL, STACK_LABEL, type StackNames } from "../contract/names";
+import { BACKUPS_LABEL, GENERATION_LABEL, PROJECT_ROOT, STACK_LABEL, type StackNames } from "../contract/names";
+import type { RepositoryHostFound } from "../preflight/survey";
+import { removeNodeCommand } from "./commands";
 import { PGBACKREST_SERVER_PORT, REPOSITORY_NAME, repositoryHostEnvironment } from "../planning/repository-host";
 import type { Engine } from "./engine";
 
@@ -25,6 +28,8 @@ export interface RepositoryHostArgs {
      * read-only where the new primary's restore asks its server to read (PATHS.restoreSource).
      */
     readonly restoreSourceVolume?: string;
+    /** What the survey found of its container before this `up` (its generation); absent under mocks. */
+    readonly found?: RepositoryHostFound;
 }
 
 /**
@@ -34,6 +39,12 @@ export interface RepositoryHostArgs {
  * there: pgBackRest reads a standby's files, or the primary's, through their servers).
  * The volume outlives the stack unless deleteBackupsOnDestroy says otherwise, as the
  * local volume kind's does.
+ *
+ * Removed the way a node or a router is: by pgtopo's own step, by name and generation
+ * (scripts/remove-node.sh), so that a replacement (a node added changes its pg1..pgN)
+ * removes the old container before the new one takes its name, and a container removed
+ * by hand is recreated by the next plain `up` through a new generation label
+ * (planning/generation.ts). One stopped by hand is started again.
  */
 export class RepositoryHost extends pulumi.ComponentResource {
     readonly container: docker.Container;
@@ -49,6 +60,17 @@ export class RepositoryHost extends pulumi.ComponentResource {
         this.address = args.address;
         this.containerName = `${names.prefix}-${REPOSITORY_NAME}`;
         const provider = { parent: this, provider: engine.provider, dependsOn: [engine.janitor] };
+        const generation = args.found?.generation;
+        const removal = new command.local.Command(
+            `${name}-removal`,
+            {
+                delete: removeNodeCommand(this.containerName, generation),
+                dir: PROJECT_ROOT,
+                triggers: [generation ?? ""],
+                ...engine.commandEnv,
+            },
+            { parent: this, dependsOn: [engine.janitor] },
+        );
         const volume = new docker.Volume(
             `${name}-backups`,
             { name: names.backupVolume, labels: [{ label: BACKUPS_LABEL, value: args.stack }] },
@@ -72,7 +94,10 @@ export class RepositoryHost extends pulumi.ComponentResource {
                 image: engine.imageId,
                 entrypoints: ["pgtopo-repository"],
                 envs: Object.entries(environment).map(([key, value]) => `${key}=${value}`),
-                labels: [{ label: STACK_LABEL, value: args.stack }],
+                labels: [
+                    { label: STACK_LABEL, value: args.stack },
+                    ...(generation ? [{ label: GENERATION_LABEL, value: generation }] : []),
+                ],
                 networksAdvanced: [{ name: names.network, aliases: [REPOSITORY_NAME] }],
                 // Across hosts: its server on its host's address, where the nodes reach it;
                 // the nodes by name, at their hosts' addresses, as their certificates say.
@@ -92,7 +117,27 @@ export class RepositoryHost extends pulumi.ComponentResource {
                 // pgBackRest's server and cron: it has nothing to flush.
                 destroyGraceSeconds: 10,
             },
-            { ...provider, dependsOn: [engine.janitor, engine.networkReady, ...engine.imageReady, ...[args.after].flat()] }, // prettier-ignore
+            {
+                ...provider,
+                dependsOn: [engine.janitor, engine.networkReady, ...engine.imageReady, ...[args.after].flat()],
+                deletedWith: removal,
+                // A fixed name: a replacement removes the old one first, except one removed by
+                // hand, whose name is free (as for the nodes, components/node.ts).
+                deleteBeforeReplace: !args.found?.recreated,
+            },
+        );
+        // Stopped by hand (the survey saw it): started again, as a node's container would be.
+        // Its trigger changes only then; otherwise it is ignored, so a plain `up` after the
+        // repair changes nothing.
+        const stopped = args.found?.stopped ?? false;
+        new command.local.Command(
+            `${name}-start`,
+            {
+                create: `docker start ${this.containerName} >/dev/null`,
+                triggers: [stopped ? `stopped, seen at ${new Date().toISOString()}` : "running"],
+                ...engine.commandEnv,
+            },
+            { parent: this, dependsOn: [this.container], ignoreChanges: stopped ? [] : ["triggers", "environment"] },
         );
         this.registerOutputs({});
     }

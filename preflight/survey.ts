@@ -1,5 +1,12 @@
 import { REPOSITORY_QUESTION_TIMEOUT, unreadableRepository, type StanzaStatus } from "../planning/backup";
-import { GENERATION_LABEL, NODE_LABEL, ROUTER_LABEL, STACK_LABEL, stackNames } from "../contract/names";
+import {
+    GENERATION_LABEL,
+    NODE_LABEL,
+    REPOSITORY_NAME,
+    ROUTER_LABEL,
+    STACK_LABEL,
+    stackNames,
+} from "../contract/names";
 import { containerGeneration } from "../planning/generation";
 import { endpointsOf, observeNode } from "../ops/observe";
 import { planConvergence, type ConvergencePlan, type ConvergeRequest } from "../planning/convergence";
@@ -26,6 +33,17 @@ export interface StackSurvey {
      * has none, never because the primary changed.
      */
     readonly repository: Promise<RepositoryFinding>;
+    /**
+     * pgtopo:backup.repositoryHost: what the listing found of the repository's container
+     * (undefined without one, or when its engine did not answer: then nothing is repaired).
+     */
+    readonly repositoryHostFound: Promise<RepositoryHostFound | undefined>;
+}
+
+/** The repository host's container as the survey found it: recreated when removed by hand, started when stopped. */
+export interface RepositoryHostFound extends NodeFound {
+    /** Its container is there but not running (stopped by hand, say): this `up` starts it. */
+    readonly stopped: boolean;
 }
 
 /** What the repository holds, as the first node that could ask pgBackRest found; or why it cannot be reached. */
@@ -53,7 +71,11 @@ export interface NodeFound {
 export function surveyStack(
     stack: string,
     request: ConvergeRequest,
-    options: { readonly backups?: boolean } = {},
+    options: {
+        readonly backups?: boolean;
+        /** pgtopo:backup.repositoryHost: the engine its container runs on (undefined: this machine's). */
+        readonly repositoryHost?: { readonly dockerHost?: string };
+    } = {},
 ): StackSurvey {
     const names = stackNames(stack);
     // Each engine the nodes run on (one, or one per host of pgtopo:hosts), listed at once.
@@ -117,8 +139,38 @@ export function surveyStack(
         : Promise.resolve<RepositoryFinding>("unknown");
     // An unreachable engine is reported once, through `engines`; the program stops there
     // and never asks for the rest.
+    // The repository host's container, listed on its own engine. Its engine not answering
+    // stops nothing here: the nodes keep their WAL meanwhile, and status says so.
+    const repositoryHostFound = options.repositoryHost
+        ? listRepositoryHost(stack, options.repositoryHost.dockerHost).then(
+              (seen) =>
+                  seen && {
+                      ...foundOf(seen.labels, REPOSITORY_NAME, names.backupVolume, seen.volumes),
+                      stopped: seen.stopped,
+                  },
+              () => undefined,
+          )
+        : Promise.resolve(undefined);
     for (const promise of [found, routersFound, repository]) promise.catch(() => undefined);
-    return { engines: listed.then(() => undefined), found, routersFound, convergence, repository };
+    return { engines: listed.then(() => undefined), found, routersFound, convergence, repository, repositoryHostFound };
+}
+
+/** The repository host's container (its generation, whether it runs) and the stack's backups volume, on its engine. */
+async function listRepositoryHost(stack: string, engine: string | undefined) {
+    const names = stackNames(stack);
+    const docker = async (...args: string[]) =>
+        (await dockerText(engine, args, { timeout: ENGINE_TIMEOUT_SECONDS * 1000 })).split("\n").filter(Boolean);
+    const [containers, volumes] = await Promise.all([
+        docker("ps", "-a", "--filter", `name=^${names.prefix}-${REPOSITORY_NAME}$`,
+            "--format", `{{.Label "${GENERATION_LABEL}"}}|{{.State}}`), // prettier-ignore
+        docker("volume", "ls", "-q", "--filter", `name=^${names.backupVolume}$`),
+    ]);
+    const [generation, state] = containers[0]?.split("|") ?? [];
+    return {
+        labels: new Map(containers.length > 0 ? [[REPOSITORY_NAME, generation]] : []),
+        volumes: new Set(volumes),
+        stopped: state !== undefined && state !== "running" && state !== "restarting",
+    };
 }
 
 /**

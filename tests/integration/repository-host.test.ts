@@ -106,6 +106,58 @@ describe("backups into a repository host", () => {
         await pgbackrest(stack!.container("pg-2"), "check");
     });
 
+    it("a plain up repairs the repository host: started when stopped by hand, recreated when removed by hand, nothing lost; replaced when a node is added", async () => {
+        const running = async () => (await docker("inspect", "-f", "{{.State.Running}}", repository())) === "true";
+        const backupsBefore = (await info(repository())).backup.map((b) => b.label);
+        await docker("stop", repository());
+        await stack!.timedUp("a plain up, the repository host's container stopped by hand");
+        expect(await running()).toBe(true);
+
+        await docker("rm", "-f", repository());
+        await query(urls["pg-2"], "INSERT INTO ids SELECT g FROM generate_series(2000001, 2001000) g");
+        await query(urls["pg-2"], "SELECT pg_switch_wal()");
+        await vi.waitFor(async () => expect(await ready("pg-2")).toBeGreaterThan(0), WAIT);
+        await stack!.timedUp("a plain up, the repository host's container removed by hand");
+        expect(await running()).toBe(true);
+        // Its volume was kept: the same backups, and the WAL kept meanwhile archived.
+        expect((await info(repository())).backup.map((b) => b.label)).toEqual(backupsBefore);
+        await vi.waitFor(async () => expect(await ready("pg-2")).toBe(0), { timeout: 300_000, interval: 2000 });
+        await pgbackrest(stack!.container("pg-2"), "check");
+        const again = await stack!.up();
+        expect(Object.keys(again.summary.resourceChanges ?? {}), "the up after the repairs").toEqual(["same"]);
+
+        // A node added, restored from the repository (standbysFrom): the repository's
+        // container is replaced in the same `up` (it lists every node as pg1..pgN), the old
+        // one removed before the new one takes its name, and the new node's restore waits
+        // for it.
+        const [port] = await freePorts(1);
+        await stack!.configure({
+            ...spec,
+            primary: "pg-2",
+            nodes: [...spec.nodes, { name: "pg-3", port }],
+            backup: { repositoryHost: {}, standbysFrom: "repository" },
+        });
+        await stack!.timedUp("pg-3 added, restored from the repository host: its container replaced");
+        expect(await docker("exec", repository(), "printenv", "PGBACKREST_PG3_HOST")).toBe("pg-3");
+        const { deployment } = await stack!.stack.exportStack();
+        const clone = deployment.resources.find((r: { urn: string }) => r.urn.endsWith("::pgtopo-pg-3-bootstrap"));
+        expect(clone.outputs.stdout).toMatch(/pgtopo\[pg-3\]: restoring backup \d{8}-\d{6}F\S* from the repository/);
+        expect(clone.outputs.stdout).not.toContain("cloning from");
+        const pg3 = (await stack!.connectionStrings())["pg-3"];
+        await vi.waitFor(async () => {
+            const [{ n }] = await query<{ n: number }>(pg3, "SELECT count(*)::int AS n FROM ids WHERE id > 2000000");
+            expect(n).toBe(1000);
+        }, WAIT);
+        const { stdout } = await run("bash", ["scripts/backup.sh", "--type", "incr"], {
+            cwd: PROJECT_DIR,
+            env: { ...process.env, PGTOPO_STACK: stack!.name },
+        });
+        expect(stdout).toMatch(/incr backup done from a standby/);
+        const healthy = await status(stack!.name);
+        expect(healthy.code, healthy.stdout).toBe(0);
+        expect(healthy.stdout).toMatch(/pg-3 .*streaming/);
+    });
+
     it("restores a new stack to a time between two commits, from the repository host's volume", async () => {
         await query(urls["pg-2"], "CREATE TABLE pitr (id int PRIMARY KEY)");
         await query(urls["pg-2"], "INSERT INTO pitr SELECT generate_series(1, 100)");
