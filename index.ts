@@ -14,6 +14,7 @@ import { markGoneEngines, writeDockerCerts } from "./ops/docker";
 import { EngineUnreachable, surveyStack } from "./preflight/survey";
 import { planTopology } from "./planning/topology";
 import { repositoryAway } from "./planning/backup";
+import { REPOSITORY_NAME } from "./planning/repository-host";
 
 /**
  * The pgtopo program: read the `pgtopo:` stack config, check it completely (shape,
@@ -81,14 +82,22 @@ export = async () => {
             survey.routersFound,
             survey.repositoryHostFound,
         ]);
-        // An object store that does not answer: refused where this `up` needs it, said otherwise.
-        if (config.backup?.s3) {
+        // A remote repository that does not answer: refused where this `up` needs it, said
+        // otherwise. (A repository host's container stopped or removed is not away: this
+        // `up` starts or recreates it.)
+        const repairsRepositoryHost = repositoryHostFound?.stopped || repositoryHostFound?.recreated;
+        if (config.backup?.s3 || (repositoryHost && !repairsRepositoryHost)) {
             const finding = await survey.repository;
             if (typeof finding === "object") {
                 const newStandbys = plan.nodes
                     .filter((n) => n.role !== "primary" && !found[n.name]?.existed)
                     .map((n) => n.name);
-                const away = repositoryAway(config.backup, finding.unreachable, newStandbys);
+                const away = repositoryAway(
+                    config.backup!,
+                    finding.unreachable,
+                    newStandbys,
+                    repositoryHost && { container: `${names.prefix}-${REPOSITORY_NAME}`, host: repositoryHost.host },
+                );
                 if (away.problems.length > 0) throw new ConfigError(away.problems);
                 void pulumi.log.warn(away.warning);
             }

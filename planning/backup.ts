@@ -1,6 +1,6 @@
 import type { BackupConfig, S3RepositoryConfig } from "../config/schema";
 import { PATHS, STANZA } from "../contract/image";
-import { PGBACKREST_SERVER_PORT, remoteRepositoryEnvironment } from "./repository-host";
+import { PGBACKREST_SERVER_PORT, REPOSITORY_NAME, remoteRepositoryEnvironment } from "./repository-host";
 
 /**
  * pgBackRest as pgtopo runs it: one stanza per stack, its repository in a volume of the
@@ -126,26 +126,31 @@ export function archiveSettings(backup: BackupConfig | undefined): Record<string
 }
 
 /**
- * pgtopo:backup.s3 when the object store does not answer: what this `up` cannot do without
- * it is refused before anything changes (a new standby to be restored from it); anything
- * else goes on, with a warning, since PostgreSQL keeps the WAL it cannot archive and
- * archiving catches up by itself once the store is back.
+ * A remote repository (pgtopo:backup.s3's object store, or pgtopo:backup.repositoryHost)
+ * that does not answer: what this `up` cannot do without it is refused before anything
+ * changes (a new standby to be restored from it); anything else goes on, with a warning,
+ * since PostgreSQL keeps the WAL it cannot archive and archiving catches up by itself once
+ * the repository is back. `repositoryHost` names the repository host's container (and its
+ * host across hosts).
  */
 export function repositoryAway(
     backup: BackupConfig,
     unreachable: string,
     newStandbys: readonly string[],
+    repositoryHost?: { readonly container: string; readonly host?: string },
 ): { problems: string[]; warning: string } {
-    const where = s3Url(backup.s3!);
+    const [field, what, it] = backup.s3
+        ? ["pgtopo:backup.s3", `the object store ${s3Url(backup.s3)}`, "the store"]
+        : ["pgtopo:backup.repositoryHost", `the repository host (${repositoryHost?.container ?? REPOSITORY_NAME}${repositoryHost?.host ? ` on host ${repositoryHost.host}` : ""})`, "the repository host"]; // prettier-ignore
     const fromRepository = backup.standbysFrom === "repository" ? newStandbys : [];
     return {
         problems: fromRepository.map(
             (name) =>
-                `pgtopo:backup.s3: the object store ${where} does not answer (${unreachable}); ` +
-                `new standby ${name} is to be restored from it (standbysFrom: repository): bring the store back, or set standbysFrom: upstream`,
+                `${field}: ${what} does not answer (${unreachable}); ` +
+                `new standby ${name} is to be restored from it (standbysFrom: repository): bring ${it} back, or set standbysFrom: upstream`,
         ),
         warning:
-            `pgtopo:backup.s3: the object store ${where} does not answer (${unreachable}); ` +
+            `${field}: ${what} does not answer (${unreachable}); ` +
             "WAL that cannot be archived is kept in pg_wal until it is back, and backups fail meanwhile",
     };
 }

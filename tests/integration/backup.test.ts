@@ -12,11 +12,12 @@ import { RecordingWriter } from "../support/writer";
 /**
  * Issue 11: continuous WAL archiving and backups with pgBackRest; archiving follows the
  * primary through a switchover and a failover. Issue 22: every test on each kind of
- * repository, the stack's volume and an S3-compatible object store (SeaweedFS over TLS,
- * scripts/test-object-store.sh); where the two differ (how a failure is made, what outlives
- * the stack), the test says which.
+ * repository, the stack's volume, an S3-compatible object store (SeaweedFS over TLS,
+ * scripts/test-object-store.sh) and a repository host (its own container, here on this
+ * machine; backups run there); where they differ (how a failure is made, what outlives
+ * the stack, where a backup is started), the test says which.
  */
-describe.each([{ kind: "volume" }, { kind: "s3" }] as const)(
+describe.each([{ kind: "volume" }, { kind: "s3" }, { kind: "host" }] as const)(
     "backups with pgBackRest, repository: $kind",
     ({ kind }) => {
         let stack: TestStack;
@@ -24,7 +25,11 @@ describe.each([{ kind: "volume" }, { kind: "s3" }] as const)(
         let urls: Record<string, string>;
         let store: TestObjectStore | undefined;
         const WAIT = { timeout: 60_000, interval: 500 };
-        const s3 = () => (store ? { s3: store.s3 } : {});
+        /** The repository's part of pgtopo:backup for this kind. */
+        const repositoryKind = () =>
+            kind === "s3" ? { s3: store!.s3 } : kind === "host" ? { repositoryHost: {} } : {};
+        /** Where `npm run backup` runs: the primary, or the repository host's own container. */
+        const backsUp = () => (kind === "host" ? `pgtopo-${stack.name}-repository` : stack.container("pg-1"));
 
         /** pgBackRest's own account of the repository, asked on a node. */
         async function info(node: string): Promise<{
@@ -61,7 +66,7 @@ describe.each([{ kind: "volume" }, { kind: "s3" }] as const)(
 
         beforeAll(async () => {
             if (kind === "s3") store = await startTestObjectStore();
-            ({ stack, spec, urls } = await bringUp(kind === "s3" ? "bks" : "bk", 2, (ports) => ({ primary: "pg-1", nodes: pair(ports), backup: { retention: { full: 2 }, ...s3() } }), `1 + 1 with backups on (${kind}), cold (stanza and first full backup included)`)); // prettier-ignore
+            ({ stack, spec, urls } = await bringUp({ volume: "bk", s3: "bks", host: "bkh" }[kind], 2, (ports) => ({ primary: "pg-1", nodes: pair(ports), backup: { retention: { full: 2 }, ...repositoryKind() } }), `1 + 1 with backups on (${kind}), cold (stanza and first full backup included)`)); // prettier-ignore
         });
 
         afterAll(async () => {
@@ -78,7 +83,7 @@ describe.each([{ kind: "volume" }, { kind: "s3" }] as const)(
             expect(repo.status.code).toBe(0);
             expect(repo.backup.map((b) => b.type)).toEqual(["full"]);
             const volume = docker("volume", "inspect", "-f", "{{.Name}}", `pgtopo-${stack.name}-backups`);
-            if (kind === "volume") expect(await volume).toBe(`pgtopo-${stack.name}-backups`);
+            if (kind !== "s3") expect(await volume).toBe(`pgtopo-${stack.name}-backups`);
             else await expect(volume, "no repository volume with an object store").rejects.toThrow();
             // The files came from the standby, through its TLS server: the primary's disks were spared.
             expect(await fromStandby(repo.backup[0].label)).toBe(true);
@@ -88,18 +93,27 @@ describe.each([{ kind: "volume" }, { kind: "s3" }] as const)(
             // pg-2's TLS server and the loop that restarts it (pgtopo-backup-server), gone (this shell spared).
             await docker("exec", stack.container("pg-2"), "bash", "-c",
             'for p in /proc/[0-9]*; do [ "${p#/proc/}" = $$ ] && continue; { case "$(tr "\\0" " " <$p/cmdline)" in *"/usr/local/bin/pgtopo-backup-server"*|*"pgbackrest server"*) kill "${p#/proc/}";; esac; } 2>/dev/null; done; true'); // prettier-ignore
-            const out = await docker("exec", stack.container("pg-1"), "pgtopo-backup", "full");
-            expect(out).toContain(
-                "standby pg-2's pgBackRest server does not answer; taking the backup from pg-1, the primary, instead",
-            );
-            expect(out).toMatch(/full backup done from pg-1: \d{8}-\d{6}F/);
+            const out = await docker("exec", backsUp(), "pgtopo-backup", "full");
+            if (kind === "host") {
+                // From the repository host: pg-2 left out at once (its server does not answer).
+                expect(out).toContain("pg-2's pgBackRest server does not answer; left out of this backup");
+                expect(out).toMatch(/full backup done from the primary: \d{8}-\d{6}F/);
+            } else {
+                expect(out).toContain(
+                    "standby pg-2's pgBackRest server does not answer; taking the backup from pg-1, the primary, instead",
+                );
+                expect(out).toMatch(/full backup done from pg-1: \d{8}-\d{6}F/);
+            }
             expect(await fromStandby((await info("pg-1")).backup.at(-1)!.label)).toBe(false);
             // A restart brings the server back with the node; the next backup is from pg-2 again.
             await docker("restart", stack.container("pg-2"));
             await vi.waitFor(async () => {
-                const again = await docker("exec", stack.container("pg-1"), "pgtopo-backup", "full");
-                expect(again).toMatch(/full backup done from pg-2/);
+                const again = await docker("exec", backsUp(), "pgtopo-backup", "full");
+                expect(again).toMatch(
+                    kind === "host" ? /full backup done from a standby/ : /full backup done from pg-2/,
+                );
             }, WAIT);
+            expect(await fromStandby((await info("pg-1")).backup.at(-1)!.label)).toBe(true);
         });
 
         it("archives every WAL segment of the primary, and only the primary archives", async () => {
@@ -221,7 +235,7 @@ describe.each([{ kind: "volume" }, { kind: "s3" }] as const)(
 
         it("npm run backup takes another backup now; retention expires the oldest full ones", async () => {
             for (const type of ["diff", "full", "full"]) {
-                await docker("exec", stack.container("pg-1"), "pgtopo-backup", type);
+                await docker("exec", backsUp(), "pgtopo-backup", type);
             }
             const types = (await info("pg-1")).backup.map((b) => b.type);
             // retention full: 2 keeps the two newest full backups (and what depends on them).
@@ -246,8 +260,9 @@ describe.each([{ kind: "volume" }, { kind: "s3" }] as const)(
                 { name: "pg-2", port: ports[1] },
             ];
             try {
-                // From an object store, the new stack names the store as its own repository too.
-                const backup = store ? { backup: { s3: store.s3 } } : {};
+                // From an object store, the new stack names the store as its own repository too;
+                // from a repository host, it has one of its own, which reads the source's volume.
+                const backup = kind === "volume" ? {} : { backup: repositoryKind() };
                 // A time before the first backup is refused, naming what can be restored.
                 await copy.configure({ primary: "pg-1", nodes, ...backup, restore: { fromStack: stack.name, target: "2000-01-01T00:00:00Z" } }); // prettier-ignore
                 await expect(copy.up()).rejects.toThrow(
@@ -271,6 +286,7 @@ describe.each([{ kind: "volume" }, { kind: "s3" }] as const)(
                 await query(copyUrls["pg-1"], "INSERT INTO pitr VALUES (1000)");
             } finally {
                 await copy.dispose();
+                await docker("volume", "rm", "-f", `pgtopo-${copy.name}-backups`).catch(() => undefined);
             }
         });
 
@@ -281,10 +297,11 @@ describe.each([{ kind: "volume" }, { kind: "s3" }] as const)(
             expect(healthy.stdout).toMatch(/ {2}recoverable: from \S+ to \S+/);
             expect(healthy.code).toBe(0);
 
-            if (kind === "volume") {
-                // The repository's archive made unwritable: the next segment cannot be archived.
+            if (kind !== "s3") {
+                // The repository's archive made unwritable (where it is: the repository host's
+                // container, or the volume every node mounts): the next segment cannot be archived.
                 const archive = "/var/lib/pgbackrest/archive/pgtopo";
-                await docker("exec", stack.container("pg-1"), "chmod", "-R", "a-w", archive);
+                await docker("exec", backsUp(), "chmod", "-R", "a-w", archive);
                 try {
                     await query(urls["pg-1"], "CREATE TABLE more AS SELECT 1 AS x");
                     await query(urls["pg-1"], "SELECT pg_switch_wal()");
@@ -294,7 +311,7 @@ describe.each([{ kind: "volume" }, { kind: "s3" }] as const)(
                         expect(failing.code).toBe(1);
                     }, WAIT);
                 } finally {
-                    await docker("exec", stack.container("pg-1"), "chmod", "-R", "u+w", archive);
+                    await docker("exec", backsUp(), "chmod", "-R", "u+w", archive);
                 }
             } else {
                 // The store off the network: status names it at once (pgBackRest's own attempt
@@ -328,15 +345,20 @@ describe.each([{ kind: "volume" }, { kind: "s3" }] as const)(
                 timeout: 150_000,
                 interval: 2000,
             });
-            // The standby's cron ran too, and did nothing: backups come from the primary only.
+            // The standby's cron ran too, and did nothing: backups come from the primary only
+            // (with a repository host, from the repository's own cron: no node's ran one).
             const standbyLog = await docker("logs", "--since", "3m", stack.container("pg-2"));
             expect(standbyLog).not.toContain("backup done");
+            if (kind === "host") {
+                expect(await docker("logs", "--since", "3m", stack.container("pg-1"))).not.toContain("backup done");
+                expect(await docker("logs", "--since", "3m", backsUp())).toMatch(/full backup done from/);
+            }
         });
 
         it("keeps the repository when the stack is destroyed", async () => {
             await stack.destroy();
             expect((await objectsOfStack(stack.name)).volumes).toEqual([]);
-            if (kind === "volume") {
+            if (kind !== "s3") {
                 expect(await docker("volume", "ls", "-q", "--filter", `label=pgtopo.backups=${stack.name}`)).toBe(
                     `pgtopo-${stack.name}-backups`,
                 );

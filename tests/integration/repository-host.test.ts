@@ -266,6 +266,12 @@ describe("backups into a repository host across Docker hosts", () => {
                 await vi.waitFor(async () => expect(await ready()).toBeGreaterThan(0), WAIT);
                 const away = await status(stack.name);
                 expect(away.code, away.stdout).toBe(1);
+                // A preview names it, and what happens to the WAL meanwhile.
+                const preview = await stack.stack.preview({ color: "never" });
+                expect(preview.stdout).toContain(
+                    `pgtopo:backup.repositoryHost: the repository host (${repository} on host r3) does not answer`,
+                );
+                expect(preview.stdout).toContain("WAL that cannot be archived is kept in pg_wal until it is back");
             } finally {
                 await testHosts.restore(3);
             }

@@ -191,6 +191,15 @@ describe("an object store that does not answer", () => {
         ]);
     });
 
+    it("names the repository host, and its host across hosts, when that is what does not answer", () => {
+        const backup = parseClusterConfig({ primary: "pg-1", nodes, backup: { repositoryHost: {}, standbysFrom: "repository" } }).backup!; // prettier-ignore
+        const away = repositoryAway(backup, "[HostConnectError] refused", ["pg-3"], { container: "pgtopo-prod-repository", host: "db3" }); // prettier-ignore
+        expect(away.problems).toEqual([
+            "pgtopo:backup.repositoryHost: the repository host (pgtopo-prod-repository on host db3) does not answer ([HostConnectError] refused); new standby pg-3 is to be restored from it (standbysFrom: repository): bring the repository host back, or set standbysFrom: upstream",
+        ]);
+        expect(away.warning).toMatch(/^pgtopo:backup\.repositoryHost: the repository host \(pgtopo-prod-repository on host db3\) does not answer .*; WAL that cannot be archived is kept in pg_wal until it is back/); // prettier-ignore
+    });
+
     it("lets anything else go on, saying what happens to the WAL meanwhile", () => {
         const away = repositoryAway(backupOf("upstream"), "[HostConnectError] timeout", ["pg-3"]);
         expect(away.problems).toEqual([]);
