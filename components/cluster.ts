@@ -231,7 +231,11 @@ export class PostgresCluster extends pulumi.ComponentResource {
                         rolesSettled: this.rolesSettled.promise,
                         backup:
                             backup && this.repositoryHost
-                                ? { ...backup, repository: this.repositoryHost.container }
+                                ? {
+                                      ...backup,
+                                      repository: this.repositoryHost.container,
+                                      repositoryRemoval: this.repositoryHost.removal,
+                                  }
                                 : backup,
                         tls: config.tls,
                         restore:

@@ -97,6 +97,12 @@ export interface PostgresNodeArgs {
         readonly repositoryAddress?: string;
         /** pgtopo:backup.repositoryHost: its container, which a standby restored from the repository waits for. */
         readonly repository?: pulumi.Resource;
+        /**
+         * pgtopo:backup.repositoryHost: its removal step. The node's removal depends on it, so
+         * that a destroy stops the node while the repository still takes its last WAL
+         * (PostgreSQL's archiver would otherwise retry for a minute at shutdown).
+         */
+        readonly repositoryRemoval?: pulumi.Resource;
     };
     /** pgtopo:tls: every TCP connection to and between nodes encrypted and verified. */
     readonly tls: boolean;
@@ -183,7 +189,11 @@ export class PostgresNode extends pulumi.ComponentResource {
                 triggers: [generation ?? ""],
                 ...engine.commandEnv,
             },
-            { parent: this, dependsOn: [engine.janitor], ...frozen },
+            {
+                parent: this,
+                dependsOn: [engine.janitor, ...(args.backup?.repositoryRemoval ? [args.backup.repositoryRemoval] : [])],
+                ...frozen,
+            },
         );
         const volume = new docker.Volume(
             `${name}-data`,

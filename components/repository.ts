@@ -48,6 +48,8 @@ export interface RepositoryHostArgs {
  */
 export class RepositoryHost extends pulumi.ComponentResource {
     readonly container: docker.Container;
+    /** Its removal step: the nodes' removals depend on it, so that a destroy stops them first. */
+    readonly removal: command.local.Command;
     readonly containerName: string;
     readonly engine: Engine;
     /** Across hosts: its host's address, where its server is published. */
@@ -61,7 +63,7 @@ export class RepositoryHost extends pulumi.ComponentResource {
         this.containerName = `${names.prefix}-${REPOSITORY_NAME}`;
         const provider = { parent: this, provider: engine.provider, dependsOn: [engine.janitor] };
         const generation = args.found?.generation;
-        const removal = new command.local.Command(
+        const removal = (this.removal = new command.local.Command(
             `${name}-removal`,
             {
                 delete: removeNodeCommand(this.containerName, generation),
@@ -70,7 +72,7 @@ export class RepositoryHost extends pulumi.ComponentResource {
                 ...engine.commandEnv,
             },
             { parent: this, dependsOn: [engine.janitor] },
-        );
+        ));
         const volume = new docker.Volume(
             `${name}-backups`,
             { name: names.backupVolume, labels: [{ label: BACKUPS_LABEL, value: args.stack }] },
