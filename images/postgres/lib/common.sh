@@ -190,6 +190,20 @@ write_settings() {
     mv "$file.new" "$file"
 }
 
+# pgBackRest's `info` (JSON) when the repository answered; fails, saying why on stderr,
+# when it did not. An unreadable repository is status 99 in pgBackRest's own words, with
+# exit status 0, so the exit status alone does not tell. Options go before `info`.
+repository_info() {
+    local info
+    info=$(run_as_postgres pgbackrest --io-timeout=10 --log-level-console=error --log-level-file=off "$@" info --output=json 2>&1) ||
+        { printf '%s\n' "$info" >&2; return 1; }
+    if [ "$(jq -r '.[0].status.code' <<<"$info" 2>/dev/null)" = 99 ]; then
+        jq -r '.[0].repo[0].status.message // .[0].status.message' <<<"$info" >&2
+        return 1
+    fi
+    printf '%s\n' "$info"
+}
+
 psql_local() { run_as_postgres psql -X -q -At -v ON_ERROR_STOP=1 -d postgres "$@"; }
 
 # A standby's physical slot on its upstream, made over a replication connection (which the
