@@ -14,7 +14,6 @@ import { markGoneEngines, writeDockerCerts } from "./ops/docker";
 import { EngineUnreachable, surveyStack } from "./preflight/survey";
 import { planTopology } from "./planning/topology";
 import { repositoryAway } from "./planning/backup";
-import { REPOSITORY_NAME } from "./planning/repository-host";
 
 /**
  * The pgtopo program: read the `pgtopo:` stack config, check it completely (shape,
@@ -96,7 +95,7 @@ export = async () => {
                     config.backup!,
                     finding.unreachable,
                     newStandbys,
-                    repositoryHost && { container: `${names.prefix}-${REPOSITORY_NAME}`, host: repositoryHost.host },
+                    repositoryHost && { container: names.repositoryContainer, host: repositoryHost.host },
                 );
                 if (away.problems.length > 0) throw new ConfigError(away.problems);
                 void pulumi.log.warn(away.warning);

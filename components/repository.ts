@@ -60,7 +60,7 @@ export class RepositoryHost extends pulumi.ComponentResource {
         const { engine, names, backup } = args;
         this.engine = engine;
         this.address = args.address;
-        this.containerName = `${names.prefix}-${REPOSITORY_NAME}`;
+        this.containerName = names.repositoryContainer;
         const provider = { parent: this, provider: engine.provider, dependsOn: [engine.janitor] };
         const generation = args.found?.generation;
         const removal = (this.removal = new command.local.Command(

@@ -12,6 +12,8 @@ export interface StackNames {
     readonly bootstrapContainer: (node: string) => string;
     /** The pgBackRest repository of the stack (pgtopo:backup). */
     readonly backupVolume: string;
+    /** pgtopo:backup.repositoryHost: the repository's container. */
+    readonly repositoryContainer: string;
     /** The stack's CA and certificates for pgBackRest's TLS server (pgtopo:backup). */
     readonly tlsVolume: string;
     /** The router of pgtopo:endpoints (one per engine, so the same name on each). */
@@ -59,6 +61,7 @@ export function stackNames(stack: string): StackNames {
         volume: (node) => `${prefix}-${node}-data`,
         bootstrapContainer: (node) => `${prefix}-${node}-bootstrap`,
         backupVolume: `${prefix}-backups`,
+        repositoryContainer: `${prefix}-${REPOSITORY_NAME}`,
         tlsVolume: `${prefix}-tls`,
         router: `${prefix}-router`,
         routerVolume: `${prefix}-router-data`,

@@ -6,6 +6,7 @@ import {
     ROUTER_LABEL,
     STACK_LABEL,
     stackNames,
+    type StackNames,
 } from "../contract/names";
 import { containerGeneration } from "../planning/generation";
 import { endpointsOf, observeNode } from "../ops/observe";
@@ -142,7 +143,7 @@ export function surveyStack(
     // The repository host's container, listed on its own engine. Its engine not answering
     // stops nothing here: the nodes keep their WAL meanwhile, and status says so.
     const repositoryHostFound = options.repositoryHost
-        ? listRepositoryHost(stack, options.repositoryHost.dockerHost).then(
+        ? listRepositoryHost(names, options.repositoryHost.dockerHost).then(
               (seen) =>
                   seen && {
                       ...foundOf(seen.labels, REPOSITORY_NAME, names.backupVolume, seen.volumes),
@@ -156,12 +157,11 @@ export function surveyStack(
 }
 
 /** The repository host's container (its generation, whether it runs) and the stack's backups volume, on its engine. */
-async function listRepositoryHost(stack: string, engine: string | undefined) {
-    const names = stackNames(stack);
+async function listRepositoryHost(names: StackNames, engine: string | undefined) {
     const docker = async (...args: string[]) =>
         (await dockerText(engine, args, { timeout: ENGINE_TIMEOUT_SECONDS * 1000 })).split("\n").filter(Boolean);
     const [containers, volumes] = await Promise.all([
-        docker("ps", "-a", "--filter", `name=^${names.prefix}-${REPOSITORY_NAME}$`,
+        docker("ps", "-a", "--filter", `name=^${names.repositoryContainer}$`,
             "--format", `{{.Label "${GENERATION_LABEL}"}}|{{.State}}`), // prettier-ignore
         docker("volume", "ls", "-q", "--filter", `name=^${names.backupVolume}$`),
     ]);
