@@ -8,6 +8,7 @@ import { startTestObjectStore, type TestObjectStore } from "../support/object-st
 import { query } from "../support/postgres";
 import { bringUp, freePorts, pair, PROJECT_DIR, TestStack, type ClusterSpec } from "../support/stack";
 import { status } from "../support/status";
+import { expectRestoredBetween } from "../support/restored";
 import { RecordingWriter } from "../support/writer";
 
 const run = promisify(execFile);
@@ -262,16 +263,7 @@ describe("backups into an object store across Docker hosts", () => {
             await copy.timedUp(`restore to ${t.toISOString()} from the object store onto a third host`);
             const copyUrls = await copy.connectionStrings();
             const committed = writer.committed;
-            for (const node of ["pg-1", "pg-2"]) {
-                await vi.waitFor(async () => {
-                    const [row] = await query<{ n: number; after: number }>(
-                        copyUrls[node],
-                        "SELECT count(*) FILTER (WHERE id = ANY($1::int[]))::int AS n, count(*) FILTER (WHERE id > 10000000)::int AS after FROM ids",
-                        [committed],
-                    );
-                    expect(row, `the restored ${node}`).toEqual({ n: committed.length, after: 0 });
-                }, WAIT);
-            }
+            await expectRestoredBetween(copyUrls, ["pg-1", "pg-2"], committed, 10000000, WAIT);
         } finally {
             await copy.dispose();
         }

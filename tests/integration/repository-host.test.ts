@@ -6,6 +6,7 @@ import { startTestHosts, type TestHosts } from "../support/hosts";
 import { query } from "../support/postgres";
 import { bringUp, freePorts, pair, PROJECT_DIR, TestStack, type ClusterSpec } from "../support/stack";
 import { status } from "../support/status";
+import { expectRestoredBetween } from "../support/restored";
 import { RecordingWriter } from "../support/writer";
 
 const run = promisify(execFile);
@@ -324,16 +325,7 @@ describe("backups into a repository host across Docker hosts", () => {
             const copyUrls = await copy.connectionStrings();
             const committed = writer.committed;
             expect(committed.length).toBeGreaterThan(60);
-            for (const node of ["pg-1", "pg-2"]) {
-                await vi.waitFor(async () => {
-                    const [row] = await query<{ n: number; after: number }>(
-                        copyUrls[node],
-                        "SELECT count(*) FILTER (WHERE id = ANY($1::int[]))::int AS n, count(*) FILTER (WHERE id > 10000000)::int AS after FROM ids",
-                        [committed],
-                    );
-                    expect(row, `the restored ${node}`).toEqual({ n: committed.length, after: 0 });
-                }, WAIT);
-            }
+            await expectRestoredBetween(copyUrls, ["pg-1", "pg-2"], committed, 10000000, WAIT);
             // The new stack backs up into a repository of its own there, apart from the source's.
             const [own] = JSON.parse(await pgbackrest("r3", `pgtopo-${copy.name}-repository`, "info", "--output=json"));
             expect(own.backup.map((b: { type: string }) => b.type)).toEqual(["full"]);
