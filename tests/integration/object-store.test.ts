@@ -81,9 +81,12 @@ describe("backups into an S3-compatible object store", () => {
         await vi.waitFor(() => expect(writer.committed.length).toBeGreaterThan(60), WAIT);
         await writer.stop();
         await pgbackrest("pg-2", "check");
-        // Pushed by pgBackRest's asynchronous process: its acknowledgements in the node's spool.
-        const acks = await docker("exec", stack!.container("pg-2"), "ls", "/var/lib/postgresql/data/pgbackrest-spool/archive/pgtopo/out"); // prettier-ignore
-        expect(acks).toMatch(/^0000000[12]0{8}000000[0-9A-F]{2}\.ok$/m);
+        // Pushed by pgBackRest's asynchronous process: its acknowledgements in the node's spool. The
+        // process writes a segment's acknowledgement just after the segment reaches the store (which is
+        // all `check` waits for), and clears the ones PostgreSQL has already taken when it starts again:
+        // the directory can be empty for that moment, so look until an acknowledgement shows.
+        const acks = () => docker("exec", stack!.container("pg-2"), "ls", "/var/lib/postgresql/data/pgbackrest-spool/archive/pgtopo/out"); // prettier-ignore
+        await vi.waitFor(async () => expect(await acks()).toMatch(/^0000000[12]0{8}000000[0-9A-F]{2}\.ok$/m), { timeout: 15_000, interval: 100 }); // prettier-ignore
         const { code: exitCode, stdout } = await status(stack!.name);
         expect(stdout).toMatch(/WAL archived up to 0000000200000000/);
         expect(exitCode, stdout).toBe(0);
