@@ -14,6 +14,7 @@ import { markGoneEngines, writeDockerCerts } from "./ops/docker";
 import { EngineUnreachable, surveyStack } from "./preflight/survey";
 import { planTopology } from "./planning/topology";
 import { repositoryAway } from "./planning/backup";
+import { planBackupServers } from "./planning/backup-servers";
 
 /**
  * The pgtopo program: read the `pgtopo:` stack config, check it completely (shape,
@@ -101,6 +102,9 @@ export = async () => {
                 void pulumi.log.warn(away.warning);
             }
         }
+        // pgtopo:backup.s3 across hosts: which standbys a backup cannot read from another host.
+        const backupServersNote = planBackupServers(config)?.note;
+        if (backupServersNote) void pulumi.log.info(`pgtopo: ${backupServersNote}`);
         // The steps that remove things on a host read whether it is marked gone when they
         // run, from the state's commands or in a destroy that runs no program.
         if (config.hosts && !pulumi.runtime.isDryRun()) markGoneEngines(Object.values(config.hosts));

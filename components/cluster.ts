@@ -14,6 +14,7 @@ import { declareEngine, type Engine } from "./engine";
 import { NodeImage, RouterImage } from "./image";
 import { PgTopoRouter } from "./router";
 import { RepositoryHost } from "./repository";
+import { planBackupServers } from "../planning/backup-servers";
 import { remoteRepositoryEnvironment, serverPort } from "../planning/repository-host";
 import { endpointUrl, LISTENERS, type Listener } from "../planning/routers";
 import { BACKUPS_LABEL, PROJECT_ROOT, stackCaFile, stackNames } from "../contract/names";
@@ -205,6 +206,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
         this.superuserPassword = superuserPassword.value;
         this.replicationPassword = replicationPassword.value;
         const settings = renderSettings(config, plan);
+        // pgtopo:backup.s3 across hosts: the nodes whose pgBackRest server is published on
+        // their host, for a backup on a primary elsewhere to read them (pgtopo.backup_servers).
+        const backupServers = planBackupServers(config);
         const created = new Map<string, PostgresNode>();
         for (const node of plan.nodes) {
             const engine = engines.get(node.host)!;
@@ -236,7 +240,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
                                       repository: this.repositoryHost.container,
                                       repositoryRemoval: this.repositoryHost.removal,
                                   }
-                                : backup,
+                                : backup && backupServers?.published.has(node.name)
+                                  ? { ...backup, serverPort: backupServers.published.get(node.name)!.port }
+                                  : backup,
                         tls: config.tls,
                         restore:
                             config.restore && node.role === "primary"

@@ -91,7 +91,11 @@ export interface PostgresNodeArgs {
         readonly secrets: Record<string, pulumi.Output<string>>;
         /** pgtopo:backup.standbysFrom: where a new standby's first copy comes from. */
         readonly standbysFrom: "upstream" | "repository";
-        /** pgtopo:backup.repositoryHost across hosts: where this node's pgBackRest server is published. */
+        /**
+         * Across hosts: where this node's pgBackRest server is published on its host, for the
+         * repository host (pgtopo:backup.repositoryHost) or for a backup taken on a primary on
+         * another host (pgtopo:backup.s3, planning/backup-servers.ts).
+         */
         readonly serverPort?: number;
         /** pgtopo:backup.repositoryHost across hosts: its host's address (the nodes reach it by name). */
         readonly repositoryAddress?: string;
@@ -243,8 +247,8 @@ export class PostgresNode extends pulumi.ComponentResource {
                 // where pg_hba admits only the cluster's hosts and pgtopo:clients, over TLS.
                 ports: [
                     { internal: 5432, external: node.port, ip: node.address },
-                    // pgtopo:backup.repositoryHost across hosts: pgBackRest's server, for the
-                    // repository host (a client certificate of the stack's CA or nothing).
+                    // Across hosts: pgBackRest's server, for the repository host or a primary
+                    // elsewhere (a client certificate of the stack's CA or nothing).
                     ...(args.backup?.serverPort
                         ? [{ internal: PGBACKREST_SERVER_PORT, external: args.backup.serverPort, ip: node.address }]
                         : []),

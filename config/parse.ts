@@ -116,8 +116,7 @@ function allowedKeysAt(path: readonly PropertyKey[]): string[] {
     if (path.length === 0) return Object.keys(clusterConfigSchema.shape).map((k) => `${CONFIG_NAMESPACE}:${k}`);
     if (path[0] === "nodes") return Object.keys(clusterConfigSchema.shape.nodes.element.shape);
     if (path[0] === "synchronous") return ["mode", "count", "standbys"];
-    if (path[0] === "backup" && path.length === 1)
-        return ["retention", "schedule", "deleteBackupsOnDestroy", "standbysFrom", "s3"];
+    if (path[0] === "backup" && path.length === 1) return Object.keys(clusterConfigSchema.shape.backup.unwrap().shape);
     if (path[0] === "backup" && path[1] === "retention") return ["full"];
     if (path[0] === "backup" && path[1] === "s3")
         return ["endpoint", "bucket", "region", "prefix", "uriStyle", "ca", "accessKey", "secretKey"];
@@ -129,6 +128,14 @@ function allowedKeysAt(path: readonly PropertyKey[]): string[] {
         return ["rw", "ro", "pooling", "pauseTimeout", "maxClientConnections", "poolSize"];
     if (path[0] === "endpoints") return ["port"];
     return [];
+}
+
+/** The routers' listeners (pgtopo:endpoints), published on every host. */
+function endpointPorts(data: z.infer<typeof clusterConfigSchema>): { listener: string; port: number }[] {
+    return (["rw", "ro"] as const).flatMap((listener) => {
+        const port = data.endpoints?.[listener]?.port;
+        return port === undefined ? [] : [{ listener, port }];
+    });
 }
 
 /** Combinations of pgtopo:backup that pgtopo cannot keep its word on. */
@@ -171,6 +178,12 @@ function backupProblems(data: z.infer<typeof clusterConfigSchema>): string[] {
                 );
             }
         }
+        const router = endpointPorts(data).find((p) => p.port === repositoryHost.port);
+        if (router) {
+            problems.push(
+                `pgtopo:backup.repositoryHost.port: ${repositoryHost.port} is the port of pgtopo:endpoints.${router.listener} on every host; allowed: another port`,
+            );
+        }
         const taken = data.nodes.find((n) => n.port === repositoryHost.port);
         if (taken) {
             problems.push(
@@ -178,6 +191,19 @@ function backupProblems(data: z.infer<typeof clusterConfigSchema>): string[] {
             );
         }
         if (problems.length > 0) return problems;
+    }
+    if (backup?.serverPort !== undefined) {
+        const port = backup.serverPort;
+        if (backup.repositoryHost) {
+            return [
+                `pgtopo:backup.serverPort: ${port} is not allowed with pgtopo:backup.repositoryHost, whose port the nodes' servers are published on; allowed: pgtopo:backup.repositoryHost.port (remove serverPort)`,
+            ];
+        }
+        if (!data.hosts) {
+            return [
+                `pgtopo:backup.serverPort: ${port} is allowed only with pgtopo:hosts; on one machine every node's pgBackRest server is reached on the stack's network and nothing is published (remove serverPort)`,
+            ];
+        }
     }
     if (backup?.s3 && backup.deleteBackupsOnDestroy) {
         return [

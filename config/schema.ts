@@ -59,6 +59,8 @@ export const MANAGED_PARAMETERS = [
     "ssl",
     "ssl_cert_file",
     "ssl_key_file",
+    // planning/backup-servers.ts: where the primary reads its standbys' files for a backup.
+    "pgtopo.backup_servers",
 ] as const;
 
 /** A cron expression of five fields (minute hour day-of-month month day-of-week). */
@@ -144,6 +146,12 @@ const s3Schema = z.strictObject({
         .min(1, { error: "must be the secret access key, set as a secret" }),
 });
 
+const portSchema = z
+    .number({ error: `must be an integer from ${MIN_PORT} to ${MAX_PORT}` })
+    .int({ error: `must be an integer from ${MIN_PORT} to ${MAX_PORT}` })
+    .min(MIN_PORT, { error: `must be an integer from ${MIN_PORT} to ${MAX_PORT}` })
+    .max(MAX_PORT, { error: `must be an integer from ${MIN_PORT} to ${MAX_PORT}` });
+
 /** pgtopo:backup.repositoryHost: where the repository container runs, and its TLS server's port there. */
 const repositoryHostSchema = z.strictObject(
     {
@@ -206,13 +214,15 @@ const backupSchema = z.strictObject({
      * has the figures that chose it (no gain with a nearby store; it helps with a distant one).
      */
     archiveAsync: z.boolean({ error: "must be true or false" }).optional(),
+    /**
+     * With pgtopo:hosts and s3: the port on its host's address where each node's pgBackRest
+     * TLS server is published (default 8432), so that a backup taken on the primary reads a
+     * standby on another host. Only a node alone on its host is published (one port per
+     * host); a standby that shares its host is read only by a primary on the same host.
+     * With repositoryHost the port is repositoryHost.port.
+     */
+    serverPort: portSchema.optional(),
 });
-
-const portSchema = z
-    .number({ error: `must be an integer from ${MIN_PORT} to ${MAX_PORT}` })
-    .int({ error: `must be an integer from ${MIN_PORT} to ${MAX_PORT}` })
-    .min(MIN_PORT, { error: `must be an integer from ${MIN_PORT} to ${MAX_PORT}` })
-    .max(MAX_PORT, { error: `must be an integer from ${MIN_PORT} to ${MAX_PORT}` });
 
 /** How long a switchover may wait for in-flight transactions to finish behind paused routers. */
 export const PAUSE_TIMEOUT_RULE = "a whole number of seconds from 1 to 60";

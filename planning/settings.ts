@@ -1,5 +1,6 @@
 import type { ClusterConfig } from "../config/schema";
 import { archiveSettings } from "./backup";
+import { BACKUP_SERVERS_SETTING, planBackupServers } from "./backup-servers";
 import type { TopologyPlan } from "./topology";
 
 export type SettingValue = string | number | boolean;
@@ -38,6 +39,11 @@ export function synchronousStandbyNames(config: ClusterConfig): string {
     return `${sync.mode.toUpperCase()} ${sync.count} (${sync.standbys.map((s) => `"${s}"`).join(", ")})`;
 }
 
+function backupServersSetting(config: ClusterConfig): Record<string, string> {
+    const servers = planBackupServers(config);
+    return servers ? { [BACKUP_SERVERS_SETTING]: servers.setting } : {};
+}
+
 function render(value: SettingValue): string {
     if (typeof value === "boolean") return value ? "on" : "off";
     if (typeof value === "number") return String(value);
@@ -60,6 +66,8 @@ export function renderSettings(config: ClusterConfig, plan: TopologyPlan): strin
         max_replication_slots: capacity,
         synchronous_standby_names: synchronousStandbyNames(config),
         ...archiveSettings(config.backup),
+        // Across hosts with an object store: where a backup on the primary reaches each standby.
+        ...backupServersSetting(config),
     };
     const tunable = { ...DEFAULT_PARAMETERS, ...config.parameters };
     const lines = [

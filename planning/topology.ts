@@ -1,6 +1,7 @@
 import { ConfigError } from "../config/errors";
 import type { ClusterConfig } from "../config/schema";
 import { stackNames } from "../contract/names";
+import { backupServerProblems } from "./backup-servers";
 import { endpointProblems } from "./routers";
 
 export { splitEndpoint } from "./endpoint";
@@ -81,6 +82,8 @@ export function planTopology(config: ClusterConfig, stack: string): TopologyPlan
         },
         problems,
     );
+
+    problems.push(...backupServerProblems(config));
 
     if (!byName.has(config.primary)) {
         problems.push(

@@ -239,12 +239,15 @@ describe("backups into an object store across Docker hosts", () => {
         await query(urls["pg-2"], "SELECT pg_switch_wal()");
         await pgbackrest("o2", "pg-2", "check");
 
-        // npm run backup finds the primary on its host.
-        const { stdout } = await run("bash", ["scripts/backup.sh", "--type", "incr"], {
-            cwd: PROJECT_DIR,
-            env: { ...process.env, PGTOPO_STACK: stack.name },
-        });
-        expect(stdout).toMatch(/incr backup done from pg-2/);
+        // npm run backup finds the primary on its host, which reads the standby's files on
+        // the other host through its published pgBackRest server.
+        const backUp = (name: string) =>
+            run("bash", ["scripts/backup.sh", "--type", "incr"], {
+                cwd: PROJECT_DIR,
+                env: { ...process.env, PGTOPO_STACK: name },
+            });
+        const { stdout } = await backUp(stack.name);
+        expect(stdout).toMatch(/incr backup done from pg-1: \d{8}-\d{6}F_\d{8}-\d{6}I/);
         const healthy = await status(stack.name);
         expect(healthy.code, healthy.stdout).toBe(0);
 
@@ -267,6 +270,11 @@ describe("backups into an object store across Docker hosts", () => {
             const copyUrls = await copy.connectionStrings();
             const committed = writer.committed;
             await expectRestoredBetween(copyUrls, ["pg-1", "pg-2"], committed, 10000000, WAIT);
+            // Two nodes on one host: neither server is published (one port per host), said
+            // in the up; the primary reads its standby by name on that host's network.
+            expect(copy.log.join("\n")).toContain("pg-1, pg-2 share host o3, so their servers are not published there");
+            const copied = await backUp(copy.name);
+            expect(copied.stdout).toMatch(/incr backup done from pg-2: /);
         } finally {
             await copy.dispose();
         }
