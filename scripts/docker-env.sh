@@ -13,3 +13,16 @@ docker_on() {
     *) DOCKER_HOST=$url docker "$@" ;;
     esac
 }
+
+# use_engine URL: every docker command after it (this shell's and its children's) on that
+# engine, as docker_on does for one; an empty URL leaves the local one.
+use_engine() {
+    [ -n "${1:-}" ] || return 0
+    export DOCKER_HOST=$1
+    case $1 in
+    tcp://*)
+        export DOCKER_TLS_VERIFY=1
+        export DOCKER_CERT_PATH=${PGTOPO_HOME:-$HOME/.pgtopo}/$PGTOPO_HOME_DOCKER_TLS_DIR/$(printf '%s' "$1" | sha256sum | cut -c1-16)
+        ;;
+    esac
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes the image a major upgrade runs in (images/upgrade): the new major's Debian release
 # with the old major's packages from the old release's archive, beside each other for
-# pg_upgrade. Made locally like the node images; does nothing when it exists.
+# pg_upgrade. Made locally like the node images, on the engine DOCKER_HOST names (the
+# local one by default); Docker's layer cache makes a second build take a second.
 #   scripts/upgrade-image.sh [OLD NEW]     default 15 17: pgtopo/upgrade:15-17
 source "$(dirname "$0")/lib.sh"
 old=${1:-15}
@@ -15,9 +16,9 @@ new_release=$(release_of "$new")
     exit 2
 }
 image=pgtopo/upgrade:$old-$new
-docker image inspect "$image" >/dev/null 2>&1 && exit 0
 bash "$PGTOPO_ROOT/scripts/base-image.sh" "$new_release" "pgtopo/debian:$new_release"
-say "building $image: Debian $new_release with PostgreSQL $new, and $old from $old_release"
+docker image inspect "$image" >/dev/null 2>&1 ||
+    say "building $image: Debian $new_release with PostgreSQL $new, and $old from $old_release (about a minute)"
 log="$PGTOPO_HOME/upgrade-image-$old-$new.log"
 if ! docker build --build-arg BASE_IMAGE="pgtopo/debian:$new_release" --build-arg OLD_MAJOR="$old" \
     --build-arg OLD_RELEASE="$old_release" --build-arg NEW_MAJOR="$new" -t "$image" \

@@ -49,6 +49,41 @@ describe("the upgrade image: PostgreSQL 15 and 17 side by side", () => {
         expect(versions).toMatch(/^postgres \(PostgreSQL\) 17\.\d+ \(Debian 17\.\d+-\d+\+deb13u\d+\)$/m);
     });
 
+    it("npm run upgrade-check runs pg_upgrade's check against the running primary: a refusal that names the column, then a pass; nothing stopped", async () => {
+        const upgradeCheck = (...args: string[]) =>
+            run("bash", ["scripts/upgrade-check.sh", ...args], {
+                cwd: PROJECT_DIR,
+                env: { ...process.env, PGTOPO_STACK: stack.name },
+            }).then(
+                ({ stdout, stderr }) => ({ code: 0, out: stdout + stderr }),
+                (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, out: err.stdout + err.stderr }), // prettier-ignore
+            );
+        const startedAt = () => docker("inspect", "--format", "{{.State.StartedAt}}", stack.container("pg-1"));
+        const started = await startedAt();
+        await query(url, "CREATE TABLE grants (id int, a aclitem)");
+
+        const refused = await upgradeCheck();
+        expect(refused.code, refused.out).toBe(1);
+        expect(refused.out).toContain('Checking for incompatible "aclitem" data type');
+        expect(refused.out).toMatch(/public\.grants\.a/);
+        expect(refused.out).toContain(
+            "pg_upgrade --check refuses this cluster (above); nothing was stopped or changed",
+        );
+        expect(refused.out).not.toContain(decodeURIComponent(new URL(url).password));
+
+        await query(url, "DROP TABLE grants");
+        const passed = await upgradeCheck("--to", "17");
+        expect(passed.code, passed.out).toBe(0);
+        expect(passed.out).toContain("PostgreSQL 15 -> 17: pg_upgrade --check passed, with the server running");
+        // The primary ran throughout: the same start, and it takes writes.
+        expect(await startedAt()).toBe(started);
+        await query(url, "CREATE TABLE after_check (id int)");
+
+        const downgrade = await upgradeCheck("--to", "14");
+        expect(downgrade.code).toBe(2);
+        expect(downgrade.out).toContain('--to: "14" is not a later major than 15, which stack');
+    });
+
     it("checks, refusing a table whose type changed format, then upgrades a pgtopo 15 volume in link mode with every row", async () => {
         await query(url, "CREATE TABLE ids AS SELECT generate_series(1, 5000) AS id");
         await query(url, "CREATE TABLE acl (a aclitem)");

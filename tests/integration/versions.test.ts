@@ -55,7 +55,7 @@ describe("PostgreSQL 17", () => {
         const before = await docker("inspect", "-f", "{{.Id}}", stack.container("pg-1"), stack.container("pg-2"));
         await stack.configure({ ...spec, postgresVersion: "15" });
         await expect(stack.up()).rejects.toThrow(
-            `pgtopo:postgresVersion: "15" is not allowed for stack ${stack.name}: its nodes run PostgreSQL 17 (pg-1, pg-2), and major upgrades are not supported yet; allowed: "17"`,
+            `pgtopo:postgresVersion: "15" is not allowed for stack ${stack.name}: its nodes run PostgreSQL 17 (pg-1, pg-2), and PostgreSQL has no downgrade (restore a backup into a new stack instead); allowed: "17"`,
         );
         expect(await docker("inspect", "-f", "{{.Id}}", stack.container("pg-1"), stack.container("pg-2"))).toBe(before);
         const [row] = await query(urls["pg-1"], "SELECT count(*)::int AS n FROM on17");

@@ -24,7 +24,14 @@ describe("postgresVersion of an existing stack", () => {
             ]),
         );
         expect(problems).toEqual([
-            'pgtopo:postgresVersion: "17" is not allowed for stack dev: its nodes run PostgreSQL 15 (pg-1, pg-2), and major upgrades are not supported yet; allowed: "15"',
+            'pgtopo:postgresVersion: "17" is not allowed for stack dev: its nodes run PostgreSQL 15 (pg-1, pg-2), and major upgrades by config are not supported yet (npm run upgrade-check -- --to 17 says whether pg_upgrade would take this cluster there); allowed: "15"',
+        ]);
+    });
+
+    it("refuses a downgrade, saying PostgreSQL has none", async () => {
+        const problems = await versionProblems("dev", "15", running([{ node: "pg-1", major: "17" }]));
+        expect(problems).toEqual([
+            'pgtopo:postgresVersion: "15" is not allowed for stack dev: its nodes run PostgreSQL 17 (pg-1), and PostgreSQL has no downgrade (restore a backup into a new stack instead); allowed: "17"',
         ]);
     });
 });
