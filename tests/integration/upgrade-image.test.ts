@@ -3,7 +3,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { docker } from "../support/docker";
 import { query } from "../support/postgres";
-import { freePorts, PROJECT_DIR, TestStack } from "../support/stack";
+import { freePorts, pair, PROJECT_DIR, TestStack } from "../support/stack";
 
 const run = promisify(execFile);
 
@@ -113,5 +113,90 @@ describe("the upgrade image: PostgreSQL 15 and 17 side by side", () => {
             ls "$old/global"`);
         expect(upgraded).toMatch(/^5000\|17\d{4}\|on\|on$/m);
         expect(upgraded).toMatch(/^pg_control\.old$/m);
+    });
+});
+
+/**
+ * Issue 23, the standbys: PostgreSQL's documented procedure brings a standby to the new
+ * major without a new base backup (rsync --hard-links of the primary's old and new
+ * directories onto the standby's volume). The steps (images/upgrade/bin/pgtopo-upgrade)
+ * run here on the volumes of a real pgtopo 1 + 1 on 15; both upgraded servers are then
+ * started in the upgrade image, and the standby streams from the primary again.
+ */
+describe("the upgrade steps on a primary and its standby's volumes", () => {
+    let stack: TestStack;
+    let urls: Record<string, string>;
+
+    beforeAll(async () => {
+        await run("bash", ["scripts/upgrade-image.sh", "15", "17"], { cwd: PROJECT_DIR, timeout: 900_000 });
+        stack = await TestStack.create("upgs");
+        await stack.configure({ primary: "pg-1", nodes: pair(await freePorts(2)) });
+        await stack.up();
+        urls = await stack.connectionStrings();
+    });
+
+    afterAll(async () => {
+        if (stack) await stack.dispose();
+    });
+
+    it("upgrades the primary in link mode and the standby by rsync, which copies what pg_upgrade wrote anew and no table data; the standby then streams", async () => {
+        await query(urls["pg-1"], "CREATE TABLE ids AS SELECT g AS id, repeat('x', 200) AS pad FROM generate_series(1, 200000) g"); // prettier-ignore
+        await query(urls["pg-1"], "CREATE INDEX ON ids (id)");
+        const [{ bytes, table }] = await query<{ bytes: string; table: string }>(urls["pg-1"], "SELECT pg_database_size('postgres')::text AS bytes, pg_relation_filepath('ids') AS table"); // prettier-ignore
+        // The primary first, then its standby, which has then replayed the shutdown checkpoint.
+        await docker("stop", stack.container("pg-1"));
+        await docker("stop", stack.container("pg-2"));
+
+        const password =
+            (await docker("inspect", "--format", "{{range .Config.Env}}{{println .}}{{end}}", stack.container("pg-2"))) // prettier-ignore
+                .split("\n")
+                .find((e) => e.startsWith("PGTOPO_REPLICATION_PASSWORD="))!
+                .slice("PGTOPO_REPLICATION_PASSWORD=".length);
+        const steps = `set -e
+            pgtopo-upgrade check-stopped /p /s
+            pgtopo-upgrade primary /p
+            pgtopo-upgrade standby /p /s
+            # What pg_upgrade wrote anew (not linked): all that the standby may need copied.
+            echo "written anew: $(find /p/pgdata.new -type f -links 1 -printf '%s\\n' | awk '{ n += $1 } END { print n }')"
+            pgtopo-upgrade switch /p
+            pgtopo-upgrade switch /s
+            # The table's file on the standby is its old one, linked, not a copy.
+            [ /s/pgdata/${table} -ef /s/pgdata.old/${table} ] && echo "standby table file: linked"
+            as() { setpriv --reuid=postgres --regid=postgres --init-groups env HOME=/tmp "$@"; }
+            mkdir -p /tmp/p /tmp/s && chown postgres /tmp/p /tmp/s
+            as "$NEW_BINDIR/pg_ctl" -D /p/pgdata -o "-k /tmp/p -p 5432 -c listen_addresses=127.0.0.1" -w start >/dev/null
+            as psql -h /tmp/p -U postgres -qc "SELECT pg_create_physical_replication_slot('pgtopo_pg_2')" postgres >/dev/null
+            as "$NEW_BINDIR/pg_ctl" -D /s/pgdata -o "-k /tmp/s -p 5433 -c listen_addresses=127.0.0.1" -o "-c primary_conninfo='host=127.0.0.1 port=5432 user=replicator password=$PGTOPO_REPLICATION_PASSWORD application_name=pg-2'" -w start >/dev/null
+            as psql -h /tmp/p -U postgres -qc "INSERT INTO ids VALUES (200001, 'after')" postgres
+            for i in $(seq 1 100); do
+                [ "$(as psql -h /tmp/s -p 5433 -U postgres -tAc "SELECT count(*) FROM ids WHERE id = 200001" postgres)" = 1 ] && break
+                sleep 0.2
+            done
+            echo "standby: $(as psql -h /tmp/s -p 5433 -U postgres -tAc "SELECT count(*), current_setting('server_version_num'), pg_is_in_recovery() FROM ids" postgres)"
+            echo "receiver: $(as psql -h /tmp/s -p 5433 -U postgres -tAc "SELECT status || '/' || slot_name FROM pg_stat_wal_receiver" postgres)"
+            as "$NEW_BINDIR/pg_ctl" -D /s/pgdata -w stop >/dev/null
+            as "$NEW_BINDIR/pg_ctl" -D /p/pgdata -w stop >/dev/null`;
+        // The password forwarded by name, never on a command line.
+        const { stdout: out } = await run(
+            "docker",
+            [
+                "run", "--rm", "--network", "none", "-e", "PGTOPO_REPLICATION_PASSWORD",
+                "-v", `pgtopo-${stack.name}-pg-1-data:/p`, "-v", `pgtopo-${stack.name}-pg-2-data:/s`,
+                IMAGE, "bash", "-c", steps,
+            ],
+            { env: { ...process.env, PGTOPO_REPLICATION_PASSWORD: password }, timeout: 300_000 },
+        ); // prettier-ignore
+        expect(out).toContain("every server stopped cleanly, each standby at the primary's last checkpoint");
+        expect(out).toContain("standby at /s brought to PostgreSQL 17 without a base backup");
+        expect(out).toMatch(/^standby: 200001\|17\d{4}\|t$/m);
+        expect(out).toMatch(/^receiver: streaming\/pgtopo_pg_2$/m);
+        expect(out).toMatch(/^standby table file: linked$/m);
+        const copied = Number(/copied to the standby: ([\d,]+) bytes/.exec(out)![1].replace(/,/g, ""));
+        const writtenAnew = Number(/^written anew: (\d+)$/m.exec(out)![1]);
+        console.log(`[figures] standby brought to 17 by rsync: ${copied} bytes copied (the new cluster's own files: ${writtenAnew} bytes) for a ${bytes}-byte database`); // prettier-ignore
+        // What pg_upgrade wrote anew travels (catalogs, new WAL), no table data: beyond it,
+        // only the old directory's few small files that a standby keeps differently (free
+        // space maps, its control file), under 1 % of the database.
+        expect(copied - writtenAnew).toBeLessThan(0.01 * Number(bytes));
     });
 });
