@@ -9,7 +9,8 @@ import { convergeRequest } from "./planning/convergence";
 import { ConfigError, parseClusterConfig, rawConfigFromPulumi } from "./config";
 import { claimProblems, endpointPortClaims, portProblems } from "./preflight/ports";
 import { restoreProblems } from "./preflight/restore";
-import { runningMajors, versionProblems } from "./preflight/version";
+import { runningMajors } from "./preflight/version";
+import { planUpgrade } from "./planning/upgrade";
 import { markGoneEngines, writeDockerCerts } from "./ops/docker";
 import { EngineUnreachable, surveyStack } from "./preflight/survey";
 import { planTopology } from "./planning/topology";
@@ -55,16 +56,19 @@ export = async () => {
             () => true,
             () => false,
         );
-        // What runs now may rule out a config that is valid on paper: both checks look
+        // The PostgreSQL major of the nodes that exist, on every engine that is not marked
+        // gone (an unreachable one is the survey's to report): a change of postgresVersion
+        // under them is a major upgrade (planning/upgrade.ts), or refused with the reason.
+        const upgrade = runningMajors(stack, [...new Set(plan.nodes.filter((n) => !n.gone).map((n) => n.dockerHost))])
+            .catch(() => [])
+            .then((running) => planUpgrade(config, plan, running, config.postgresVersion, stack));
+        // What runs now may rule out a config that is valid on paper: these checks look
         // first, before any resource is declared.
         const problems = (
             await Promise.all([
                 // Every engine answers before anything is declared (EngineUnreachable otherwise).
                 survey.engines.then(() => []),
-                // On every engine that is not marked gone (an unreachable one is the survey's to report).
-                versionProblems(stack, config.postgresVersion, (s) =>
-                    runningMajors(s, [...new Set(plan.nodes.filter((n) => !n.gone).map((n) => n.dockerHost))]),
-                ),
+                upgrade.then((decision) => (decision.kind === "refused" ? decision.problems : [])),
                 restoreProblems(stack, config),
                 // Across hosts the ports are published on the hosts' addresses, not here.
                 config.hosts
@@ -76,6 +80,9 @@ export = async () => {
             ])
         ).flat();
         if (problems.length > 0) throw new ConfigError(problems);
+        const upgradeDecision = await upgrade;
+        const upgradePlan = upgradeDecision.kind === "upgrade" ? upgradeDecision.plan : undefined;
+        if (upgradePlan) void pulumi.log.info(`pgtopo: ${upgradePlan.summary}`);
         // (Settled with the engines' listings, above.)
         const [found, routersFound, repositoryHostFound] = await Promise.all([
             survey.found,
@@ -116,6 +123,7 @@ export = async () => {
             routersFound,
             repositoryHostFound,
             baseImagePresent,
+            upgrade: upgradePlan,
         });
         // What converging takes, from one query per node (over its published port once the
         // password is known): asked while the nodes' resources go to the engine.

@@ -20,6 +20,8 @@ import { endpointUrl, LISTENERS, type Listener } from "../planning/routers";
 import { BACKUPS_LABEL, PROJECT_ROOT, stackCaFile, stackNames } from "../contract/names";
 import { PostgresNode, type RolesSettled } from "./node";
 import { GeneratedPassword } from "./password";
+import { MajorUpgrade } from "./upgrade";
+import type { UpgradePlan } from "../planning/upgrade";
 
 export interface PostgresClusterArgs {
     /** Stack name; prefixes every Docker object so stacks never collide. */
@@ -39,6 +41,8 @@ export interface PostgresClusterArgs {
     readonly routersFound?: Readonly<Record<string, NodeFound>>;
     /** The repository host's container as the survey found it (absent under mocks). */
     readonly repositoryHostFound?: RepositoryHostFound;
+    /** A change of pgtopo:postgresVersion under running nodes, planned (planning/upgrade.ts). */
+    readonly upgrade?: UpgradePlan;
 }
 
 /**
@@ -209,6 +213,24 @@ export class PostgresCluster extends pulumi.ComponentResource {
         // pgtopo:backup.s3 across hosts: the nodes whose pgBackRest server is published on
         // their host, for a backup on a primary elsewhere to read them (pgtopo.backup_servers).
         const backupServers = planBackupServers(config);
+        // A major upgrade: its step runs before any node container is replaced by the new
+        // major's image (each one depends on it), on the primary's engine.
+        const primaryEngine = engines.get(plan.nodes.find((n) => n.name === plan.primary)!.host)!;
+        const upgrade = args.upgrade
+            ? new MajorUpgrade(
+                  `${name}-upgrade`,
+                  {
+                      stack,
+                      names,
+                      plan: args.upgrade,
+                      nodes: plan.nodes,
+                      engine: primaryEngine,
+                      after: primaryEngine.imageReady,
+                      superuserPassword: superuserPassword.value,
+                  },
+                  { parent: this },
+              )
+            : undefined;
         const created = new Map<string, PostgresNode>();
         for (const node of plan.nodes) {
             const engine = engines.get(node.host)!;
@@ -232,6 +254,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                         retainDataOnRemove: !config.deleteDataOnRemove,
                         upstream: node.upstream ? created.get(node.upstream) : undefined,
                         found: args.found?.[node.name],
+                        upgradeStep: upgrade?.step,
                         rolesSettled: this.rolesSettled.promise,
                         backup:
                             backup && this.repositoryHost
@@ -271,6 +294,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
 
         const nodes = [...created.values()];
         this.members = nodes;
+        upgrade?.finish(nodes.flatMap((n) => n.ready));
 
         // pgtopo:endpoints: a router on every engine, started once the primary runs (with
         // TLS it issues its certificate from the CA the primary made, or, across hosts,

@@ -46,6 +46,11 @@ export interface PostgresNodeArgs {
     readonly retainDataOnRemove: boolean;
     /** The node this one streams from; required for a standby. */
     readonly upstream?: PostgresNode;
+    /**
+     * A major upgrade's step (components/upgrade.ts): the container's replacement by the new
+     * major's image waits for it, so the old container is there while it runs.
+     */
+    readonly upgradeStep?: pulumi.Resource;
     /** Settled once the cluster's converge step is declared: what a standby's follow step waits for. */
     readonly rolesSettled: Promise<RolesSettled>;
     /**
@@ -310,6 +315,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                     engine.networkReady,
                     ...engine.imageReady,
                     ...(args.sharedCa ? [args.sharedCa] : []),
+                    ...(args.upgradeStep ? [args.upgradeStep] : []),
                 ],
                 ...frozen,
                 additionalSecretOutputs: ["envs"],

@@ -37,29 +37,3 @@ async function majorsOn(stack: string, engine: string | undefined): Promise<Runn
             return { node, major };
         });
 }
-
-/**
- * A stack's nodes keep their major: their data directories were made by it, and the node
- * image of another major cannot start on them. Changing pgtopo:postgresVersion under
- * existing nodes would replace every container and leave none that starts, so it is
- * refused before anything changes (issue 23 makes 15 -> 17 an upgrade). Returns the
- * problem sentence, if any.
- */
-export async function versionProblems(
-    stack: string,
-    requested: string,
-    majorsOf: (stack: string) => Promise<RunningMajor[]> = runningMajors,
-): Promise<string[]> {
-    const other = (await majorsOf(stack).catch(() => [])).filter((c) => c.major !== requested);
-    if (other.length === 0) return [];
-    const majors = [...new Set(other.map((c) => c.major))].sort();
-    const nodes = [...new Set(other.map((c) => c.node))].sort().join(", ");
-    // PostgreSQL goes up only; an upgrade by config is not here yet, but its check is.
-    const why = majors.every((m) => Number(m) > Number(requested))
-        ? "and PostgreSQL has no downgrade (restore a backup into a new stack instead)"
-        : `and major upgrades by config are not supported yet (npm run upgrade-check -- --to ${requested} says whether pg_upgrade would take this cluster there)`;
-    return [
-        `pgtopo:postgresVersion: "${requested}" is not allowed for stack ${stack}: its nodes run PostgreSQL ` +
-            `${majors.join(" and ")} (${nodes}), ${why}; allowed: ${majors.map((m) => `"${m}"`).join(", ")}`,
-    ];
-}

@@ -1,0 +1,141 @@
+import type { ClusterConfig } from "../config/schema";
+import type { TopologyPlan } from "./topology";
+
+/**
+ * Issue 23: a change of pgtopo:postgresVersion under running nodes, planned. PostgreSQL
+ * upgrades a cluster with pg_upgrade, which needs both majors' binaries side by side (the
+ * upgrade image, images/upgrade); the steps (images/upgrade/bin/pgtopo-upgrade) run on
+ * stopped volumes. This module decides, from the topology and what runs, whether an `up`
+ * may upgrade and how each node gets there, and says it in words for preview.
+ */
+
+/** The upgrades the upgrade image makes: from a major to a later one. */
+export const SUPPORTED_UPGRADES: readonly (readonly [from: string, to: string])[] = [["15", "17"]];
+
+/** A node container of the stack and the major its image runs (preflight/version.ts finds them). */
+export interface RunningNode {
+    readonly node: string;
+    readonly major: string;
+}
+
+export interface UpgradePlan {
+    readonly from: string;
+    readonly to: string;
+    readonly primary: string;
+    /**
+     * The order the servers stop: the primary first, whose shutdown checkpoint then
+     * reaches every standby, then the standbys, upstreams before theirs.
+     */
+    readonly stopOrder: readonly string[];
+    /**
+     * The standbys, all on the primary's engine: brought along without a new base backup
+     * (rsync --hard-links of the primary's old and new directories onto their volumes).
+     */
+    readonly linked: readonly string[];
+    /** What preview and `up` say, in words. */
+    readonly summary: string;
+}
+
+export type UpgradeDecision =
+    | { readonly kind: "none" }
+    | { readonly kind: "upgrade"; readonly plan: UpgradePlan }
+    | { readonly kind: "refused"; readonly problems: readonly string[] };
+
+const quoted = (names: readonly string[]) => names.map((n) => `"${n}"`).join(", ");
+const listed = (names: readonly string[]) => names.join(", ");
+
+/**
+ * Whether this `up` upgrades the stack's major, and how. `running` is every node container
+ * found (an empty list: a new stack, nothing to upgrade). An upgrade changes nothing else in
+ * the same `up`: the nodes that run are the nodes of the config, the primary stays where it
+ * is, and no host is marked gone; each of these is refused with a sentence instead.
+ */
+export function planUpgrade(
+    config: Pick<ClusterConfig, "backup">,
+    plan: TopologyPlan,
+    running: readonly RunningNode[],
+    requested: string,
+    stack: string,
+): UpgradeDecision {
+    const field = `pgtopo:postgresVersion: "${requested}"`;
+    const other = running.filter((r) => r.major !== requested);
+    if (other.length === 0) return { kind: "none" };
+
+    const majors = [...new Set(running.map((r) => r.major))].sort((a, b) => Number(a) - Number(b));
+    const nodesOf = (major: string) => running.filter((r) => r.major === major).map((r) => r.node).sort(); // prettier-ignore
+    if (majors.length > 1) {
+        const which = majors.map((m) => `${m} (${listed(nodesOf(m))})`).join(" and ");
+        return refused(
+            `${field} is not allowed for stack ${stack}: its nodes run different majors, ${which}; an upgrade starts from a cluster on one major (bring every node back to ${majors[0]} first)`,
+        );
+    }
+    const from = majors[0];
+    if (Number(from) > Number(requested)) {
+        return refused(
+            `${field} is not allowed for stack ${stack}: its nodes run PostgreSQL ${from} (${listed(nodesOf(from))}), and PostgreSQL has no downgrade (restore a backup into a new stack instead); allowed: "${from}"`,
+        );
+    }
+    if (!SUPPORTED_UPGRADES.some(([f, t]) => f === from && t === requested)) {
+        const to = SUPPORTED_UPGRADES.filter(([f]) => f === from).map(([, t]) => t);
+        return refused(
+            `${field} is not allowed for stack ${stack}: pgtopo upgrades PostgreSQL ${from} to ${to.length > 0 ? quoted(to) : "no later major"} only; allowed: ${quoted([from, ...to])}`,
+        );
+    }
+
+    const problems: string[] = [];
+    const configured = plan.nodes.map((n) => n.name);
+    const runningNames = running.map((r) => r.node);
+    const added = configured.filter((n) => !runningNames.includes(n));
+    const removed = runningNames.filter((n) => !configured.includes(n));
+    if (added.length > 0 || removed.length > 0) {
+        const parts = [
+            ...(added.length > 0 ? [`adds ${listed(added)}`] : []),
+            ...(removed.length > 0 ? [`removes ${listed(removed)}`] : []),
+        ];
+        problems.push(
+            `pgtopo:nodes: this config also ${parts.join(" and ")}; an upgrade to ${requested} changes nothing else in the same \`up\` (upgrade first, then change the nodes)`,
+        );
+    }
+    const gone = plan.nodes.filter((n) => n.gone).map((n) => n.name);
+    if (gone.length > 0) {
+        problems.push(
+            `${field}: ${listed(gone)} ${gone.length > 1 ? "are" : "is"} on a host marked gone; an upgrade needs every node (remove ${gone.length > 1 ? "them" : "it"} from pgtopo:nodes first)`,
+        );
+    }
+    const primary = plan.nodes.find((n) => n.role === "primary")!;
+    const standbys = plan.nodes.filter((n) => n.role !== "primary");
+    // The standbys follow by rsync between volumes, which needs them on the primary's
+    // engine. Elsewhere they would need a new base backup, which is not built yet: refused
+    // rather than done halfway.
+    const elsewhere = standbys.filter((n) => n.dockerHost !== primary.dockerHost).map((n) => n.name);
+    if (elsewhere.length > 0) {
+        problems.push(
+            `${field}: ${listed(elsewhere)} ${elsewhere.length > 1 ? "are" : "is"} on another host than the primary ${primary.name}; pgtopo upgrades the standbys on the primary's host only so far (without a new base backup), so an upgrade across hosts is not done yet (put every node on one host for the upgrade, or restore a backup into a new stack on ${requested})`,
+        );
+    }
+    if (config.backup) {
+        problems.push(
+            `${field}: pgtopo:backup is on; the upgrade of the backup repository (pgBackRest's stanza-upgrade and a new full backup) is not done yet, so an upgrade with backups on is refused rather than leaving backups that cannot restore (restore a backup into a new stack on ${requested} instead)`,
+        );
+    }
+    if (problems.length > 0) return { kind: "refused", problems };
+
+    const stopOrder = [primary.name, ...[...standbys].sort((a, b) => a.depth - b.depth).map((n) => n.name)];
+    const linked = standbys.map((n) => n.name);
+    const summary = [
+        `PostgreSQL ${from} -> ${requested} for stack ${stack}: pg_upgrade --check first, with every node up;`,
+        `then ${listed(stopOrder)} stop (${primary.name}, the primary, first) for as long as pg_upgrade --link takes, which links the data files instead of copying them (seconds to a minute, whatever the data's size);`,
+        ...(linked.length > 0
+            ? [
+                  `${listed(linked)} follow without a new base backup (rsync --hard-links: only what pg_upgrade wrote anew is copied: the catalogs and the new WAL, tens of MB whatever the data's size);`,
+              ]
+            : []),
+        `writes stop from the primary's stop until it runs ${requested}; a failure before every new data directory is ready puts ${from} back as it was and starts it again;`,
+        `then each node starts on ${requested}, its standbys' slots are made again and statistics are rebuilt (vacuumdb --analyze-in-stages) while it takes writes.`,
+    ].join(" ");
+    return { kind: "upgrade", plan: { from, to: requested, primary: primary.name, stopOrder, linked, summary } };
+}
+
+function refused(problem: string): UpgradeDecision {
+    return { kind: "refused", problems: [problem] };
+}

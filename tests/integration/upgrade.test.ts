@@ -1,0 +1,174 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { docker } from "../support/docker";
+import { query } from "../support/postgres";
+import { status } from "../support/status";
+import { freePorts, TestStack, type ClusterSpec } from "../support/stack";
+import { switchOverUnderWrites } from "../support/switchover";
+import { RecordingWriter } from "../support/writer";
+import { slotNameFor } from "../../planning/topology";
+
+/**
+ * Issue 23: a major upgrade by config. A 1 + 2 cascade on PostgreSQL 15 with data, then
+ * `postgresVersion: "17"` and one `up`: what pg_upgrade refuses is refused with nothing
+ * stopped; a failure after the stop puts 15 back, running and streaming; the upgrade
+ * itself under a recording writer keeps every acknowledged row on every node, the standbys
+ * streaming through their slots again, without a new base backup; a switchover afterwards
+ * loses nothing.
+ */
+const wait = { timeout: 60_000, interval: 250 };
+
+describe("postgresVersion 15 -> 17 on a live 1 + 2 cascade, in one `up`", () => {
+    let stack: TestStack;
+    let spec: ClusterSpec;
+    let urls: Record<string, string>;
+    const nodes = ["pg-1", "pg-2", "pg-3"];
+
+    const majorOf = async (node: string) => {
+        const [row] = await query<{ v: number }>(urls[node], "SELECT current_setting('server_version_num')::int AS v");
+        return Math.floor(row.v / 10000);
+    };
+    const count = async (node: string, table: string) =>
+        (await query<{ n: number }>(urls[node], `SELECT count(*)::int AS n FROM ${table}`))[0].n;
+    const startedAt = (node: string) => docker("inspect", "--format", "{{.State.StartedAt}}", stack.container(node));
+    /** The inode of the table's file on a node: the same one after the upgrade means linked, not copied. */
+    const tableInode = (node: string) =>
+        docker("exec", stack.container(node), "bash", "-c", `set -e; file=$(setpriv --reuid=postgres --regid=postgres --init-groups psql -h /var/run/postgresql -d postgres -XAtc "SELECT pg_relation_filepath('kept')"); test -n "$file"; stat -c %i "$PGDATA/$file"`); // prettier-ignore
+
+    beforeAll(async () => {
+        const [p1, p2, p3] = await freePorts(3);
+        stack = await TestStack.create("upgr");
+        spec = {
+            postgresVersion: "15",
+            primary: "pg-1",
+            nodes: [
+                { name: "pg-1", port: p1 },
+                { name: "pg-2", port: p2 },
+                { name: "pg-3", port: p3, upstream: "pg-2" },
+            ],
+            parameters: { work_mem: "8MB" },
+        };
+        await stack.configure(spec);
+        await stack.timedUp("1 + 2 cascade on PostgreSQL 15");
+        urls = await stack.connectionStrings();
+        await query(urls["pg-1"], "CREATE TABLE kept AS SELECT g AS id, md5(g::text) AS t FROM generate_series(1, 100000) g"); // prettier-ignore
+        await query(urls["pg-1"], "CREATE INDEX ON kept (t)");
+        await vi.waitFor(async () => expect(await count("pg-3", "kept")).toBe(100000), wait);
+    });
+
+    afterAll(async () => {
+        delete process.env.PGTOPO_UPGRADE_FAIL_AT;
+        if (stack) await stack.dispose();
+    });
+
+    it("refuses what pg_upgrade --check refuses, naming the column, before anything stops", async () => {
+        const before = await Promise.all(nodes.map(startedAt));
+        await query(urls["pg-1"], "CREATE TABLE grants (id int, a aclitem)");
+        await stack.configure({ ...spec, postgresVersion: "17" });
+        const failed = await stack.up().then(
+            () => "",
+            (err: Error) => err.message,
+        );
+        expect(failed).toMatch(/pgtopo:postgresVersion: \\?"17\\?": pg_upgrade refuses this cluster/);
+        expect(failed).toMatch(/public\.grants\.a/);
+        expect(failed).not.toContain(decodeURIComponent(new URL(urls["pg-1"]).password));
+        // Nothing stopped: every server the same process, on 15.
+        expect(await Promise.all(nodes.map(startedAt))).toEqual(before);
+        for (const node of nodes) expect(await majorOf(node)).toBe(15);
+        await query(urls["pg-1"], "DROP TABLE grants");
+    });
+
+    it("puts 15 back, running and streaming, when a step fails after the stop", async () => {
+        process.env.PGTOPO_UPGRADE_FAIL_AT = "upgraded";
+        try {
+            await stack.configure({ ...spec, postgresVersion: "17" });
+            const failed = await stack.up().then(
+                () => "",
+                (err: Error) => err.message,
+            );
+            expect(failed).toContain("failure injected after pg_upgrade");
+            expect(failed).toContain("PostgreSQL 15 runs again on every node");
+        } finally {
+            delete process.env.PGTOPO_UPGRADE_FAIL_AT;
+        }
+        for (const node of nodes) expect(await majorOf(node)).toBe(15);
+        await query(urls["pg-1"], "INSERT INTO kept VALUES (0, 'after the failed upgrade')");
+        await vi.waitFor(async () => expect(await count("pg-3", "kept")).toBe(100001), wait);
+        // The old directories as they were: no new one left beside them.
+        for (const node of nodes) {
+            const left = await docker("exec", stack.container(node), "ls", "/var/lib/postgresql/data");
+            expect(left).not.toMatch(/pgdata\.new|pgtopo-upgrade-committed/);
+        }
+        expect((await status(stack.name)).code).toBe(0);
+    });
+
+    it("upgrades every node to 17 under a recording writer: no acknowledged row lost, standbys streaming through their slots", async () => {
+        const inodeBefore = await tableInode("pg-3");
+        const keptRows = await count("pg-1", "kept");
+        await query(urls["pg-1"], "CREATE TABLE upgrade_ids (id int PRIMARY KEY)");
+        const writer = new RecordingWriter(urls, "upgrade_ids").start();
+        await vi.waitFor(() => expect(writer.committed.length).toBeGreaterThan(20), wait);
+        await stack.configure({ ...spec, postgresVersion: "17" });
+        const result = await stack.timedUp("upgrade 15 -> 17 of a 1 + 2 cascade (100,000 rows)");
+        const before = writer.committed.length;
+        await vi.waitFor(() => expect(writer.committed.length).toBeGreaterThan(before + 20), wait);
+        await writer.stop();
+        console.log(`[timing] upgrade 15 -> 17: longest write gap ${(writer.maxGapMs / 1000).toFixed(1)} s`);
+        const log = stack.log.join("");
+        // What reached each standby instead of a base backup (pgtopo-upgrade standby says it).
+        const copied = [...new Set(log.match(/copied to the standby: [\d,]+ bytes/g) ?? [])];
+        console.log(`[figure] upgrade 15 -> 17, per standby: ${copied.join("; ")}`);
+        expect(copied.length).toBeGreaterThan(0);
+        expect(log).toContain("PostgreSQL 15 -> 17 for stack");
+        expect(log).toContain("every standby streams again on PostgreSQL 17");
+        expect(result.summary.resourceChanges?.replace).toBeGreaterThanOrEqual(3);
+
+        const committed = [...writer.committed];
+        for (const node of nodes) {
+            expect(await majorOf(node)).toBe(17);
+            await vi.waitFor(async () => {
+                const [row] = await query<{ n: number }>(urls[node], "SELECT count(*)::int AS n FROM upgrade_ids WHERE id = ANY($1::int[])", [committed]); // prettier-ignore
+                expect(row.n).toBe(committed.length);
+            }, wait);
+            expect(await count(node, "kept")).toBe(keptRows);
+            // pgtopo's settings carried over; the old directories are gone.
+            const [setting] = await query<{ w: string }>(urls[node], "SELECT current_setting('work_mem') AS w");
+            expect(setting.w).toBe("8MB");
+            const left = await docker("exec", stack.container(node), "ls", "/var/lib/postgresql/data");
+            expect(left).not.toMatch(/pgdata\.old|pgdata\.new|pgtopo-upgrade-committed/);
+        }
+        // Each standby streams from its upstream through its slot, made again on 17.
+        for (const [upstream, standby] of [
+            ["pg-1", "pg-2"],
+            ["pg-2", "pg-3"],
+        ]) {
+            const rows = await query(urls[upstream], "SELECT r.application_name AS name, r.state, s.slot_name AS slot, s.active FROM pg_stat_replication r JOIN pg_replication_slots s ON s.active_pid = r.pid"); // prettier-ignore
+            expect(rows).toEqual([{ name: standby, state: "streaming", slot: slotNameFor(standby), active: true }]);
+        }
+        // No new base backup: the standby's table file is the one it had on 15, linked.
+        expect(await tableInode("pg-3")).toBe(inodeBefore);
+        // Statistics rebuilt.
+        const [stats] = await query<{ n: number }>(urls["pg-1"], "SELECT count(*)::int AS n FROM pg_stats WHERE tablename = 'kept'"); // prettier-ignore
+        expect(stats.n).toBeGreaterThan(0);
+        expect((await status(stack.name)).code).toBe(0);
+        spec = { ...spec, postgresVersion: "17" };
+    });
+
+    it("takes a switchover afterwards without losing a commit", async () => {
+        const committed = await switchOverUnderWrites({
+            stack,
+            spec,
+            urls,
+            to: "pg-2",
+            label: "switchover after the upgrade",
+            wait,
+        });
+        spec = { ...spec, primary: "pg-2" };
+        for (const node of ["pg-1", "pg-3"]) {
+            await vi.waitFor(async () => {
+                const [row] = await query<{ n: number }>(urls[node], "SELECT count(*)::int AS n FROM ids WHERE id = ANY($1::int[])", [committed]); // prettier-ignore
+                expect(row.n).toBe(committed.length);
+            }, wait);
+            expect(await majorOf(node)).toBe(17);
+        }
+    });
+});

@@ -1,0 +1,115 @@
+import { describe, expect, it } from "vitest";
+import { parseClusterConfig } from "../../config";
+import { planTopology } from "../../planning/topology";
+import { planUpgrade, type RunningNode } from "../../planning/upgrade";
+
+/**
+ * A change of pgtopo:postgresVersion under running nodes (planning/upgrade.ts): an upgrade,
+ * planned in words for preview, or refused with the field, the value and what is allowed.
+ */
+const cascade = [
+    { name: "pg-1", port: 5432 },
+    { name: "pg-2", port: 5433 },
+    { name: "pg-3", port: 5434, upstream: "pg-2" },
+];
+const decide = (raw: Record<string, unknown>, running: readonly RunningNode[]) => {
+    const config = parseClusterConfig({ primary: "pg-1", nodes: cascade, ...raw });
+    return planUpgrade(config, planTopology(config, "prod"), running, config.postgresVersion, "prod");
+};
+const on = (major: string, ...nodes: string[]) => nodes.map((node) => ({ node, major }));
+
+describe("a change of postgresVersion under running nodes", () => {
+    it("is nothing to do on a new stack or on the major the nodes run", () => {
+        expect(decide({ postgresVersion: "17" }, [])).toEqual({ kind: "none" });
+        expect(decide({ postgresVersion: "15" }, on("15", "pg-1", "pg-2", "pg-3"))).toEqual({ kind: "none" });
+    });
+
+    it("plans 15 -> 17 of a cascade: the primary stops first, every standby follows without a new base backup", () => {
+        const decision = decide({ postgresVersion: "17" }, on("15", "pg-1", "pg-2", "pg-3"));
+        expect(decision.kind).toBe("upgrade");
+        if (decision.kind !== "upgrade") return;
+        expect(decision.plan).toMatchObject({
+            from: "15",
+            to: "17",
+            primary: "pg-1",
+            stopOrder: ["pg-1", "pg-2", "pg-3"],
+            linked: ["pg-2", "pg-3"],
+        });
+        // Preview says it in words: what stops, what is copied, where rollback ends.
+        expect(decision.plan.summary).toContain("PostgreSQL 15 -> 17 for stack prod: pg_upgrade --check first");
+        expect(decision.plan.summary).toContain("then pg-1, pg-2, pg-3 stop (pg-1, the primary, first)");
+        expect(decision.plan.summary).toContain("pg-2, pg-3 follow without a new base backup");
+        expect(decision.plan.summary).toContain("puts 15 back as it was");
+        expect(decision.plan.summary).toContain("vacuumdb --analyze-in-stages");
+    });
+
+    it("refuses a downgrade, as PostgreSQL has none", () => {
+        expect(decide({ postgresVersion: "15" }, on("17", "pg-1", "pg-2", "pg-3"))).toEqual({
+            kind: "refused",
+            problems: [
+                'pgtopo:postgresVersion: "15" is not allowed for stack prod: its nodes run PostgreSQL 17 (pg-1, pg-2, pg-3), and PostgreSQL has no downgrade (restore a backup into a new stack instead); allowed: "17"',
+            ],
+        });
+    });
+
+    it("refuses nodes on different majors (a half-done upgrade by hand), naming each", () => {
+        const decision = decide({ postgresVersion: "17" }, [...on("15", "pg-1", "pg-3"), ...on("17", "pg-2")]);
+        expect(decision).toEqual({
+            kind: "refused",
+            problems: [
+                'pgtopo:postgresVersion: "17" is not allowed for stack prod: its nodes run different majors, 15 (pg-1, pg-3) and 17 (pg-2); an upgrade starts from a cluster on one major (bring every node back to 15 first)',
+            ],
+        });
+    });
+
+    it("refuses a major it has no upgrade for, saying which it has", () => {
+        const decision = decide({ postgresVersion: "17" }, on("14", "pg-1", "pg-2", "pg-3"));
+        expect(decision).toEqual({
+            kind: "refused",
+            problems: [
+                'pgtopo:postgresVersion: "17" is not allowed for stack prod: pgtopo upgrades PostgreSQL 14 to no later major only; allowed: "14"',
+            ],
+        });
+    });
+
+    it("refuses other changes in the same `up`: an upgrade changes nothing else", () => {
+        const decision = decide({ postgresVersion: "17" }, on("15", "pg-1", "pg-2", "pg-3", "pg-4"));
+        expect(decision).toEqual({
+            kind: "refused",
+            problems: [
+                "pgtopo:nodes: this config also removes pg-4; an upgrade to 17 changes nothing else in the same `up` (upgrade first, then change the nodes)",
+            ],
+        });
+    });
+
+    it("refuses, for now, backups on and standbys on another host than the primary, saying what to do instead", () => {
+        const withBackups = decide({ postgresVersion: "17", backup: {} }, on("15", "pg-1", "pg-2", "pg-3"));
+        expect(withBackups.kind).toBe("refused");
+        if (withBackups.kind === "refused") {
+            expect(withBackups.problems).toEqual([
+                expect.stringContaining(
+                    'pgtopo:postgresVersion: "17": pgtopo:backup is on; the upgrade of the backup repository',
+                ),
+            ]);
+        }
+        const config = parseClusterConfig({
+            primary: "pg-1",
+            postgresVersion: "17",
+            hosts: {
+                db1: { docker: "ssh://a@db1", address: "10.0.0.11" },
+                db2: { docker: "ssh://a@db2", address: "10.0.0.12" },
+            },
+            nodes: [
+                { name: "pg-1", port: 5432, host: "db1" },
+                { name: "pg-2", port: 5432, host: "db2" },
+            ],
+        });
+        const across = planUpgrade(config, planTopology(config, "prod"), on("15", "pg-1", "pg-2"), "17", "prod");
+        expect(across).toEqual({
+            kind: "refused",
+            problems: [
+                expect.stringContaining('pgtopo:postgresVersion: "17": pg-2 is on another host than the primary pg-1'),
+            ],
+        });
+    });
+});
