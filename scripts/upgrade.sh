@@ -19,7 +19,8 @@
 # Environment: PGTOPO_UPGRADE_FROM, PGTOPO_UPGRADE_TO (majors), PGTOPO_UPGRADE_STACK,
 # PGTOPO_UPGRADE_PRIMARY and PGTOPO_UPGRADE_STANDBYS ("container=volume", the standbys
 # space-separated, upstreams before theirs), PGPASSWORD (the superuser's, for the check).
-# PGTOPO_UPGRADE_FAIL_AT=stopped|upgraded: a failure injected there (for tests).
+# PGTOPO_UPGRADE_FAIL_AT=stopped|upgraded: a failure injected there; committed: this script
+# killed right after the mark (for tests).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$PGTOPO_ROOT/images/postgres/lib/contract.sh"
@@ -40,7 +41,7 @@ done
 on_volumes() {
     local mounts=(-v "$primary_volume:/p") i
     for i in "${!standby_volumes[@]}"; do mounts+=(-v "${standby_volumes[$i]}:/s$i"); done
-    docker run --rm --label "pgtopo.stack=$PGTOPO_UPGRADE_STACK" "${mounts[@]}" "$image" pgtopo-upgrade "$@"
+    docker run --rm --label "pgtopo.stack=$PGTOPO_UPGRADE_STACK" --label "$ONE_SHOT_LABEL" "${mounts[@]}" "$image" pgtopo-upgrade "$@"
 }
 standby_mounts() { local i; for i in "${!standby_volumes[@]}"; do printf '/s%s ' "$i"; done; }
 
@@ -72,6 +73,12 @@ switch_all() {
 }
 
 bash "$PGTOPO_ROOT/scripts/upgrade-image.sh" "$from" "$to"
+
+# A run killed mid-way may have left a step's one-shot container running (killing the
+# docker client does not stop it): gone before anything else touches the volumes.
+ONE_SHOT_LABEL="pgtopo.upgrade=$PGTOPO_UPGRADE_STACK"
+leftovers=$(docker ps -aq --filter "label=$ONE_SHOT_LABEL")
+[ -z "$leftovers" ] || docker rm -f $leftovers >/dev/null
 
 # Where an earlier run stopped, if it did.
 case "$(on_volumes state /p)" in
@@ -127,5 +134,7 @@ for i in "${!standby_volumes[@]}"; do on_volumes standby /p "/s$i"; done
 # 4. Forward from here.
 trap - ERR
 on_volumes commit /p
+# (For tests: a run killed here, which the next `up` finishes.)
+[ "${PGTOPO_UPGRADE_FAIL_AT:-}" != committed ] || kill -KILL $$
 switch_all
 say "PostgreSQL $to in place on every volume after $((SECONDS - started)) s stopped; the nodes start on the $to image next"

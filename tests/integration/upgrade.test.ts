@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { docker } from "../support/docker";
+import { docker, killMatching } from "../support/docker";
 import { query } from "../support/postgres";
 import { status } from "../support/status";
 import { freePorts, TestStack, type ClusterSpec } from "../support/stack";
@@ -170,5 +170,76 @@ describe("postgresVersion 15 -> 17 on a live 1 + 2 cascade, in one `up`", () => 
             }, wait);
             expect(await majorOf(node)).toBe(17);
         }
+    });
+});
+
+describe("an upgrade interrupted mid-way ends on one major, never between", () => {
+    let stack: TestStack;
+    let spec: ClusterSpec;
+    let urls: Record<string, string>;
+
+    beforeAll(async () => {
+        const [p1, p2] = await freePorts(2);
+        stack = await TestStack.create("upgk");
+        spec = {
+            postgresVersion: "15",
+            primary: "pg-1",
+            nodes: [
+                { name: "pg-1", port: p1 },
+                { name: "pg-2", port: p2 },
+            ],
+        };
+        await stack.configure(spec);
+        await stack.up();
+        urls = await stack.connectionStrings();
+        await query(urls["pg-1"], "CREATE TABLE kept AS SELECT generate_series(1, 5000) AS id");
+    });
+
+    afterAll(async () => {
+        delete process.env.PGTOPO_UPGRADE_FAIL_AT;
+        if (stack) await stack.dispose();
+    });
+
+    it("resumes an `up` killed after the stop, and finishes one killed after the commit", async () => {
+        await stack.configure({ ...spec, postgresVersion: "17" });
+        // 1. Killed (the CLI and the upgrade step) the moment the primary has stopped.
+        const interrupted = stack.up().then(
+            () => "finished",
+            () => "failed",
+        );
+        await vi.waitFor(
+            async () =>
+                expect(await docker("container", "inspect", "-f", "{{.State.Running}}", stack.container("pg-1"))).toBe("false"), // prettier-ignore
+            { timeout: 300_000, interval: 50 },
+        );
+        await killMatching("scripts/upgrade.sh");
+        await killMatching(`pulumi.* up .*--stack ${stack.name}`);
+        expect(await interrupted).toBe("failed");
+        await stack.cancelAfterKill();
+
+        // 2. The next `up` undoes what the killed one left, upgrades again, and is killed
+        // right after its commit mark.
+        process.env.PGTOPO_UPGRADE_FAIL_AT = "committed";
+        try {
+            await expect(stack.up()).rejects.toThrow();
+        } finally {
+            delete process.env.PGTOPO_UPGRADE_FAIL_AT;
+        }
+        const marked = await docker("run", "--rm", "-v", `pgtopo-${stack.name}-pg-1-data:/p`, "pgtopo/upgrade:15-17", "pgtopo-upgrade", "state", "/p"); // prettier-ignore
+        expect(marked).toBe("committed");
+
+        // 3. The next `up` goes forward from the mark: 17 everywhere, every row there.
+        await stack.timedUp("finish an upgrade killed after its commit");
+        expect(stack.log.join("")).toContain("an earlier upgrade to 17 was committed before it was interrupted");
+        for (const node of ["pg-1", "pg-2"]) {
+            const [row] = await query<{ v: number; n: number }>(urls[node], "SELECT current_setting('server_version_num')::int / 10000 AS v, (SELECT count(*)::int FROM kept) AS n"); // prettier-ignore
+            expect(row).toEqual({ v: 17, n: 5000 });
+        }
+        await query(urls["pg-1"], "INSERT INTO kept VALUES (5001)");
+        await vi.waitFor(async () => {
+            const [row] = await query<{ n: number }>(urls["pg-2"], "SELECT count(*)::int AS n FROM kept");
+            expect(row.n).toBe(5001);
+        }, wait);
+        expect((await status(stack.name)).code).toBe(0);
     });
 });
