@@ -184,37 +184,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
               }
             : undefined;
 
-        // pgtopo:backup.repositoryHost: the repository's own container (with hosts, on the host
-        // the config names, once that host holds the stack's CA). Before the nodes: a
-        // restore's one-shot reads the source through it.
-        if (repositoryHost) {
-            const engine = engines.get(repositoryHost.host)!;
-            this.repositoryHost = new RepositoryHost(
-                `${name}-repository`,
-                {
-                    stack,
-                    names,
-                    backup: config.backup!,
-                    engine,
-                    address: repositoryHost.host ? config.hosts![repositoryHost.host].address : undefined,
-                    port: serverPort(config),
-                    nodes: plan.nodes.filter((n) => !n.gone).map((n) => ({ name: n.name, address: n.address && config.hosts ? n.address : undefined })), // prettier-ignore
-                    after: sharedCa ? [sharedCa] : [],
-                    restoreSourceVolume: config.restore ? stackNames(config.restore.fromStack).backupVolume : undefined,
-                    found: args.repositoryHostFound,
-                },
-                { parent: this },
-            );
-        }
-
-        this.superuserPassword = superuserPassword.value;
-        this.replicationPassword = replicationPassword.value;
-        const settings = renderSettings(config, plan);
-        // pgtopo:backup.s3 across hosts: the nodes whose pgBackRest server is published on
-        // their host, for a backup on a primary elsewhere to read them (pgtopo.backup_servers).
-        const backupServers = planBackupServers(config);
         // A major upgrade: its step runs before any node container is replaced by the new
-        // major's image (each one depends on it), on the primary's engine.
+        // major's image (each one depends on it; the repository host's too, whose pgBackRest
+        // must stay the nodes' release while they run), on the primary's engine.
         const primaryEngine = engines.get(plan.nodes.find((n) => n.name === plan.primary)!.host)!;
         const upgrade = args.upgrade
             ? new MajorUpgrade(
@@ -231,6 +203,35 @@ export class PostgresCluster extends pulumi.ComponentResource {
                   { parent: this },
               )
             : undefined;
+        // pgtopo:backup.repositoryHost: the repository's own container (with hosts, on the host
+        // the config names, once that host holds the stack's CA). Before the nodes: a
+        // restore's one-shot reads the source through it.
+        if (repositoryHost) {
+            const engine = engines.get(repositoryHost.host)!;
+            this.repositoryHost = new RepositoryHost(
+                `${name}-repository`,
+                {
+                    stack,
+                    names,
+                    backup: config.backup!,
+                    engine,
+                    address: repositoryHost.host ? config.hosts![repositoryHost.host].address : undefined,
+                    port: serverPort(config),
+                    nodes: plan.nodes.filter((n) => !n.gone).map((n) => ({ name: n.name, address: n.address && config.hosts ? n.address : undefined })), // prettier-ignore
+                    after: [...(sharedCa ? [sharedCa] : []), ...(upgrade ? [upgrade.step] : [])],
+                    restoreSourceVolume: config.restore ? stackNames(config.restore.fromStack).backupVolume : undefined,
+                    found: args.repositoryHostFound,
+                },
+                { parent: this },
+            );
+        }
+
+        this.superuserPassword = superuserPassword.value;
+        this.replicationPassword = replicationPassword.value;
+        const settings = renderSettings(config, plan);
+        // pgtopo:backup.s3 across hosts: the nodes whose pgBackRest server is published on
+        // their host, for a backup on a primary elsewhere to read them (pgtopo.backup_servers).
+        const backupServers = planBackupServers(config);
         const created = new Map<string, PostgresNode>();
         for (const node of plan.nodes) {
             const engine = engines.get(node.host)!;
@@ -294,7 +295,16 @@ export class PostgresCluster extends pulumi.ComponentResource {
 
         const nodes = [...created.values()];
         this.members = nodes;
-        upgrade?.finish(nodes.flatMap((n) => n.ready));
+        const upgradeFinished = upgrade?.finish(nodes.flatMap((n) => n.ready));
+        // With backups on, the repository follows: pgBackRest's stanza-upgrade and a new full
+        // backup, where backups run (the repository host, or the primary).
+        if (upgrade && upgradeFinished && config.backup) {
+            const where = this.repositoryHost ?? created.get(plan.primary)!;
+            upgrade.backup(where.containerName, where.engine.env, [
+                upgradeFinished,
+                ...(this.repositoryHost ? [this.repositoryHost.container] : []),
+            ]);
+        }
 
         // pgtopo:endpoints: a router on every engine, started once the primary runs (with
         // TLS it issues its certificate from the CA the primary made, or, across hosts,

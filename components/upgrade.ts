@@ -90,4 +90,23 @@ export class MajorUpgrade extends pulumi.ComponentResource {
             { parent: this, dependsOn: [this.step, ...ready] },
         );
     }
+
+    /**
+     * With backups on, once the upgrade is finished: the repository's stanza upgraded to the
+     * new major (pgBackRest refuses the new cluster's WAL until then; PostgreSQL keeps it
+     * meanwhile) and a new full backup, the first one the new major can restore from.
+     */
+    backup(container: string, engineEnv: Record<string, string>, after: pulumi.Resource[]): command.local.Command {
+        const { plan } = this.args;
+        return new command.local.Command(
+            `${this.resourceName}-backup`,
+            {
+                create: `bash scripts/upgrade-backup.sh ${container}`,
+                dir: PROJECT_ROOT,
+                environment: { ...engineEnv, PGTOPO_UPGRADE_TO: plan.to },
+                triggers: [plan.from, plan.to],
+            },
+            { parent: this, dependsOn: after },
+        );
+    }
 }

@@ -113,11 +113,6 @@ export function planUpgrade(
             `${field}: ${listed(elsewhere)} ${elsewhere.length > 1 ? "are" : "is"} on another host than the primary ${primary.name}; pgtopo upgrades the standbys on the primary's host only so far (without a new base backup), so an upgrade across hosts is not done yet (put every node on one host for the upgrade, or restore a backup into a new stack on ${requested})`,
         );
     }
-    if (config.backup) {
-        problems.push(
-            `${field}: pgtopo:backup is on; the upgrade of the backup repository (pgBackRest's stanza-upgrade and a new full backup) is not done yet, so an upgrade with backups on is refused rather than leaving backups that cannot restore (restore a backup into a new stack on ${requested} instead)`,
-        );
-    }
     if (problems.length > 0) return { kind: "refused", problems };
 
     const stopOrder = [primary.name, ...[...standbys].sort((a, b) => a.depth - b.depth).map((n) => n.name)];
@@ -131,7 +126,10 @@ export function planUpgrade(
               ]
             : []),
         `writes stop from the primary's stop until it runs ${requested}; a failure before every new data directory is ready puts ${from} back as it was and starts it again;`,
-        `then each node starts on ${requested}, its standbys' slots are made again and statistics are rebuilt (vacuumdb --analyze-in-stages) while it takes writes.`,
+        `then each node starts on ${requested}, its standbys' slots are made again and statistics are rebuilt (vacuumdb --analyze-in-stages) while it takes writes` +
+            (config.backup
+                ? `; with backups on, pgBackRest's stanza-upgrade and a new full backup (backups of ${from} cannot restore ${requested}).`
+                : "."),
     ].join(" ");
     return { kind: "upgrade", plan: { from, to: requested, primary: primary.name, stopOrder, linked, summary } };
 }

@@ -1,8 +1,14 @@
-import * as path from "node:path";
 import { BACKUPS_LABEL, stackNames } from "../contract/names";
 import { PATHS, STANZA } from "../contract/image";
 import { dockerText } from "../ops/docker";
-import { restoreTarget, segmentEnd, targetProblem, type RecoverableWindow } from "../planning/restore";
+import {
+    recoverableWindow,
+    restoreTarget,
+    targetProblem,
+    type ArchivedFile,
+    type RecoverableWindow,
+    type StanzaInfo,
+} from "../planning/restore";
 import type { ClusterConfig } from "../config/schema";
 import {
     REPOSITORY_QUESTION_TIMEOUT,
@@ -30,14 +36,16 @@ export type RepositoryReader = (
     source: RepositorySource,
     image: string,
     engine?: string,
-) => Promise<RecoverableWindow | "no backup" | Error | undefined>;
+    /** The restoring stack's postgresVersion: only the backups of that major count. */
+    major?: string,
+) => Promise<RecoverableWindow | "no backup" | { readonly otherMajors: readonly string[] } | Error | undefined>;
 
 /**
  * pgBackRest's account of a repository: its oldest backup's end, and the newest archived
  * WAL segment (when it was stored, where it ends), the same questions for either kind.
  * A volume is mounted read-only with no network; an object store is reached over TLS.
  */
-export const readRepository: RepositoryReader = async (source, image, engine) => {
+export const readRepository: RepositoryReader = async (source, image, engine, major) => {
     const hasImage = (on: string | undefined) => dockerText(on, ["image", "inspect", image]).then(() => true, () => false); // prettier-ignore
     // On the engine the restore will run on (with pgtopo:hosts, the primary's host), which
     // also checks its way to an object store; a host new to pgtopo has no image yet, and
@@ -70,22 +78,15 @@ export const readRepository: RepositoryReader = async (source, image, engine) =>
         return new Error(said);
     }
     const [json, listing] = out.split("\n");
-    const [stanza] = JSON.parse(json) as (StanzaStatus & {
-        backup?: { timestamp: { stop: number }; lsn: { stop: string } }[];
-    })[];
+    const [stanza] = JSON.parse(json) as (StanzaStatus & StanzaInfo)[];
     const unreadable = unreadableRepository(stanza);
     if (unreadable !== undefined) return new Error(unreadable);
-    const backups = stanza?.backup ?? [];
-    const segments = Object.entries(JSON.parse(listing || "{}") as Record<string, { type: string; time?: number }>)
-        .map(([name, entry]) => ({ file: path.basename(name), time: entry.time ?? 0, type: entry.type }))
-        .filter((e) => e.type === "file" && /^[0-9A-F]{24}-/.test(e.file))
-        .sort((a, b) => a.time - b.time || a.file.localeCompare(b.file));
-    const newest = segments.at(-1);
-    if (backups.length === 0 || !newest) return "no backup";
-    return {
-        from: { time: new Date(backups[0].timestamp.stop * 1000), lsn: backups[0].lsn.stop },
-        to: { time: new Date(newest.time * 1000), lsn: segmentEnd(newest.file.slice(0, 24)) },
-    };
+    const archived: ArchivedFile[] = Object.entries(
+        JSON.parse(listing || "{}") as Record<string, { type: string; time?: number }>,
+    )
+        .filter(([, entry]) => entry.type === "file")
+        .map(([name, entry]) => ({ path: name, time: entry.time ?? 0 }));
+    return recoverableWindow(stanza, archived, major);
 };
 
 export interface RestoreProbe {
@@ -149,7 +150,10 @@ export async function restoreProblems(
             ...repositorySecrets(config.backup!),
         };
         const where = s3Url(s3, from);
-        return windowProblems(await probe.readRepository({ kind: "s3", environment, where }, image, engine), where);
+        return windowProblems(
+            await probe.readRepository({ kind: "s3", environment, where }, image, engine, config.postgresVersion),
+            where,
+        );
     }
     // The source's volume: on this machine, or, with a repository host across hosts, on
     // that host's engine (its repository container reads it there for the restore).
@@ -166,7 +170,7 @@ export async function restoreProblems(
         ];
     }
     return windowProblems(
-        await probe.readRepository({ kind: "volume", volume: source }, image, sourceEngine),
+        await probe.readRepository({ kind: "volume", volume: source }, image, sourceEngine, config.postgresVersion),
         `volume ${source}${on}`,
     );
 
@@ -181,6 +185,13 @@ export async function restoreProblems(
             return [`pgtopo:restore.fromStack: "${from}": its repository (${where}) cannot be read: ${window.message}`];
         }
         if (!window) return []; // the image to read it with is not here yet: the restore itself says what is wrong
+        if ("otherMajors" in window) {
+            return [
+                `pgtopo:postgresVersion: "${config.postgresVersion}": stack ${from}'s backups are all of PostgreSQL ` +
+                    `${window.otherMajors.join(", ")}, which a stack on ${config.postgresVersion} cannot restore; ` +
+                    `allowed: ${window.otherMajors.map((m) => `"${m}"`).join(", ")}`,
+            ];
+        }
         const problem = targetProblem(restoreTarget(restore!.target), window, from);
         return problem ? [problem] : [];
     }

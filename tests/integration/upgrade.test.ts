@@ -243,3 +243,88 @@ describe("an upgrade interrupted mid-way ends on one major, never between", () =
         expect((await status(stack.name)).code).toBe(0);
     });
 });
+
+describe("an upgrade with backups on: the repository follows", () => {
+    let stack: TestStack;
+    let copy: TestStack | undefined;
+    let spec: ClusterSpec;
+    let urls: Record<string, string>;
+
+    beforeAll(async () => {
+        const [p1, p2] = await freePorts(2);
+        stack = await TestStack.create("upgb");
+        spec = {
+            postgresVersion: "15",
+            primary: "pg-1",
+            nodes: [
+                { name: "pg-1", port: p1 },
+                { name: "pg-2", port: p2 },
+            ],
+            backup: {},
+        };
+        await stack.configure(spec);
+        await stack.timedUp("1 + 1 on 15 with backups on");
+        urls = await stack.connectionStrings();
+    });
+
+    afterAll(async () => {
+        if (copy) await copy.dispose();
+        if (stack) await stack.dispose();
+    });
+
+    /** Every row committed so far is in the repository's archive (its WAL segment switched and archived). */
+    const archived = async () => {
+        const [{ wal }] = await query<{ wal: string }>(urls["pg-1"], "SELECT pg_walfile_name(pg_current_wal_lsn()) AS wal"); // prettier-ignore
+        await query(urls["pg-1"], "SELECT pg_switch_wal()");
+        await vi.waitFor(async () => {
+            const [row] = await query<{ last: string | null }>(urls["pg-1"], "SELECT last_archived_wal AS last FROM pg_stat_archiver"); // prettier-ignore
+            expect(row.last && row.last >= wal).toBe(true);
+        }, wait);
+    };
+
+    it("upgrades the stanza and takes a full backup on 17; a restore to before the upgrade is refused, one to latest has every row", async () => {
+        await query(urls["pg-1"], "CREATE TABLE rows AS SELECT generate_series(1, 100) AS id");
+        await archived();
+        await new Promise((r) => setTimeout(r, 1100));
+        const beforeUpgrade = new Date();
+        await new Promise((r) => setTimeout(r, 1100));
+
+        await stack.configure({ ...spec, postgresVersion: "17" });
+        await stack.timedUp("upgrade 15 -> 17 of a 1 + 1 with backups on (stanza-upgrade, full backup)");
+        const log = stack.log.join("");
+        expect(log).toContain("with backups on, pgBackRest's stanza-upgrade and a new full backup");
+        expect(log).toMatch(/full backup done from/);
+        await query(urls["pg-1"], "INSERT INTO rows SELECT generate_series(101, 200)");
+        await archived();
+        // Archiving works on 17 (status says so), and the repository knows both majors.
+        expect((await status(stack.name)).code).toBe(0);
+        const info = JSON.parse(
+            await docker("exec", stack.container("pg-1"), "bash", "-c", "source /usr/local/lib/pgtopo/common.sh && run_as_postgres pgbackrest info --output=json"), // prettier-ignore
+        ) as { db: { version: string }[]; backup: { type: string; database: { id: number } }[] }[];
+        expect(info[0].db.map((d) => d.version)).toEqual(["15", "17"]);
+        expect(info[0].backup.filter((b) => b.type === "full").length).toBeGreaterThanOrEqual(2);
+
+        const [p1, p2] = await freePorts(2);
+        copy = await TestStack.create("upgr");
+        const nodes = [
+            { name: "pg-1", port: p1 },
+            { name: "pg-2", port: p2 },
+        ];
+        const target = beforeUpgrade.toISOString();
+        await copy.configure({ postgresVersion: "17", primary: "pg-1", nodes, backup: {}, restore: { fromStack: stack.name, target } }); // prettier-ignore
+        await expect(copy.up()).rejects.toThrow(
+            `pgtopo:restore.target: "${target}" is before stack ${stack.name}'s upgrade from PostgreSQL 15`,
+        );
+        expect(await docker("ps", "-aq", "--filter", `label=pgtopo.stack=${copy.name}`)).toBe("");
+
+        await copy.configure({ postgresVersion: "17", primary: "pg-1", nodes, backup: {}, restore: { fromStack: stack.name } }); // prettier-ignore
+        await copy.timedUp("restore the upgraded stack's latest into a new 1 + 1 on 17");
+        const copyUrls = await copy.connectionStrings();
+        for (const node of ["pg-1", "pg-2"]) {
+            await vi.waitFor(async () => {
+                const [row] = await query<{ v: number; n: number }>(copyUrls[node], "SELECT current_setting('server_version_num')::int / 10000 AS v, (SELECT count(*)::int FROM rows) AS n"); // prettier-ignore
+                expect(row).toEqual({ v: 17, n: 200 });
+            }, wait);
+        }
+    });
+});

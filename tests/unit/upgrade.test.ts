@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { parseClusterConfig } from "../../config";
 import { planTopology } from "../../planning/topology";
 import { planUpgrade, type RunningNode } from "../../planning/upgrade";
+import { recoverableWindow, restoreTarget, targetProblem } from "../../planning/restore";
 
 /**
  * A change of pgtopo:postgresVersion under running nodes (planning/upgrade.ts): an upgrade,
@@ -82,16 +83,16 @@ describe("a change of postgresVersion under running nodes", () => {
         });
     });
 
-    it("refuses, for now, backups on and standbys on another host than the primary, saying what to do instead", () => {
+    it("says, with backups on, that the repository follows; refuses, for now, standbys on another host than the primary", () => {
         const withBackups = decide({ postgresVersion: "17", backup: {} }, on("15", "pg-1", "pg-2", "pg-3"));
-        expect(withBackups.kind).toBe("refused");
-        if (withBackups.kind === "refused") {
-            expect(withBackups.problems).toEqual([
-                expect.stringContaining(
-                    'pgtopo:postgresVersion: "17": pgtopo:backup is on; the upgrade of the backup repository',
-                ),
-            ]);
+        expect(withBackups.kind).toBe("upgrade");
+        if (withBackups.kind === "upgrade") {
+            expect(withBackups.plan.summary).toContain(
+                "with backups on, pgBackRest's stanza-upgrade and a new full backup (backups of 15 cannot restore 17)",
+            );
         }
+        const without = decide({ postgresVersion: "17" }, on("15", "pg-1", "pg-2", "pg-3"));
+        expect(without.kind === "upgrade" && without.plan.summary).not.toContain("stanza-upgrade");
         const config = parseClusterConfig({
             primary: "pg-1",
             postgresVersion: "17",
@@ -111,5 +112,56 @@ describe("a change of postgresVersion under running nodes", () => {
                 expect.stringContaining('pgtopo:postgresVersion: "17": pg-2 is on another host than the primary pg-1'),
             ],
         });
+    });
+});
+
+describe("restoring from a stack that was upgraded: each major restores its own backups", () => {
+    // pgBackRest's info after stanza-upgrade: db 1 on 15, db 2 on 17, a full backup on each.
+    const info = {
+        db: [
+            { id: 1, version: "15" },
+            { id: 2, version: "17" },
+        ],
+        backup: [
+            { timestamp: { stop: 1_700_000_000 }, lsn: { stop: "0/3000100" }, database: { id: 1 } },
+            { timestamp: { stop: 1_700_000_600 }, lsn: { stop: "0/9000100" }, database: { id: 2 } },
+        ],
+    };
+    const archived = [
+        { path: "15-1/0000000100000000/000000010000000000000003-aa.gz", time: 1_700_000_100 },
+        { path: "15-1/0000000100000000/000000010000000000000004-bb.gz", time: 1_700_000_200 },
+        { path: "17-2/0000000100000000/000000010000000000000009-cc.gz", time: 1_700_000_700 },
+        { path: "17-2/0000000100000000", time: 1_700_000_700 },
+    ];
+
+    it("reaches, on 17, from the first backup on 17 to the last WAL archived on 17, and knows 15 came before", () => {
+        expect(recoverableWindow(info, archived, "17")).toEqual({
+            from: { time: new Date(1_700_000_600_000), lsn: "0/9000100" },
+            to: { time: new Date(1_700_000_700_000), lsn: "0/A000000" },
+            earlier: { major: "15" },
+        });
+    });
+
+    it("reaches, on 15, what was backed up and archived before the upgrade", () => {
+        expect(recoverableWindow(info, archived, "15")).toEqual({
+            from: { time: new Date(1_700_000_000_000), lsn: "0/3000100" },
+            to: { time: new Date(1_700_000_200_000), lsn: "0/5000000" },
+        });
+    });
+
+    it("says so when every backup is of another major", () => {
+        expect(recoverableWindow({ db: [info.db[0]], backup: [info.backup[0]] }, archived, "17")).toEqual({
+            otherMajors: ["15"],
+        });
+    });
+
+    it("refuses a time before the upgrade on 17 with a sentence, and takes one after it", () => {
+        const window = recoverableWindow(info, archived, "17");
+        if (typeof window !== "object" || !("from" in window)) throw new Error("no window");
+        const before = new Date(1_700_000_300_000).toISOString();
+        expect(targetProblem(restoreTarget(before), window, "prod")).toBe(
+            `pgtopo:restore.target: "${before}" is before stack prod's upgrade from PostgreSQL 15: what it backed up before is another major than this stack's postgresVersion, which cannot restore it; stack prod's backups reach from 2023-11-14T22:23:20.000Z (0/9000100) to 2023-11-14T22:25:00.000Z (0/A000000, its last archived WAL)`,
+        );
+        expect(targetProblem(restoreTarget(new Date(1_700_000_650_000).toISOString()), window, "prod")).toBeUndefined();
     });
 });
