@@ -106,7 +106,7 @@ fi
 
 # 2. Writes stop here.
 trap 'roll_back "a step failed (above)"' ERR
-started=$SECONDS
+started=$(date +%s%N)
 say "stopping $primary (the primary): writes stop until it runs PostgreSQL $to"
 docker stop -t 60 "$primary" >/dev/null
 checkpoint=$(on_volumes checkpoint /p)
@@ -127,8 +127,14 @@ on_volumes check-stopped /p $(standby_mounts)
 [ "${PGTOPO_UPGRADE_FAIL_AT:-}" != stopped ] || roll_back "failure injected after the stop (PGTOPO_UPGRADE_FAIL_AT=stopped)"
 
 # 3. The new directories, beside the old ones.
+now() { date +%s%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }'; }
+linking=$(now)
 on_volumes primary /p
+say "pg_upgrade --link done in $(elapsed "$linking") s"
+following=$(now)
 for i in "${!standby_volumes[@]}"; do on_volumes standby /p "/s$i"; done
+((${#standbys[@]} == 0)) || say "standbys brought along in $(elapsed "$following") s"
 [ "${PGTOPO_UPGRADE_FAIL_AT:-}" != upgraded ] || roll_back "failure injected after pg_upgrade (PGTOPO_UPGRADE_FAIL_AT=upgraded)"
 
 # 4. Forward from here.
@@ -137,4 +143,4 @@ on_volumes commit /p
 # (For tests: a run killed here, which the next `up` finishes.)
 [ "${PGTOPO_UPGRADE_FAIL_AT:-}" != committed ] || kill -KILL $$
 switch_all
-say "PostgreSQL $to in place on every volume after $((SECONDS - started)) s stopped; the nodes start on the $to image next"
+say "PostgreSQL $to in place on every volume after $(elapsed "$started") s stopped; the nodes start on the $to image next"

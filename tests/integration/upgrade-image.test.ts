@@ -191,7 +191,7 @@ describe("the upgrade steps on a primary and its standby's volumes", () => {
         expect(out).toMatch(/^standby: 200001\|17\d{4}\|t$/m);
         expect(out).toMatch(/^receiver: streaming\/pgtopo_pg_2$/m);
         expect(out).toMatch(/^standby table file: linked$/m);
-        const copied = Number(/copied to the standby: ([\d,]+) bytes/.exec(out)![1].replace(/,/g, ""));
+        const copied = Number(/copied to the standby at \S+: ([\d,]+) bytes/.exec(out)![1].replace(/,/g, ""));
         const writtenAnew = Number(/^written anew: (\d+)$/m.exec(out)![1]);
         console.log(`[figures] standby brought to 17 by rsync: ${copied} bytes copied (the new cluster's own files: ${writtenAnew} bytes) for a ${bytes}-byte database`); // prettier-ignore
         // What pg_upgrade wrote anew travels (catalogs, new WAL), no table data: beyond it,

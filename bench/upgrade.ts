@@ -1,0 +1,170 @@
+/**
+ * A major upgrade by config (issue 23): `postgresVersion` 15 -> 17 and one `pulumi up` on a
+ * 1 + 2 cascade holding data, with a recording writer until the upgrade stops writes and
+ * after, against two baselines measured in the same run on the same data:
+ *  - pg_dumpall | psql into a new 17 server (writes stopped throughout, for a consistent
+ *    cut-over; the standbys then cloned anew);
+ *  - CloudNativePG's way: the same stop and pg_upgrade --link, then every standby cloned
+ *    anew (a bare pg_basebackup of the upgraded primary per standby).
+ * Two data sets: pgbench at a scale (100 is about 1.5 GB) and a schema of many relations
+ * (pg_upgrade's cost grows with the catalog, not the data).
+ *
+ *   npm run bench:upgrade [-- --scale 100 --relations 10000]
+ */
+import { execFile } from "node:child_process";
+import { parseArgs, promisify } from "node:util";
+import { docker } from "../tests/support/docker";
+import { query } from "../tests/support/postgres";
+import { freePorts, TestStack, type ClusterSpec } from "../tests/support/stack";
+import { RecordingWriter } from "../tests/support/writer";
+import { bareBasebackup, loadPgbench } from "./primary-data";
+import { printTable, seconds, type Row } from "./stats";
+
+const run = promisify(execFile);
+
+interface DataSet {
+    readonly label: string;
+    /** Fills the primary; returns a size for the title. */
+    readonly load: (container: string, url: string) => Promise<string>;
+}
+
+/** `count` empty tables with a primary key each (two relations apiece), in batches. */
+async function createRelations(container: string, url: string, count: number): Promise<string> {
+    const batch = 500;
+    for (let first = 1; first <= count; first += batch) {
+        const last = Math.min(count, first + batch - 1);
+        await docker("exec", "-u", "postgres", container, "psql", "-h", "/var/run/postgresql", "-d", "postgres", "-XqAtc",
+            `DO $$ BEGIN FOR i IN ${first}..${last} LOOP EXECUTE format('CREATE TABLE rel_%s (id int PRIMARY KEY, t text)', i); END LOOP; END $$`); // prettier-ignore
+    }
+    const [{ n }] = await query<{ n: number }>(
+        url,
+        "SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE 'rel_%'",
+    );
+    return `${n} relations`;
+}
+
+/** The sum over distinct lines (a command's lines show twice in `up`'s output: as it runs and in its diagnostics). */
+const bytesIn = (log: string, pattern: RegExp) =>
+    [...new Set(log.match(pattern) ?? [])].reduce(
+        (sum, line) => sum + Number(/: ([\d,]+) bytes$/.exec(line)![1].replace(/,/g, "")),
+        0,
+    );
+const secondsIn = (log: string, pattern: RegExp) => Number(log.match(pattern)?.[1] ?? NaN);
+
+async function benchOne(set: DataSet): Promise<void> {
+    const [p1, p2, p3] = await freePorts(3);
+    const stack = await TestStack.create("bench-up");
+    const spec: ClusterSpec = {
+        postgresVersion: "15",
+        primary: "pg-1",
+        nodes: [
+            { name: "pg-1", port: p1 },
+            { name: "pg-2", port: p2 },
+            { name: "pg-3", port: p3, upstream: "pg-2" },
+        ],
+    };
+    try {
+        await stack.configure(spec);
+        await stack.up();
+        const urls = await stack.connectionStrings();
+        const primary = stack.container("pg-1");
+        const size = await set.load(primary, urls["pg-1"]);
+        const [{ bytes }] = await query<{ bytes: string }>(urls["pg-1"], "SELECT sum(pg_database_size(datname))::bigint AS bytes FROM pg_database"); // prettier-ignore
+        console.log(`${set.label}: ${size}, ${(Number(bytes) / 1e6).toFixed(0)} MB in all databases`);
+
+        // pgtopo: one `up`, under a recording writer.
+        await query(urls["pg-1"], "CREATE TABLE bench_ids (id int PRIMARY KEY)");
+        const writer = new RecordingWriter(urls, "bench_ids", 3600).start();
+        while (writer.committed.length < 20) await new Promise((r) => setTimeout(r, 100));
+        await stack.configure({ ...spec, postgresVersion: "17" });
+        stack.log.length = 0;
+        const total = await seconds(() => stack.up());
+        const before = writer.committed.length;
+        while (writer.committed.length < before + 20) await new Promise((r) => setTimeout(r, 100));
+        await writer.stop();
+        const log = stack.log.join("");
+        const copied = bytesIn(log, /copied to the standby at \S+: [\d,]+ bytes/g);
+        const stopped = secondsIn(log, /in place on every volume after ([\d.]+) s stopped/);
+        const following = secondsIn(log, /standbys brought along in ([\d.]+) s/);
+        // No lost commit: every acknowledged id on the cascade's last node.
+        const committed = [...writer.committed];
+        for (let i = 0; ; i++) {
+            const [{ n }] = await query<{ n: number }>(urls["pg-3"], "SELECT count(*)::int AS n FROM bench_ids WHERE id = ANY($1::int[])", [committed]); // prettier-ignore
+            if (n === committed.length) break;
+            if (i > 300) throw new Error(`pg-3 has ${n} of ${committed.length} acknowledged ids`);
+            await new Promise((r) => setTimeout(r, 200));
+        }
+
+        // CloudNativePG's way: the same stop and link, then each standby cloned anew.
+        const reclones = [await seconds(() => bareBasebackup(primary)), await seconds(() => bareBasebackup(primary))];
+        const reclone = reclones[0] + reclones[1];
+
+        // pg_dumpall | psql into a new 17 server, on the cluster's network.
+        const password = decodeURIComponent(new URL(urls["pg-1"]).password);
+        // (The password reaches the container by name, from this process's child's environment.)
+        const dumpAll = await seconds(
+            () =>
+            run("docker", ["run", "--rm", "--network", `pgtopo-${stack.name}`, "-e", "PGPASSWORD", "pgtopo/upgrade:15-17", "bash", "-c",
+                'set -e; as() { setpriv --reuid=postgres --regid=postgres --init-groups env HOME=/tmp "$@"; }; ' +
+                'as "$NEW_BINDIR/initdb" -D /tmp/new -U postgres >/dev/null; ' +
+                'as "$NEW_BINDIR/pg_ctl" -D /tmp/new -o "-c listen_addresses= -k /tmp -c max_wal_size=4GB" -w start >/dev/null; ' +
+                'as "$NEW_BINDIR/pg_dumpall" -h pg-1 -U postgres | as psql -h /tmp -d postgres -q >/dev/null 2>&1'],
+                { env: { ...process.env, PGPASSWORD: password }, maxBuffer: 1 << 26 }), // prettier-ignore
+        );
+
+        const title = `postgresVersion 15 -> 17 of a 1 + 2 cascade holding ${set.label} (${size}), one run each`;
+        const dumpRow: Row = { label: "pg_dumpall | psql into a new 17: writes stopped", unit: "s", values: [dumpAll] };
+        const cnpgDown: Row = {
+            label: "CloudNativePG's way: writes stopped (same stop and link, no rsync; derived)",
+            unit: "s",
+            values: [writer.maxGapMs / 1000 - following],
+        };
+        printTable(`${title}: write downtime`, [
+            dumpRow,
+            cnpgDown,
+            { label: "pgtopo: longest gap of a recording writer", unit: "s", values: [writer.maxGapMs / 1000], baseline: dumpRow }, // prettier-ignore
+        ]);
+        const cnpgTotal: Row = {
+            label: "CloudNativePG's way: stopped + 2 standbys cloned anew",
+            unit: "s",
+            values: [stopped - following + reclone],
+        };
+        printTable(`${title}: until every node runs 17`, [
+            cnpgTotal,
+            { label: "pgtopo: nodes stopped (check, stop, link, rsync)", unit: "s", values: [stopped] },
+            { label: "pgtopo: the whole pulumi up", unit: "s", values: [total], baseline: cnpgTotal },
+        ]);
+        const recloneBytes: Row = {
+            label: "a new base backup per standby (2)",
+            unit: "B",
+            values: [2 * Number(bytes)],
+        };
+        printTable(`${title}: copied to the standbys`, [
+            recloneBytes,
+            { label: "pgtopo: rsync --hard-links (2 standbys)", unit: "B", values: [copied], baseline: recloneBytes },
+        ]);
+        console.log(
+            `${set.label}: no acknowledged commit lost (${committed.length} ids on pg-3); ` +
+                `pg_upgrade --link ${secondsIn(log, /pg_upgrade --link done in ([\d.]+) s/)} s, standbys' rsync ${following} s, ` +
+                `copied ${((100 * copied) / (2 * Number(bytes))).toFixed(1)} % of what two base backups copy`,
+        );
+    } finally {
+        await stack.dispose();
+    }
+}
+
+async function main(): Promise<void> {
+    const { values } = parseArgs({
+        options: { scale: { type: "string", default: "100" }, relations: { type: "string", default: "10000" } },
+    });
+    await benchOne({ label: `pgbench scale ${values.scale}`, load: (c, url) => loadPgbench(c, url, values.scale) });
+    await benchOne({
+        label: `a schema of ${values.relations} tables`,
+        load: (c, url) => createRelations(c, url, Number(values.relations)),
+    });
+}
+
+main().catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+});
