@@ -95,22 +95,50 @@ async function benchOne(set: DataSet): Promise<void> {
             await new Promise((r) => setTimeout(r, 200));
         }
 
+        console.log(
+            `pgtopo: up ${total.toFixed(1)} s, longest write gap ${(writer.maxGapMs / 1000).toFixed(1)} s, ` +
+                `stopped ${stopped} s (rsync ${following} s), ${copied} bytes to the standbys`,
+        );
+
         // CloudNativePG's way: the same stop and link, then each standby cloned anew.
         const reclones = [await seconds(() => bareBasebackup(primary)), await seconds(() => bareBasebackup(primary))];
         const reclone = reclones[0] + reclones[1];
 
-        // pg_dumpall | psql into a new 17 server, on the cluster's network.
-        const password = decodeURIComponent(new URL(urls["pg-1"]).password);
-        // (The password reaches the container by name, from this process's child's environment.)
-        const dumpAll = await seconds(
-            () =>
-            run("docker", ["run", "--rm", "--network", `pgtopo-${stack.name}`, "-e", "PGPASSWORD", "pgtopo/upgrade:15-17", "bash", "-c",
-                'set -e; as() { setpriv --reuid=postgres --regid=postgres --init-groups env HOME=/tmp "$@"; }; ' +
-                'as "$NEW_BINDIR/initdb" -D /tmp/new -U postgres >/dev/null; ' +
-                'as "$NEW_BINDIR/pg_ctl" -D /tmp/new -o "-c listen_addresses= -k /tmp -c max_wal_size=4GB" -w start >/dev/null; ' +
-                'as "$NEW_BINDIR/pg_dumpall" -h pg-1 -U postgres | as psql -h /tmp -d postgres -q >/dev/null 2>&1'],
-                { env: { ...process.env, PGPASSWORD: password }, maxBuffer: 1 << 26 }), // prettier-ignore
-        );
+        // pg_dumpall | psql into a new 17 server: the dump over the primary's socket, the load
+        // into a throwaway server of the upgrade image's 17, through this machine's pipe. Its
+        // bootstrap role is not "postgres", which the dump creates (and ON_ERROR_STOP holds).
+        const target = `${stack.container("pg-1")}-dump-target`;
+        await docker("run", "-d", "--name", target, "pgtopo/upgrade:15-17", "bash", "-c",
+            'as() { setpriv --reuid=postgres --regid=postgres --init-groups env HOME=/tmp "$@"; }; ' +
+            'as "$NEW_BINDIR/initdb" -D /tmp/new -U loader >/dev/null && ' +
+            'exec setpriv --reuid=postgres --regid=postgres --init-groups "$NEW_BINDIR/postgres" -D /tmp/new -c listen_addresses= -k /tmp -c max_wal_size=4GB'); // prettier-ignore
+        let dumpAll: number;
+        try {
+            for (let i = 0; ; i++) {
+                const ready = await docker("exec", "-u", "postgres", target, "pg_isready", "-q", "-h", "/tmp").then(() => true, () => false); // prettier-ignore
+                if (ready) break;
+                if (i > 300) throw new Error("the dump's target server did not start");
+                await new Promise((r) => setTimeout(r, 200));
+            }
+            dumpAll = await seconds(
+                () =>
+                run("bash", ["-c", `set -o pipefail; docker exec -u postgres ${primary} pg_dumpall -h /var/run/postgresql | docker exec -i -u postgres ${target} psql -h /tmp -U loader -d postgres -q -v ON_ERROR_STOP=1 >/dev/null`], { maxBuffer: 1 << 26 }), // prettier-ignore
+            );
+            // The load is whole: the same tables, rows and relations as the source.
+            const probe = "SELECT (SELECT count(*) FROM pg_class WHERE relname LIKE 'rel_%') || ' ' || coalesce((SELECT count(*) FROM pg_tables WHERE tablename = 'pgbench_accounts'), 0)"; // prettier-ignore
+            const there = await docker("exec", "-u", "postgres", target, "psql", "-h", "/tmp", "-d", "postgres", "-XAtc", probe); // prettier-ignore
+            const here = (await query<{ v: string }>(urls["pg-1"], `${probe} AS v`))[0].v;
+            if (there !== here) throw new Error(`the dump's target has ${there}, the source ${here}`);
+            if (set.label.startsWith("pgbench")) {
+                const [a, b] = await Promise.all([
+                    docker("exec", "-u", "postgres", target, "psql", "-h", "/tmp", "-d", "postgres", "-XAtc", "SELECT count(*) FROM pgbench_accounts"), // prettier-ignore
+                    query<{ n: string }>(urls["pg-1"], "SELECT count(*)::text AS n FROM pgbench_accounts"),
+                ]);
+                if (a !== b[0].n) throw new Error(`the dump's target has ${a} accounts, the source ${b[0].n}`);
+            }
+        } finally {
+            await docker("rm", "-f", target).catch(() => undefined);
+        }
 
         const title = `postgresVersion 15 -> 17 of a 1 + 2 cascade holding ${set.label} (${size}), one run each`;
         const dumpRow: Row = { label: "pg_dumpall | psql into a new 17: writes stopped", unit: "s", values: [dumpAll] };
