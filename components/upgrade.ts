@@ -4,6 +4,7 @@ import { PROJECT_ROOT, type StackNames } from "../contract/names";
 import type { UpgradePlan } from "../planning/upgrade";
 import type { PlannedNode } from "../planning/topology";
 import type { Engine } from "./engine";
+import { createSlotCommand, followCommand } from "./commands";
 
 export interface MajorUpgradeArgs {
     readonly stack: string;
@@ -19,15 +20,17 @@ export interface MajorUpgradeArgs {
 }
 
 /**
- * A change of pgtopo:postgresVersion under running nodes (issue 23), as two steps around
- * the replacement of the node containers by the new major's image:
+ * A change of pgtopo:postgresVersion under running nodes (issue 23), as steps around the
+ * replacement of the node containers by the new major's image:
  *  - `step` (scripts/upgrade.sh) runs first: every node container's replacement depends on
  *    it, so the old containers are still there while it checks, stops them, upgrades their
  *    volumes and, on a failure, starts them again as they were;
- *  - `finish` (scripts/upgrade-finish.sh) runs once every node is ready on the new major:
- *    the standbys' slots made again (pg_upgrade carries none from 15), every standby
- *    streaming, statistics rebuilt, the old directories removed.
- * Declared only in the `up` that upgrades; the next `up` drops both from the state, which
+ *  - `finish` runs once every node is ready on the new major: the standbys' slots made
+ *    again (pg_upgrade carries none from 15) and each standby following through its slot,
+ *    by the same commands as any `up` (components/commands.ts), then
+ *    scripts/upgrade-finish.sh: statistics rebuilt, the old directories removed;
+ *  - `backup`, with backups on: the repository's stanza upgraded and a new full backup.
+ * Declared only in the `up` that upgrades; the next `up` drops them from the state, which
  * runs nothing (they have no delete command).
  */
 export class MajorUpgrade extends pulumi.ComponentResource {
@@ -39,11 +42,10 @@ export class MajorUpgrade extends pulumi.ComponentResource {
         opts?: pulumi.ComponentResourceOptions,
     ) {
         super("pgtopo:index:MajorUpgrade", resourceName, {}, opts);
-        const name = resourceName;
         const { plan, names } = args;
         const pair = (node: string) => `${names.container(node)}=${names.volume(node)}`;
         this.step = new command.local.Command(
-            `${name}-step`,
+            `${resourceName}-step`,
             {
                 create: "bash scripts/upgrade.sh",
                 dir: PROJECT_ROOT,
@@ -70,20 +72,23 @@ export class MajorUpgrade extends pulumi.ComponentResource {
     /** The second step, once every node is `ready` on the new major (see the class). */
     finish(ready: pulumi.Resource[]): command.local.Command {
         const { plan, names, nodes } = this.args;
+        const endpointOf = (name: string) => nodes.find((n) => n.name === name)!.endpoint;
+        // Upstreams before theirs (the planned order), so that a cascade follows in order.
         const standbys = nodes.filter((n) => n.role !== "primary" && n.upstream && n.slot);
         return new command.local.Command(
             `${this.resourceName}-finish`,
             {
-                create: "bash scripts/upgrade-finish.sh",
+                create: [
+                    ...standbys.map((n) => createSlotCommand(names.container(n.upstream!), n.slot!)),
+                    ...standbys.map((n) => followCommand(names.container(n.name), endpointOf(n.upstream!), n.slot!)),
+                    "bash scripts/upgrade-finish.sh",
+                ].join(" && "),
                 dir: PROJECT_ROOT,
                 environment: {
                     ...this.args.engine.env,
                     PGTOPO_UPGRADE_TO: plan.to,
                     PGTOPO_UPGRADE_PRIMARY: names.container(plan.primary),
-                    // container=upstream-container=slot, upstreams before theirs.
-                    PGTOPO_UPGRADE_STANDBYS: standbys
-                        .map((n) => `${names.container(n.name)}=${names.container(n.upstream!)}=${n.slot}`)
-                        .join(" "),
+                    PGTOPO_UPGRADE_NODES: nodes.map((n) => names.container(n.name)).join(" "),
                 },
                 triggers: [plan.from, plan.to],
             },

@@ -98,7 +98,7 @@ start_old_cluster >/dev/null
 
 # 1. What pg_upgrade would refuse, while everything runs.
 say "pg_upgrade --check of $primary, PostgreSQL $from -> $to, with every node running"
-if ! docker run --rm --label "pgtopo.stack=$PGTOPO_UPGRADE_STACK" --network "container:$primary" -e PGPASSWORD \
+if ! docker run --rm --label "pgtopo.stack=$PGTOPO_UPGRADE_STACK" --label "$ONE_SHOT_LABEL" --network "container:$primary" -e PGPASSWORD \
     -v "$primary_volume:$PGTOPO_PATH_VOLUME:ro" "$image" pgtopo-upgrade-check >&2; then
     say "error: pgtopo:postgresVersion: \"$to\": pg_upgrade refuses this cluster (its report above); nothing was stopped or changed, PostgreSQL $from runs on"
     exit 1
