@@ -15,7 +15,7 @@ import { execFile } from "node:child_process";
 import { parseArgs, promisify } from "node:util";
 import { docker } from "../tests/support/docker";
 import { query } from "../tests/support/postgres";
-import { freePorts, TestStack, type ClusterSpec } from "../tests/support/stack";
+import { cascadeOfThree, freePorts, TestStack, type ClusterSpec } from "../tests/support/stack";
 import { RecordingWriter } from "../tests/support/writer";
 import { bareBasebackup, loadPgbench } from "./primary-data";
 import { printTable, seconds, type Row } from "./stats";
@@ -52,16 +52,11 @@ const bytesIn = (log: string, pattern: RegExp) =>
 const secondsIn = (log: string, pattern: RegExp) => Number(log.match(pattern)?.[1] ?? NaN);
 
 async function benchOne(set: DataSet): Promise<void> {
-    const [p1, p2, p3] = await freePorts(3);
     const stack = await TestStack.create("bench-up");
     const spec: ClusterSpec = {
         postgresVersion: "15",
         primary: "pg-1",
-        nodes: [
-            { name: "pg-1", port: p1 },
-            { name: "pg-2", port: p2 },
-            { name: "pg-3", port: p3, upstream: "pg-2" },
-        ],
+        nodes: cascadeOfThree(await freePorts(3)),
     };
     try {
         await stack.configure(spec);

@@ -88,12 +88,15 @@ export function recoverableWindow(
         return { otherMajors: others };
     }
     if (backups.length === 0 || !newest) return "no backup";
-    const earlierMajors = dbs.filter((d) => !ours.has(d.id) && Number(d.version) < Number(major ?? 0));
-    const hadEarlier = allBackups.some((b) => !mine(b.database?.id)) && earlierMajors.length > 0;
+    // An earlier major this stanza holds backups of (the source was upgraded since).
+    const earlier = dbs
+        .filter((d) => Number(d.version) < Number(major ?? 0))
+        .filter((d) => allBackups.some((b) => b.database?.id === d.id))
+        .at(-1);
     return {
         from: { time: new Date(backups[0].timestamp.stop * 1000), lsn: backups[0].lsn.stop },
         to: { time: new Date(newest.time * 1000), lsn: segmentEnd(newest.file.slice(0, 24)) },
-        ...(hadEarlier ? { earlier: { major: earlierMajors.at(-1)!.version } } : {}),
+        ...(earlier ? { earlier: { major: earlier.version } } : {}),
     };
 }
 

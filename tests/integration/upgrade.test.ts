@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { docker, killMatching } from "../support/docker";
 import { query } from "../support/postgres";
 import { status } from "../support/status";
-import { freePorts, TestStack, type ClusterSpec } from "../support/stack";
+import { bringUp, cascadeOfThree, freePorts, pair, TestStack, type ClusterSpec } from "../support/stack";
 import { switchOverUnderWrites } from "../support/switchover";
 import { RecordingWriter } from "../support/writer";
 import { slotNameFor } from "../../planning/topology";
@@ -35,21 +35,7 @@ describe("postgresVersion 15 -> 17 on a live 1 + 2 cascade, in one `up`", () => 
         docker("exec", stack.container(node), "bash", "-c", `set -e; file=$(setpriv --reuid=postgres --regid=postgres --init-groups psql -h /var/run/postgresql -d postgres -XAtc "SELECT pg_relation_filepath('kept')"); test -n "$file"; stat -c %i "$PGDATA/$file"`); // prettier-ignore
 
     beforeAll(async () => {
-        const [p1, p2, p3] = await freePorts(3);
-        stack = await TestStack.create("upgr");
-        spec = {
-            postgresVersion: "15",
-            primary: "pg-1",
-            nodes: [
-                { name: "pg-1", port: p1 },
-                { name: "pg-2", port: p2 },
-                { name: "pg-3", port: p3, upstream: "pg-2" },
-            ],
-            parameters: { work_mem: "8MB" },
-        };
-        await stack.configure(spec);
-        await stack.timedUp("1 + 2 cascade on PostgreSQL 15");
-        urls = await stack.connectionStrings();
+        ({ stack, spec, urls } = await bringUp("upgr", 3, (ports) => ({ postgresVersion: "15", primary: "pg-1", nodes: cascadeOfThree(ports), parameters: { work_mem: "8MB" } }), "1 + 2 cascade on PostgreSQL 15")); // prettier-ignore
         await query(urls["pg-1"], "CREATE TABLE kept AS SELECT g AS id, md5(g::text) AS t FROM generate_series(1, 100000) g"); // prettier-ignore
         await query(urls["pg-1"], "CREATE INDEX ON kept (t)");
         await vi.waitFor(async () => expect(await count("pg-3", "kept")).toBe(100000), wait);
@@ -180,19 +166,7 @@ describe("an upgrade interrupted mid-way ends on one major, never between", () =
     let urls: Record<string, string>;
 
     beforeAll(async () => {
-        const [p1, p2] = await freePorts(2);
-        stack = await TestStack.create("upgk");
-        spec = {
-            postgresVersion: "15",
-            primary: "pg-1",
-            nodes: [
-                { name: "pg-1", port: p1 },
-                { name: "pg-2", port: p2 },
-            ],
-        };
-        await stack.configure(spec);
-        await stack.up();
-        urls = await stack.connectionStrings();
+        ({ stack, spec, urls } = await bringUp("upgk", 2, (ports) => ({ postgresVersion: "15", primary: "pg-1", nodes: pair(ports) }), "1 + 1 on PostgreSQL 15")); // prettier-ignore
         await query(urls["pg-1"], "CREATE TABLE kept AS SELECT generate_series(1, 5000) AS id");
     });
 
@@ -252,20 +226,7 @@ describe("an upgrade with backups on: the repository follows", () => {
     let urls: Record<string, string>;
 
     beforeAll(async () => {
-        const [p1, p2] = await freePorts(2);
-        stack = await TestStack.create("upgb");
-        spec = {
-            postgresVersion: "15",
-            primary: "pg-1",
-            nodes: [
-                { name: "pg-1", port: p1 },
-                { name: "pg-2", port: p2 },
-            ],
-            backup: {},
-        };
-        await stack.configure(spec);
-        await stack.timedUp("1 + 1 on 15 with backups on");
-        urls = await stack.connectionStrings();
+        ({ stack, spec, urls } = await bringUp("upgb", 2, (ports) => ({ postgresVersion: "15", primary: "pg-1", nodes: pair(ports), backup: {} }), "1 + 1 on 15 with backups on")); // prettier-ignore
     });
 
     afterAll(async () => {
@@ -305,12 +266,8 @@ describe("an upgrade with backups on: the repository follows", () => {
         expect(info[0].db.map((d) => d.version)).toEqual(["15", "17"]);
         expect(info[0].backup.filter((b) => b.type === "full").length).toBeGreaterThanOrEqual(2);
 
-        const [p1, p2] = await freePorts(2);
         copy = await TestStack.create("upgr");
-        const nodes = [
-            { name: "pg-1", port: p1 },
-            { name: "pg-2", port: p2 },
-        ];
+        const nodes = pair(await freePorts(2));
         const target = beforeUpgrade.toISOString();
         await copy.configure({ postgresVersion: "17", primary: "pg-1", nodes, backup: {}, restore: { fromStack: stack.name, target } }); // prettier-ignore
         await expect(copy.up()).rejects.toThrow(
