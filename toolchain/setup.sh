@@ -471,7 +471,7 @@ write_docker() {
   cp -r "$up" upstream && chmod -R u+w upstream
   # 1. Deleting a container that is no longer there fails, as in 4.11.2 ("Error stopping
   #    container ...: No such container"); this upstream ignores that error.
-  patch_once upstream/internal/provider/resource_docker_container_funcs.go \
+  patch_regex_once upstream/internal/provider/resource_docker_container_funcs.go \
     '\t\t\tif !containsIgnorableErrorMessage\(err\.Error\(\), "No such container"\) \{\n\t\t\t\treturn diag\.Errorf\("Error stopping container %s: %s", d\.Id\(\), err\)\n\t\t\t\}\n' \
     '\t\t\treturn diag.Errorf("Error stopping container %s: %s", d.Id(), err)\n'
   mkdir -p upstream/shim
@@ -590,10 +590,12 @@ func (p eagerConfigure) Configure(ctx context.Context, req *pulumirpc.ConfigureR
 EOF
 }
 
-# patch_once FILE PATTERN REPLACEMENT: a Perl substitution over the whole file, which
-# stops the build unless the pattern matches exactly once (an upstream that moved on
-# must be looked at again, not patched blindly).
-patch_once() {
+# patch_regex_once FILE PATTERN REPLACEMENT: a Perl substitution over the whole file,
+# which stops the build unless the pattern matches exactly once (an upstream that moved
+# on must be looked at again, not patched blindly). A name of its own: patch_once above
+# replaces a literal string, and one function defined twice means the later wins for
+# every caller, the language host's literal patches included.
+patch_regex_once() {
   local file=$1 count
   count=$(PATTERN=$2 perl -0777 -ne 'my $n = () = /$ENV{PATTERN}/g; print $n' "$file")
   if [[ "$count" != 1 ]]; then
