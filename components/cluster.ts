@@ -235,6 +235,13 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const created = new Map<string, PostgresNode>();
         for (const node of plan.nodes) {
             const engine = engines.get(node.host)!;
+            const upstream = node.upstream ? created.get(node.upstream) : undefined;
+            // A standby the upgrade cannot link gets a new base backup first (on the new
+            // major, from its upstream), and its container waits for that instead.
+            const upgradeStep =
+                upgrade && upstream && args.upgrade!.recloned.includes(node.name)
+                    ? upgrade.reclone(node, upstream, engine, image.imageName, replicationPassword.value)
+                    : upgrade?.step;
             created.set(
                 node.name,
                 new PostgresNode(
@@ -253,9 +260,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
                         replicationPassword: replicationPassword.value,
                         settings,
                         retainDataOnRemove: !config.deleteDataOnRemove,
-                        upstream: node.upstream ? created.get(node.upstream) : undefined,
+                        upstream,
                         found: args.found?.[node.name],
-                        upgradeStep: upgrade?.step,
+                        upgradeStep,
                         rolesSettled: this.rolesSettled.promise,
                         backup:
                             backup && this.repositoryHost
@@ -295,7 +302,11 @@ export class PostgresCluster extends pulumi.ComponentResource {
 
         const nodes = [...created.values()];
         this.members = nodes;
-        const upgradeFinished = upgrade?.finish(nodes.flatMap((n) => n.ready));
+        upgrade?.nodesReady(new Map(nodes.map((n) => [n.name, n.ready])));
+        const upgradeFinished = upgrade?.finish(
+            nodes.flatMap((n) => n.ready),
+            new Map(nodes.map((n) => [n.name, n.engine])),
+        );
         // With backups on, the repository follows: pgBackRest's stanza-upgrade and a new full
         // backup, where backups run (the repository host, or the primary).
         if (upgrade && upgradeFinished && config.backup) {

@@ -1,5 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { PATHS } from "../contract/image";
 import { PROJECT_ROOT, type StackNames } from "../contract/names";
 import type { UpgradePlan } from "../planning/upgrade";
 import type { PlannedNode } from "../planning/topology";
@@ -12,7 +13,7 @@ export interface MajorUpgradeArgs {
     readonly plan: UpgradePlan;
     /** The planned nodes: each standby's upstream and slot, made again on the new major. */
     readonly nodes: readonly PlannedNode[];
-    /** The primary's engine, where every node of the upgrade runs (planning/upgrade.ts). */
+    /** The primary's engine, where the step runs (and every node it links: planning/upgrade.ts). */
     readonly engine: Engine;
     /** What the step waits for: the new major's node image on that engine. */
     readonly after: pulumi.Resource[];
@@ -22,12 +23,17 @@ export interface MajorUpgradeArgs {
 /**
  * A change of pgtopo:postgresVersion under running nodes (issue 23), as steps around the
  * replacement of the node containers by the new major's image:
- *  - `step` (scripts/upgrade.sh) runs first: every node container's replacement depends on
- *    it, so the old containers are still there while it checks, stops them, upgrades their
- *    volumes and, on a failure, starts them again as they were;
- *  - `finish` runs once every node is ready on the new major: the standbys' slots made
- *    again (pg_upgrade carries none from 15) and each standby following through its slot,
- *    by the same commands as any `up` (components/commands.ts), then
+ *  - `step` (scripts/upgrade.sh) runs first: every linked node's container replacement
+ *    depends on it, so the old containers are still there while it checks, stops them,
+ *    upgrades their volumes and, on a failure, starts them again as they were;
+ *  - `following`, once the primary and the linked standbys are ready on the new major: their
+ *    slots made again (pg_upgrade carries none from 15) and each standby following through
+ *    its slot, by the same commands as any `up` (components/commands.ts), then a checkpoint
+ *    on the primary. As early as that, because until a synchronous standby streams again
+ *    every commit waits for it;
+ *  - `reclone`, for each standby of `plan.recloned`, after `following`: a new base backup on
+ *    its own engine, which its container's replacement waits for;
+ *  - `finish` once every node is ready: each re-cloned standby checked to stream, then
  *    scripts/upgrade-finish.sh: statistics rebuilt, the old directories removed;
  *  - `backup`, with backups on: the repository's stanza upgraded and a new full backup.
  * Declared only in the `up` that upgrades; the next `up` drops them from the state, which
@@ -35,6 +41,9 @@ export interface MajorUpgradeArgs {
  */
 export class MajorUpgrade extends pulumi.ComponentResource {
     readonly step: command.local.Command;
+    readonly following: command.local.Command;
+    /** The primary's and the linked standbys' `ready`, given by `nodesReady` once they exist. */
+    private readonly linkedReady: { promise: Promise<pulumi.Resource[]>; resolve(ready: pulumi.Resource[]): void };
 
     constructor(
         private readonly resourceName: string,
@@ -42,7 +51,7 @@ export class MajorUpgrade extends pulumi.ComponentResource {
         opts?: pulumi.ComponentResourceOptions,
     ) {
         super("pgtopo:index:MajorUpgrade", resourceName, {}, opts);
-        const { plan, names } = args;
+        const { plan, names, nodes } = args;
         const pair = (node: string) => `${names.container(node)}=${names.volume(node)}`;
         this.step = new command.local.Command(
             `${resourceName}-step`,
@@ -55,10 +64,7 @@ export class MajorUpgrade extends pulumi.ComponentResource {
                     PGTOPO_UPGRADE_TO: plan.to,
                     PGTOPO_UPGRADE_STACK: args.stack,
                     PGTOPO_UPGRADE_PRIMARY: pair(plan.primary),
-                    PGTOPO_UPGRADE_STANDBYS: plan.stopOrder
-                        .filter((n) => n !== plan.primary)
-                        .map(pair)
-                        .join(" "),
+                    PGTOPO_UPGRADE_STANDBYS: plan.linked.map(pair).join(" "),
                     PGPASSWORD: args.superuserPassword,
                 },
                 // A second `up` with the same change (after a failure) runs it again.
@@ -66,33 +72,116 @@ export class MajorUpgrade extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: args.after },
         );
+
+        let resolve: (ready: pulumi.Resource[]) => void = () => undefined;
+        this.linkedReady = { promise: new Promise((r) => (resolve = r)), resolve: (ready) => resolve(ready) };
+        const afterLinked: Promise<pulumi.Resource[]> = this.linkedReady.promise.then((ready) => [this.step, ...ready]);
+        // Upstreams before theirs (the planned order), so that a cascade follows in order.
+        const linked = nodes.filter((n) => plan.linked.includes(n.name));
+        this.following = new command.local.Command(
+            `${resourceName}-following`,
+            {
+                create: [
+                    ...linked.map((n) => createSlotCommand(names.container(n.upstream!), n.slot!)),
+                    ...linked.map((n) => this.followCommandOf(n)),
+                    // With full_page_writes on (pg_upgrade's server ran with it off): a standby
+                    // gives a base backup only from a restartpoint at such a checkpoint.
+                    `docker exec -u postgres ${names.container(plan.primary)} psql -h ${PATHS.socketDir} -d postgres -XAtqc CHECKPOINT`,
+                ].join(" && "),
+                dir: PROJECT_ROOT,
+                environment: args.engine.env,
+                triggers: [plan.from, plan.to],
+            },
+            { parent: this, dependsOn: afterLinked },
+        );
         this.registerOutputs({});
     }
 
-    /** The second step, once every node is `ready` on the new major (see the class). */
-    finish(ready: pulumi.Resource[]): command.local.Command {
+    /** Every node's `ready`, once the nodes exist: what `following` waits for (of the linked ones). */
+    nodesReady(readyOf: ReadonlyMap<string, pulumi.Resource[]>): void {
+        const { plan } = this.args;
+        this.linkedReady.resolve([plan.primary, ...plan.linked].flatMap((n) => readyOf.get(n) ?? []));
+    }
+
+    private followCommandOf(n: PlannedNode): string {
+        const upstream = this.args.nodes.find((u) => u.name === n.upstream)!;
+        return followCommand(this.args.names.container(n.name), upstream.endpoint, n.slot!);
+    }
+
+    /**
+     * A standby of `plan.recloned`: a new base backup from its upstream once the linked part
+     * of the cluster streams on the new major (scripts/upgrade-reclone.sh), on the standby's
+     * own engine. Its container's replacement by the new image waits for this.
+     */
+    reclone(
+        node: PlannedNode,
+        upstream: { readonly endpoint: string; readonly ready: pulumi.Resource[]; readonly settled: pulumi.Resource[] },
+        engine: Engine,
+        imageName: pulumi.Input<string>,
+        replicationPassword: pulumi.Input<string>,
+    ): command.local.Command {
+        const { plan, names } = this.args;
+        return new command.local.Command(
+            `${this.resourceName}-reclone-${node.name}`,
+            {
+                create: `bash scripts/upgrade-reclone.sh ${names.container(node.name)} ${names.volume(node.name)}`,
+                dir: PROJECT_ROOT,
+                environment: {
+                    ...engine.env,
+                    PGTOPO_UPGRADE_TO: plan.to,
+                    PGTOPO_UPGRADE_STACK: this.args.stack,
+                    PGTOPO_IMAGE: imageName,
+                    PGTOPO_NETWORK: names.network,
+                    PGTOPO_NODE: node.name,
+                    PGTOPO_UPSTREAM: upstream.endpoint,
+                    PGTOPO_SLOT: node.slot!,
+                    PGTOPO_REPLICATION_PASSWORD: replicationPassword,
+                },
+                triggers: [plan.from, plan.to],
+            },
+            {
+                parent: this,
+                dependsOn: [this.following, ...upstream.ready, ...upstream.settled, ...engine.imageReady],
+            },
+        );
+    }
+
+    /**
+     * The last step, once every node is `ready` on the new major (see the class). `engines`:
+     * each node's engine, for the re-cloned standbys, which may be on other hosts.
+     */
+    finish(ready: pulumi.Resource[], engines: ReadonlyMap<string, Engine>): command.local.Command {
         const { plan, names, nodes } = this.args;
-        const endpointOf = (name: string) => nodes.find((n) => n.name === name)!.endpoint;
-        // Upstreams before theirs (the planned order), so that a cascade follows in order.
-        const standbys = nodes.filter((n) => n.role !== "primary" && n.upstream && n.slot);
+        // A re-cloned standby's clone made its slot; it is checked to stream on its own engine.
+        const recloned = nodes
+            .filter((n) => plan.recloned.includes(n.name))
+            .map(
+                (n) =>
+                    new command.local.Command(
+                        `${this.resourceName}-follow-${n.name}`,
+                        {
+                            create: this.followCommandOf(n),
+                            ...engines.get(n.name)!.commandEnv,
+                            triggers: [plan.from, plan.to],
+                        },
+                        { parent: this, dependsOn: [this.following, ...ready] },
+                    ),
+            );
         return new command.local.Command(
             `${this.resourceName}-finish`,
             {
-                create: [
-                    ...standbys.map((n) => createSlotCommand(names.container(n.upstream!), n.slot!)),
-                    ...standbys.map((n) => followCommand(names.container(n.name), endpointOf(n.upstream!), n.slot!)),
-                    "bash scripts/upgrade-finish.sh",
-                ].join(" && "),
+                create: "bash scripts/upgrade-finish.sh",
                 dir: PROJECT_ROOT,
                 environment: {
                     ...this.args.engine.env,
                     PGTOPO_UPGRADE_TO: plan.to,
                     PGTOPO_UPGRADE_PRIMARY: names.container(plan.primary),
-                    PGTOPO_UPGRADE_NODES: nodes.map((n) => names.container(n.name)).join(" "),
+                    // The volumes this engine holds an old directory and the mark on.
+                    PGTOPO_UPGRADE_NODES: [plan.primary, ...plan.linked].map((n) => names.container(n)).join(" "),
                 },
                 triggers: [plan.from, plan.to],
             },
-            { parent: this, dependsOn: [this.step, ...ready] },
+            { parent: this, dependsOn: [this.following, ...ready, ...recloned] },
         );
     }
 

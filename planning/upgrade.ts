@@ -28,10 +28,19 @@ export interface UpgradePlan {
      */
     readonly stopOrder: readonly string[];
     /**
-     * The standbys, all on the primary's engine: brought along without a new base backup
-     * (rsync --hard-links of the primary's old and new directories onto their volumes).
+     * The standbys brought along without a new base backup (rsync --hard-links of the
+     * primary's old and new directories onto their volumes): those on the primary's engine
+     * whose upstreams are too, since rsync needs both volumes in one place.
      */
     readonly linked: readonly string[];
+    /**
+     * The other standbys, upstreams before theirs: on another host than the primary (no
+     * channel between two hosts' volumes), or downstream of one that is (a standby cannot
+     * follow an upstream cloned after the point it stopped at). Each gets a new base backup
+     * from its upstream once that runs the new major; until the upgrade is committed their
+     * data is not touched, so a rollback finds them as they were.
+     */
+    readonly recloned: readonly string[];
     /** What preview and `up` say, in words. */
     readonly summary: string;
 }
@@ -51,7 +60,7 @@ const listed = (names: readonly string[]) => names.join(", ");
  * is, and no host is marked gone; each of these is refused with a sentence instead.
  */
 export function planUpgrade(
-    config: Pick<ClusterConfig, "backup">,
+    config: Pick<ClusterConfig, "backup" | "synchronous">,
     plan: TopologyPlan,
     running: readonly RunningNode[],
     requested: string,
@@ -63,8 +72,19 @@ export function planUpgrade(
 
     const majors = [...new Set(running.map((r) => r.major))].sort((a, b) => Number(a) - Number(b));
     const nodesOf = (major: string) => running.filter((r) => r.major === major).map((r) => r.node).sort(); // prettier-ignore
-    if (majors.length > 1) {
-        const which = majors.map((m) => `${m} (${listed(nodesOf(m))})`).join(" and ");
+    const which = majors.map((m) => `${m} (${listed(nodesOf(m))})`).join(" and ");
+    const upgrades = (from: string, to: string) => SUPPORTED_UPGRADES.some(([f, t]) => f === from && t === to);
+    // Containers on two majors that pgtopo upgrades between: an `up` that upgraded was cut
+    // off while the containers were being replaced, which happens only once every volume
+    // holds the later major (scripts/upgrade.sh commits first). Forward is the only way:
+    // asked for, this `up` finishes it (the step finds where the volumes are); otherwise refused.
+    const cutOff = majors.length === 2 && upgrades(majors[0], majors[1]);
+    if (cutOff && majors[1] !== requested) {
+        return refused(
+            `${field} is not allowed for stack ${stack}: its nodes run ${which}, from an upgrade to ${majors[1]} that was cut off after it was committed, and it goes forward only (PostgreSQL ${majors[0]} cannot read the linked files again); allowed: "${majors[1]}"`,
+        );
+    }
+    if (majors.length > 1 && !cutOff) {
         return refused(
             `${field} is not allowed for stack ${stack}: its nodes run different majors, ${which}; an upgrade starts from a cluster on one major (bring every node back to ${majors[0]} first)`,
         );
@@ -75,7 +95,7 @@ export function planUpgrade(
             `${field} is not allowed for stack ${stack}: its nodes run PostgreSQL ${from} (${listed(nodesOf(from))}), and PostgreSQL has no downgrade (restore a backup into a new stack instead); allowed: "${from}"`,
         );
     }
-    if (!SUPPORTED_UPGRADES.some(([f, t]) => f === from && t === requested)) {
+    if (!upgrades(from, requested)) {
         const to = SUPPORTED_UPGRADES.filter(([f]) => f === from).map(([, t]) => t);
         return refused(
             `${field} is not allowed for stack ${stack}: pgtopo upgrades PostgreSQL ${from} to ${to.length > 0 ? quoted(to) : "no later major"} only; allowed: ${quoted([from, ...to])}`,
@@ -85,7 +105,8 @@ export function planUpgrade(
     const problems: string[] = [];
     const configured = plan.nodes.map((n) => n.name);
     const runningNames = running.map((r) => r.node);
-    const added = configured.filter((n) => !runningNames.includes(n));
+    // (Cut off, a container may be missing between its removal and its replacement.)
+    const added = cutOff ? [] : configured.filter((n) => !runningNames.includes(n));
     const removed = runningNames.filter((n) => !configured.includes(n));
     if (added.length > 0 || removed.length > 0) {
         const parts = [
@@ -102,27 +123,46 @@ export function planUpgrade(
             `${field}: ${listed(gone)} ${gone.length > 1 ? "are" : "is"} on a host marked gone; an upgrade needs every node (remove ${gone.length > 1 ? "them" : "it"} from pgtopo:nodes first)`,
         );
     }
-    const primary = plan.nodes.find((n) => n.role === "primary")!;
-    const standbys = plan.nodes.filter((n) => n.role !== "primary");
-    // The standbys follow by rsync between volumes, which needs them on the primary's
-    // engine. Elsewhere they would need a new base backup, which is not built yet: refused
-    // rather than done halfway.
-    const elsewhere = standbys.filter((n) => n.dockerHost !== primary.dockerHost).map((n) => n.name);
-    if (elsewhere.length > 0) {
-        problems.push(
-            `${field}: ${listed(elsewhere)} ${elsewhere.length > 1 ? "are" : "is"} on another host than the primary ${primary.name}; pgtopo upgrades the standbys on the primary's host only so far (without a new base backup), so an upgrade across hosts is not done yet (put every node on one host for the upgrade, or restore a backup into a new stack on ${requested})`,
-        );
-    }
     if (problems.length > 0) return { kind: "refused", problems };
 
-    const stopOrder = [primary.name, ...[...standbys].sort((a, b) => a.depth - b.depth).map((n) => n.name)];
-    const linked = standbys.map((n) => n.name);
+    const primary = plan.nodes.find((n) => n.role === "primary")!;
+    // Upstreams before theirs (the plan's order is by depth), so that "downstream of a
+    // re-cloned one" is known when a node is reached.
+    const standbys = [...plan.nodes.filter((n) => n.role !== "primary")].sort((a, b) => a.depth - b.depth);
+    const recloned: string[] = [];
+    for (const n of standbys) {
+        if (n.dockerHost !== primary.dockerHost || recloned.includes(n.upstream!)) recloned.push(n.name);
+    }
+    const linked = standbys.map((n) => n.name).filter((n) => !recloned.includes(n));
+    // Synchronous standbys that will not confirm commits before their copy is done: if the
+    // linked ones are too few for the count, commits wait for them.
+    const synchronous = config.synchronous?.standbys ?? [];
+    const waitsForCopy =
+        synchronous.filter((n) => linked.includes(n)).length < (config.synchronous?.count ?? 0)
+            ? synchronous.filter((n) => recloned.includes(n))
+            : [];
+    const stopOrder = [primary.name, ...linked];
     const summary = [
+        ...(cutOff
+            ? [
+                  `An earlier \`up\` that upgraded stack ${stack} was cut off with its nodes on ${which}: this one finishes it from where the volumes are (what follows, as far as it was not done).`,
+              ]
+            : []),
         `PostgreSQL ${from} -> ${requested} for stack ${stack}: pg_upgrade --check first, with every node up;`,
         `then ${listed(stopOrder)} stop (${primary.name}, the primary, first) for as long as pg_upgrade --link takes, which links the data files instead of copying them (seconds to a minute, whatever the data's size);`,
         ...(linked.length > 0
             ? [
                   `${listed(linked)} follow without a new base backup (rsync --hard-links: only what pg_upgrade wrote anew is copied: the catalogs and the new WAL, tens of MB whatever the data's size);`,
+              ]
+            : []),
+        ...(recloned.length > 0
+            ? [
+                  `${listed(recloned)} get a new base backup instead (on another host than ${primary.name}, or downstream of one that is: rsync needs both volumes on one host), a full copy of the data from each one's upstream once it runs ${requested}; they keep running ${from} untouched until the upgrade is committed, and serve no reads from then until their copy is done;`,
+              ]
+            : []),
+        ...(waitsForCopy.length > 0
+            ? [
+                  `with pgtopo:synchronous, commits wait until the copy of ${listed(waitsForCopy)} is done (fewer than ${config.synchronous!.count} of its synchronous standbys are linked);`,
               ]
             : []),
         `writes stop from the primary's stop until it runs ${requested}; a failure before every new data directory is ready puts ${from} back as it was and starts it again;`,
@@ -131,7 +171,10 @@ export function planUpgrade(
                 ? `; with backups on, pgBackRest's stanza-upgrade and a new full backup (backups of ${from} cannot restore ${requested}).`
                 : "."),
     ].join(" ");
-    return { kind: "upgrade", plan: { from, to: requested, primary: primary.name, stopOrder, linked, summary } };
+    return {
+        kind: "upgrade",
+        plan: { from, to: requested, primary: primary.name, stopOrder, linked, recloned, summary },
+    };
 }
 
 function refused(problem: string): UpgradeDecision {

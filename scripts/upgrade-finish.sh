@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The end of a major upgrade (components/upgrade.ts), once every node runs the new major and
-# each standby follows its upstream through its slot again (the finish step's commands
-# before this one made the slots and waited for each to stream):
+# each standby follows its upstream through its slot again (the steps before this one made
+# the slots and waited for each to stream):
 #   - the planner's statistics, which pg_upgrade does not carry, rebuilt in stages
 #     (vacuumdb --analyze-in-stages) while the cluster takes writes: minimal ones within
 #     seconds, full ones after;
@@ -10,7 +10,8 @@
 # Between the upstream's start and its standby's slot, the upstream keeps its WAL by
 # wal_keep_size (planning/settings.ts), which covers far more than those seconds.
 # Environment: PGTOPO_UPGRADE_TO, PGTOPO_UPGRADE_PRIMARY (its container), PGTOPO_UPGRADE_NODES
-# (every node's container).
+# (the containers of the primary and the standbys linked to it: the re-cloned ones kept no
+# old directory).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$PGTOPO_ROOT/images/postgres/lib/contract.sh"

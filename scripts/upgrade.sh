@@ -18,10 +18,14 @@
 #
 # Environment: PGTOPO_UPGRADE_FROM, PGTOPO_UPGRADE_TO (majors), PGTOPO_UPGRADE_STACK,
 # PGTOPO_UPGRADE_PRIMARY and PGTOPO_UPGRADE_STANDBYS ("container=volume", the standbys
-# space-separated, upstreams before theirs), PGPASSWORD (the superuser's, for the check).
+# space-separated, upstreams before theirs: those brought along by rsync; the others get a
+# new base backup after this, scripts/upgrade-reclone.sh, and are not touched here), PGPASSWORD (the superuser's, for the check).
 # PGTOPO_UPGRADE_FAIL_AT=stopped|upgraded: a failure injected there; committed: this script
 # killed right after the mark (for tests).
-set -euo pipefail
+# errtrace (-E): a command failing inside a function (on_volumes: pg_upgrade, an rsync)
+# runs the ERR trap below too; without it, errexit would end the script there, leaving the
+# old cluster stopped instead of rolled back.
+set -Eeuo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$PGTOPO_ROOT/images/postgres/lib/contract.sh"
 from=$PGTOPO_UPGRADE_FROM
@@ -72,7 +76,15 @@ switch_all() {
     on_volumes switch /p
 }
 
-bash "$PGTOPO_ROOT/scripts/upgrade-image.sh" "$from" "$to"
+# Built on this machine's engine, like the node images, and loaded onto the primary's host
+# when that is another (pgtopo:hosts): a host need not reach Debian's archive.
+if [ -n "${DOCKER_HOST:-}" ]; then
+    here=(env -u DOCKER_HOST -u DOCKER_TLS_VERIFY -u DOCKER_CERT_PATH)
+    "${here[@]}" bash "$PGTOPO_ROOT/scripts/upgrade-image.sh" "$from" "$to"
+    "${here[@]}" bash "$PGTOPO_ROOT/scripts/load-image.sh" "$DOCKER_HOST" "$image" >&2
+else
+    bash "$PGTOPO_ROOT/scripts/upgrade-image.sh" "$from" "$to"
+fi
 
 # A run killed mid-way may have left a step's one-shot container running (killing the
 # docker client does not stop it): gone before anything else touches the volumes.
@@ -124,7 +136,13 @@ for ((i = ${#standbys[@]} - 1; i >= 0; i--)); do docker stop -t 60 "${standbys[$
 say "every node stopped; each standby had replayed the primary's last checkpoint $checkpoint"
 # shellcheck disable=SC2046
 on_volumes check-stopped /p $(standby_mounts)
-[ "${PGTOPO_UPGRADE_FAIL_AT:-}" != stopped ] || roll_back "failure injected after the stop (PGTOPO_UPGRADE_FAIL_AT=stopped)"
+# (For tests: a failing command, which goes through the ERR trap as a real failure does.)
+inject_failure() {
+    [ "${PGTOPO_UPGRADE_FAIL_AT:-}" = "$1" ] || return 0
+    say "failure injected $2 (PGTOPO_UPGRADE_FAIL_AT=$1)"
+    false
+}
+inject_failure stopped "after the stop"
 
 # 3. The new directories, beside the old ones.
 now() { date +%s%N; }
@@ -135,7 +153,7 @@ say "pg_upgrade --link done in $(elapsed "$linking") s"
 following=$(now)
 for i in "${!standby_volumes[@]}"; do on_volumes standby /p "/s$i"; done
 ((${#standbys[@]} == 0)) || say "standbys brought along in $(elapsed "$following") s"
-[ "${PGTOPO_UPGRADE_FAIL_AT:-}" != upgraded ] || roll_back "failure injected after pg_upgrade (PGTOPO_UPGRADE_FAIL_AT=upgraded)"
+inject_failure upgraded "after pg_upgrade"
 
 # 4. Forward from here.
 trap - ERR

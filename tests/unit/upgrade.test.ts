@@ -35,6 +35,7 @@ describe("a change of postgresVersion under running nodes", () => {
             primary: "pg-1",
             stopOrder: ["pg-1", "pg-2", "pg-3"],
             linked: ["pg-2", "pg-3"],
+            recloned: [],
         });
         // Preview says it in words: what stops, what is copied, where rollback ends.
         expect(decision.plan.summary).toContain("PostgreSQL 15 -> 17 for stack prod: pg_upgrade --check first");
@@ -54,11 +55,29 @@ describe("a change of postgresVersion under running nodes", () => {
     });
 
     it("refuses nodes on different majors (a half-done upgrade by hand), naming each", () => {
-        const decision = decide({ postgresVersion: "17" }, [...on("15", "pg-1", "pg-3"), ...on("17", "pg-2")]);
+        const decision = decide({ postgresVersion: "17" }, [...on("14", "pg-1", "pg-3"), ...on("15", "pg-2")]);
         expect(decision).toEqual({
             kind: "refused",
             problems: [
-                'pgtopo:postgresVersion: "17" is not allowed for stack prod: its nodes run different majors, 15 (pg-1, pg-3) and 17 (pg-2); an upgrade starts from a cluster on one major (bring every node back to 15 first)',
+                'pgtopo:postgresVersion: "17" is not allowed for stack prod: its nodes run different majors, 14 (pg-1, pg-3) and 15 (pg-2); an upgrade starts from a cluster on one major (bring every node back to 14 first)',
+            ],
+        });
+    });
+
+    it("finishes an upgrade cut off while the containers were replaced, and refuses to go back from one", () => {
+        // pg-2's container was removed and not yet made again when the `up` was killed.
+        const cutOff = [...on("17", "pg-1"), ...on("15", "pg-3")];
+        const decision = decide({ postgresVersion: "17" }, cutOff);
+        expect(decision.kind).toBe("upgrade");
+        if (decision.kind !== "upgrade") return;
+        expect(decision.plan).toMatchObject({ from: "15", to: "17", linked: ["pg-2", "pg-3"] });
+        expect(decision.plan.summary).toMatch(
+            /^An earlier `up` that upgraded stack prod was cut off with its nodes on 15 \(pg-3\) and 17 \(pg-1\): this one finishes it/,
+        );
+        expect(decide({ postgresVersion: "15" }, cutOff)).toEqual({
+            kind: "refused",
+            problems: [
+                'pgtopo:postgresVersion: "15" is not allowed for stack prod: its nodes run 15 (pg-3) and 17 (pg-1), from an upgrade to 17 that was cut off after it was committed, and it goes forward only (PostgreSQL 15 cannot read the linked files again); allowed: "17"',
             ],
         });
     });
@@ -83,7 +102,7 @@ describe("a change of postgresVersion under running nodes", () => {
         });
     });
 
-    it("says, with backups on, that the repository follows; refuses, for now, standbys on another host than the primary", () => {
+    it("says, with backups on, that the repository follows", () => {
         const withBackups = decide({ postgresVersion: "17", backup: {} }, on("15", "pg-1", "pg-2", "pg-3"));
         expect(withBackups.kind).toBe("upgrade");
         if (withBackups.kind === "upgrade") {
@@ -93,7 +112,10 @@ describe("a change of postgresVersion under running nodes", () => {
         }
         const without = decide({ postgresVersion: "17" }, on("15", "pg-1", "pg-2", "pg-3"));
         expect(without.kind === "upgrade" && without.plan.summary).not.toContain("stanza-upgrade");
-        const config = parseClusterConfig({
+    });
+
+    it("gives a new base backup to standbys on another host than the primary, and to those downstream of them; links the rest", () => {
+        const raw = {
             primary: "pg-1",
             postgresVersion: "17",
             hosts: {
@@ -102,16 +124,44 @@ describe("a change of postgresVersion under running nodes", () => {
             },
             nodes: [
                 { name: "pg-1", port: 5432, host: "db1" },
+                { name: "pg-2", port: 5433, host: "db1" },
+                // On the other host, cascading from pg-2: no rsync between the hosts' volumes.
+                { name: "pg-3", port: 5432, host: "db2", upstream: "pg-2" },
+                // Back on the primary's host, but behind pg-3: it cannot follow a node cloned
+                // after the point it stopped at.
+                { name: "pg-4", port: 5434, host: "db1", upstream: "pg-3" },
+            ],
+        };
+        const config = parseClusterConfig(raw);
+        const across = planUpgrade(config, planTopology(config, "prod"), on("15", "pg-1", "pg-2", "pg-3", "pg-4"), "17", "prod"); // prettier-ignore
+        expect(across.kind).toBe("upgrade");
+        if (across.kind !== "upgrade") return;
+        expect(across.plan).toMatchObject({
+            primary: "pg-1",
+            stopOrder: ["pg-1", "pg-2"],
+            linked: ["pg-2"],
+            recloned: ["pg-3", "pg-4"],
+        });
+        expect(across.plan.summary).toContain("then pg-1, pg-2 stop (pg-1, the primary, first)");
+        expect(across.plan.summary).toContain("pg-2 follow without a new base backup");
+        expect(across.plan.summary).toContain(
+            "pg-3, pg-4 get a new base backup instead (on another host than pg-1, or downstream of one that is",
+        );
+        expect(across.plan.summary).toContain("they keep running 15 untouched until the upgrade is committed");
+        expect(across.plan.summary).not.toContain("commits wait");
+        // A synchronous standby among them, and too few linked ones to confirm commits meanwhile.
+        const synchronous = parseClusterConfig({
+            ...raw,
+            nodes: [
+                { name: "pg-1", port: 5432, host: "db1" },
                 { name: "pg-2", port: 5432, host: "db2" },
             ],
+            synchronous: { standbys: ["pg-2"] },
         });
-        const across = planUpgrade(config, planTopology(config, "prod"), on("15", "pg-1", "pg-2"), "17", "prod");
-        expect(across).toEqual({
-            kind: "refused",
-            problems: [
-                expect.stringContaining('pgtopo:postgresVersion: "17": pg-2 is on another host than the primary pg-1'),
-            ],
-        });
+        const waits = planUpgrade(synchronous, planTopology(synchronous, "prod"), on("15", "pg-1", "pg-2"), "17", "prod"); // prettier-ignore
+        expect(waits.kind === "upgrade" && waits.plan.summary).toContain(
+            "with pgtopo:synchronous, commits wait until the copy of pg-2 is done (fewer than 1 of its synchronous standbys are linked)",
+        );
     });
 });
 

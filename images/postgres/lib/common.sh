@@ -116,6 +116,12 @@ write_hba() {
 local   all          postgres              peer
 $host replication  replicator  samenet   scram-sha-256
 HBA
+        # With TLS, the superuser in plain text over the container's own loopback only:
+        # nothing outside its network namespace can come from there (published ports
+        # arrive on the container's network address), and pg_upgrade --check, which runs in
+        # a container sharing that namespace (images/upgrade), cannot speak TLS to a live
+        # server through the socket it needs. Without TLS, samenet covers loopback already.
+        if tls_on; then printf 'host    all          postgres    127.0.0.1/32 scram-sha-256\n'; fi
         for address in ${PGTOPO_PEER_ADDRESSES:-}; do
             printf '%s replication  replicator  %s/32   scram-sha-256\n' "$host" "$address"
         done
