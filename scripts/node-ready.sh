@@ -8,7 +8,9 @@
 # It runs beside the node's bootstrap, not after it, so that the next level of a cascade
 # starts the moment the server does. The polling is done inside the container (pg_isready
 # every 0.05 s, a second per `docker exec`), since a `docker exec` per poll from here would
-# take CPU the bootstrap needs. A bootstrap that fails marks it (components/commands.ts,
+# take CPU the bootstrap needs; and pg_isready only once postmaster.pid's status line says
+# the server accepts connections (as `pg_ctl start -w` reads it), since a pg_isready per
+# poll costs a process and a backend fork, which a file read does not. A bootstrap that fails marks it (components/commands.ts,
 # bootstrapFailedMarker; the path is the contract's), and this stops waiting then. While the container restarts (a
 # crash at start, a restart for settings), docker exec fails; that is waited through too,
 # up to the timeout.
@@ -26,7 +28,12 @@ trap 'rm -f "$since"' EXIT
 touch -d '-2 seconds' "$since"
 # As postgres over the socket: peer authentication, and no refused login in the log.
 # Exit 3: not accepting connections yet.
-poll='for i in $(seq 20); do pg_isready -q -h /var/run/postgresql -U postgres -d postgres && exit 0; sleep 0.05; done; exit 3'
+poll='for i in $(seq 20); do
+    case $(sed -n 8p "$PGDATA/postmaster.pid" 2>/dev/null) in
+    ready* | standby*) pg_isready -q -h /var/run/postgresql -U postgres -d postgres && exit 0 ;;
+    esac
+    sleep 0.05
+done; exit 3'
 while ((SECONDS < deadline)); do
     docker exec -u postgres "$container" sh -c "$poll" 2>/dev/null
     status=$?

@@ -37,9 +37,19 @@ wake_waiting_server() {
     [ -s "$WAITING_PID_FILE" ] || return 0
     kill -WINCH "$(cat "$WAITING_PID_FILE")" 2>/dev/null || return 0
     for ((i = 0; i < 1000; i++)); do
-        run_as_postgres pg_isready -q -h "$PGTOPO_PATH_SOCKET_DIR" -U postgres -d postgres && return 0
+        server_says_ready && run_as_postgres pg_isready -q -h "$PGTOPO_PATH_SOCKET_DIR" -U postgres -d postgres && return 0
         sleep 0.02
     done
+}
+
+# Whether the postmaster says it accepts connections (read-only ones on a standby): the
+# status line of postmaster.pid, as `pg_ctl start -w` reads it. A poll costs a file read,
+# where a pg_isready costs a process and a backend fork; polled every few hundredths of a
+# second while a server starts, those took the CPU the start itself needed on two cores.
+server_says_ready() {
+    local status
+    status=$(sed -n 8p "$PGDATA/postmaster.pid" 2>/dev/null) || return 1
+    [[ $status == ready* || $status == standby* ]]
 }
 
 prepare_volume() {
