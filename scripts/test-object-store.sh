@@ -9,20 +9,26 @@
 #   test-object-store.sh cut       take it off the network (it keeps running)
 #   test-object-store.sh restore   put it back
 #   test-object-store.sh down      stop it and remove everything, its data too
-# Env: PGTOPO_TEST_S3_NET (third octet, default 249).
+# Env: PGTOPO_TEST_S3_NAME (1-8 lowercase letters, default "main": stores of different names
+# run side by side, as test files run in parallel), PGTOPO_TEST_S3_NET (third octet of its
+# own bridge's network, default 249; one per store that runs at the same time).
 set -euo pipefail
 
 say() { printf '\033[1mtest-object-store:\033[0m %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
+NAME=${PGTOPO_TEST_S3_NAME:-main}
+[[ $NAME =~ ^[a-z]{1,8}$ ]] || die "PGTOPO_TEST_S3_NAME must be 1-8 lowercase letters, not '$NAME'"
 NET=10.${PGTOPO_TEST_S3_NET:-249}.0
 ADDRESS=$NET.10
 PORT=8333
 BUCKET=pgtopo-test
-NS=pgtopo-s3
-BR=pts3br
-VETH=pts3
-DIR=/var/lib/pgtopo-object-store
+# Interface names are at most 15 characters; "s3" and a dash keep them apart from the test
+# hosts' (pt<group><i>, scripts/test-hosts.sh).
+NS=pgtopo-s3-$NAME
+BR=s3br-$NAME
+VETH=s3-$NAME
+DIR=/var/lib/pgtopo-object-store/$NAME
 PIDFILE=$DIR/weed.pid
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 

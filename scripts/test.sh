@@ -19,8 +19,9 @@ npx vitest run --config vitest.unit.config.ts --reporter=default --reporter=json
 say "integration tests: toolchain and Docker first"
 ensure_toolchain
 # The test object store (SeaweedFS) takes minutes to build on a machine without it: built in
-# the background while the rest is prepared and the first test files run; the files that use
-# it run last (vitest.integration.config.ts) and wait for the build if it is not done.
+# the background while the rest is prepared and the first test files run; the tests that use
+# it wait for the build if it is not done (the order of the files, run several at once:
+# vitest.integration.config.ts).
 ensure_object_store_tools
 bash toolchain/object-store.sh >"$results/object-store-build.log" 2>&1 &
 store_build=$!

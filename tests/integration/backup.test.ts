@@ -65,7 +65,7 @@ describe.each([{ kind: "volume" }, { kind: "s3" }, { kind: "host" }] as const)(
         const check = (node: string) => docker("exec", "-u", "postgres", stack.container(node), "pgbackrest", "check");
 
         beforeAll(async () => {
-            if (kind === "s3") store = await startTestObjectStore();
+            if (kind === "s3") store = await startTestObjectStore({ name: "backup", net: 247 });
             ({ stack, spec, urls } = await bringUp({ volume: "bk", s3: "bks", host: "bkh" }[kind], 2, (ports) => ({ primary: "pg-1", nodes: pair(ports), backup: { retention: { full: 2 }, ...repositoryKind() } }), `1 + 1 with backups on (${kind}), cold (stanza and first full backup included)`)); // prettier-ignore
         });
 

@@ -247,8 +247,8 @@ describe("pgtopo:endpoints: routers that follow the primary", () => {
             timeout: 120_000,
             interval: 50,
         });
-        await killMatching("scripts/converge.ts");
-        await killMatching(`pulumi.* up .*--stack ${stack.name}`);
+        await killMatching("scripts/converge.ts", stack.name);
+        await killMatching(`pulumi.* up .*--stack ${stack.name}`, stack.name);
         expect(await interrupted).toBe("failed");
         await stack.cancelAfterKill();
         await held.query("COMMIT");

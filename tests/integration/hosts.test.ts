@@ -44,7 +44,7 @@ describe("pgtopo:hosts: nodes on three Docker hosts, over TLS", () => {
     beforeAll(async () => {
         // t3's engine is reached over tcp:// with TLS (client certificates), the others over
         // their Unix sockets, as ssh:// would be.
-        testHosts = await startTestHosts(3, { group: "t", tls: [3] });
+        testHosts = await startTestHosts(3, { group: "t", net: 250, tls: [3] });
         hosts = testHosts.hosts;
         expect(hosts.t3.docker).toMatch(/^tcp:\/\//);
         expect(Object.keys(hosts)).toEqual(["t1", "t2", "t3"]);

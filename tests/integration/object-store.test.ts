@@ -39,7 +39,7 @@ describe("backups into an S3-compatible object store", () => {
     }
 
     beforeAll(async () => {
-        store = await startTestObjectStore();
+        store = await startTestObjectStore({ name: "store", net: 248 });
         ({ stack, spec, urls } = await bringUp("os", 2, (ports) => ({ primary: "pg-1", nodes: pair(ports), backup: { s3: store.s3, archiveAsync: true } }), "1 + 1 with backups into the object store, cold (stanza and first full backup included)")); // prettier-ignore
     });
 
@@ -164,8 +164,8 @@ describe("backups into an object store across Docker hosts", () => {
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
     beforeAll(async () => {
-        store = await startTestObjectStore();
-        testHosts = await startTestHosts(3, { group: "o" });
+        store = await startTestObjectStore({ name: "store", net: 248 });
+        testHosts = await startTestHosts(3, { group: "o", net: 251 });
     });
 
     afterAll(async () => {

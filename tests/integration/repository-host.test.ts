@@ -214,7 +214,7 @@ describe("backups into a repository host across Docker hosts", () => {
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
     beforeAll(async () => {
-        testHosts = await startTestHosts(4, { group: "r" });
+        testHosts = await startTestHosts(4, { group: "r", net: 252 });
     });
 
     afterAll(async () => {

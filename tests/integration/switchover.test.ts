@@ -111,8 +111,8 @@ describe("switchover and failover by changing pgtopo:primary", () => {
                 ),
             { timeout: 120_000, interval: 50 },
         );
-        await killMatching("scripts/converge.ts");
-        await killMatching(`pulumi.* up .*--stack ${stack.name}`);
+        await killMatching("scripts/converge.ts", stack.name);
+        await killMatching(`pulumi.* up .*--stack ${stack.name}`, stack.name);
         expect(await interrupted).toBe("failed");
         // A killed CLI leaves the state lock behind (and may leave an empty metadata file);
         // clearing them is the user's call (`scripts/pulumi.sh cancel`).

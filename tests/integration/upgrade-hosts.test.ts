@@ -41,7 +41,7 @@ describe("postgresVersion 15 -> 17 across two hosts, with TLS and a synchronous 
         query(urls[upstream], "SELECT r.application_name AS name, r.state, r.sync_state AS sync, s.slot_name AS slot, l.ssl FROM pg_stat_replication r JOIN pg_replication_slots s ON s.active_pid = r.pid JOIN pg_stat_ssl l ON l.pid = r.pid"); // prettier-ignore
 
     beforeAll(async () => {
-        testHosts = await startTestHosts(2, { group: "u" });
+        testHosts = await startTestHosts(2, { group: "u", net: 253 });
         const [port, port2] = await freePorts(2);
         stack = await TestStack.create("upgh");
         spec = {

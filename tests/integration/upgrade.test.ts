@@ -187,8 +187,8 @@ describe("an upgrade interrupted mid-way ends on one major, never between", () =
                 expect(await docker("container", "inspect", "-f", "{{.State.Running}}", stack.container("pg-1"))).toBe("false"), // prettier-ignore
             { timeout: 300_000, interval: 50 },
         );
-        await killMatching("scripts/upgrade.sh");
-        await killMatching(`pulumi.* up .*--stack ${stack.name}`);
+        await killMatching("scripts/upgrade.sh", stack.name);
+        await killMatching(`pulumi.* up .*--stack ${stack.name}`, stack.name);
         expect(await interrupted).toBe("failed");
         await stack.cancelAfterKill();
 

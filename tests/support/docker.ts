@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
@@ -22,9 +23,31 @@ export async function objectsOfStack(
     };
 }
 
-/** SIGKILLs every process whose command line contains `pattern` (a crash, not a shutdown). */
-export async function killMatching(pattern: string): Promise<void> {
-    await run("pkill", ["-9", "-f", pattern]).catch(() => undefined); // exit 1: nothing matched
+/**
+ * SIGKILLs (a crash, not a shutdown) every process whose command line matches `pattern`
+ * and that works for the stack `stack`: its name in the command line or the environment
+ * (the step scripts get their containers' names there). Other test files run at the same
+ * time, with processes of the same command lines for their own stacks, which live on.
+ */
+export async function killMatching(pattern: string, stack: string): Promise<void> {
+    // pgrep exits 1 when nothing matched.
+    const { stdout } = await run("pgrep", ["-f", pattern]).catch(() => ({ stdout: "" }));
+    for (const pid of stdout.split("\n").filter(Boolean).map(Number)) {
+        if (pid === process.pid) continue;
+        const said = ["cmdline", "environ"].map((file) => {
+            try {
+                return readFileSync(`/proc/${pid}/${file}`, "utf8");
+            } catch {
+                return ""; // it ended meanwhile
+            }
+        });
+        if (!said.some((text) => text.includes(stack))) continue;
+        try {
+            process.kill(pid, "SIGKILL");
+        } catch {
+            // it ended meanwhile
+        }
+    }
 }
 
 /** The node image of the stacks the tests make (PostgreSQL 15). */

@@ -27,15 +27,21 @@ export interface TestHosts {
 }
 
 /**
- * Starts `count` hosts named `<group>1..`; those numbered in `tls` are reached over
- * tcp:// with TLS (client certificates required), the others over their Unix sockets.
+ * Starts `count` hosts named `<group>1..` on the bridge 10.`net`.0.0/24; those numbered in
+ * `tls` are reached over tcp:// with TLS (client certificates required), the others over
+ * their Unix sockets. Test files that run at the same time each use a group and a net of
+ * their own (the benches the defaults, "b" on 250).
  */
 export async function startTestHosts(
     count: number,
-    options: { group?: string; tls?: readonly number[] } = {},
+    options: { group?: string; net?: number; tls?: readonly number[] } = {},
 ): Promise<TestHosts> {
     const group = options.group ?? "b";
-    const env = { ...process.env, PGTOPO_TEST_TLS: (options.tls ?? []).join(" ") };
+    const env = {
+        ...process.env,
+        PGTOPO_TEST_TLS: (options.tls ?? []).join(" "),
+        PGTOPO_TEST_NET: String(options.net ?? 250),
+    };
     const script = async (...args: string[]) =>
         (await run("bash", [SCRIPT, ...args], { maxBuffer: 8 << 20, env })).stdout.trim();
 

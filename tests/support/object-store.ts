@@ -22,9 +22,18 @@ export interface TestObjectStore {
     remove(): Promise<void>;
 }
 
-export async function startTestObjectStore(): Promise<TestObjectStore> {
+/**
+ * Starts the store `name` on a bridge of its own (10.`net`.0.0/24): test files that run at
+ * the same time each use their own name and net (the benches the defaults, "main" on 249).
+ */
+export async function startTestObjectStore(options: { name?: string; net?: number } = {}): Promise<TestObjectStore> {
+    const env = {
+        ...process.env,
+        PGTOPO_TEST_S3_NAME: options.name ?? "main",
+        PGTOPO_TEST_S3_NET: String(options.net ?? 249),
+    };
     const script = async (...args: string[]) =>
-        (await run("bash", [SCRIPT, ...args], { maxBuffer: 8 << 20 })).stdout.trim();
+        (await run("bash", [SCRIPT, ...args], { maxBuffer: 8 << 20, env })).stdout.trim();
     const [endpoint, bucket, caFile, accessKey, secretKey] = (await script("up")).split(" ");
     return {
         s3: { endpoint, bucket, ca: readFileSync(caFile, "utf8"), accessKey, secretKey },
