@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { query } from "../support/postgres";
+import { majorAt, rowsAt, tableInodeScript, upWithInjectedFailure } from "../support/upgrade";
 import { startTestHosts, type TestHosts } from "../support/hosts";
 import { status } from "../support/status";
 import { freePorts, TestStack, type ClusterSpec } from "../support/stack";
@@ -27,15 +28,11 @@ describe("postgresVersion 15 -> 17 across two hosts, with TLS and a synchronous 
     const hostOf: Record<string, string> = { "pg-1": "u1", "pg-2": "u1", "pg-3": "u2" };
     const onHost = (node: string, ...args: string[]) => testHosts.docker(hostOf[node], ...args);
 
-    const majorOf = async (node: string) => {
-        const [row] = await query<{ v: number }>(urls[node], "SELECT current_setting('server_version_num')::int AS v");
-        return Math.floor(row.v / 10000);
-    };
-    const count = async (node: string, table: string) =>
-        (await query<{ n: number }>(urls[node], `SELECT count(*)::int AS n FROM ${table}`))[0].n;
+    const majorOf = (node: string) => majorAt(urls[node]);
+    const count = (node: string, table: string) => rowsAt(urls[node], table);
     /** The inode of the table's file on a node: the same one after the upgrade means linked, not copied. */
     const tableInode = (node: string) =>
-        onHost(node, "exec", stack.container(node), "bash", "-c", `set -e; file=$(setpriv --reuid=postgres --regid=postgres --init-groups psql -h /var/run/postgresql -d postgres -XAtc "SELECT pg_relation_filepath('kept')"); test -n "$file"; stat -c %i "$PGDATA/$file"`); // prettier-ignore
+        onHost(node, "exec", stack.container(node), "bash", "-c", tableInodeScript("kept"));
     /** What an upstream sees of its standby: streaming, through which slot, over TLS, synchronous or not. */
     const replication = (upstream: string) =>
         query(urls[upstream], "SELECT r.application_name AS name, r.state, r.sync_state AS sync, s.slot_name AS slot, l.ssl FROM pg_stat_replication r JOIN pg_replication_slots s ON s.active_pid = r.pid JOIN pg_stat_ssl l ON l.pid = r.pid"); // prettier-ignore
@@ -85,18 +82,9 @@ describe("postgresVersion 15 -> 17 across two hosts, with TLS and a synchronous 
 
     it("puts 15 back when a step fails after the stop: the standby on the other host streams again, untouched", async () => {
         const pg3Started = await onHost("pg-3", "inspect", "--format", "{{.State.StartedAt}}", stack.container("pg-3"));
-        process.env.PGTOPO_UPGRADE_FAIL_AT = "upgraded";
-        try {
-            await stack.configure({ ...spec, postgresVersion: "17" });
-            const failed = await stack.up().then(
-                () => "",
-                (err: Error) => err.message,
-            );
-            expect(failed).toContain("failure injected after pg_upgrade");
-            expect(failed).toContain("PostgreSQL 15 runs again on every node");
-        } finally {
-            delete process.env.PGTOPO_UPGRADE_FAIL_AT;
-        }
+        const failed = await upWithInjectedFailure(stack, spec, "17", "upgraded");
+        expect(failed).toContain("failure injected after pg_upgrade");
+        expect(failed).toContain("PostgreSQL 15 runs again on every node");
         for (const node of nodes) expect(await majorOf(node)).toBe(15);
         // pg-3 was never stopped: the same process, which reconnected to pg-2.
         expect(await onHost("pg-3", "inspect", "--format", "{{.State.StartedAt}}", stack.container("pg-3"))).toBe(pg3Started); // prettier-ignore

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { docker, killMatching } from "../support/docker";
 import { query } from "../support/postgres";
+import { majorAt, rowsAt, tableInodeScript, upWithInjectedFailure } from "../support/upgrade";
 import { status } from "../support/status";
 import { bringUp, cascadeOfThree, freePorts, pair, TestStack, type ClusterSpec } from "../support/stack";
 import { switchOverUnderWrites } from "../support/switchover";
@@ -23,16 +24,11 @@ describe("postgresVersion 15 -> 17 on a live 1 + 2 cascade, in one `up`", () => 
     let urls: Record<string, string>;
     const nodes = ["pg-1", "pg-2", "pg-3"];
 
-    const majorOf = async (node: string) => {
-        const [row] = await query<{ v: number }>(urls[node], "SELECT current_setting('server_version_num')::int AS v");
-        return Math.floor(row.v / 10000);
-    };
-    const count = async (node: string, table: string) =>
-        (await query<{ n: number }>(urls[node], `SELECT count(*)::int AS n FROM ${table}`))[0].n;
+    const majorOf = (node: string) => majorAt(urls[node]);
+    const count = (node: string, table: string) => rowsAt(urls[node], table);
     const startedAt = (node: string) => docker("inspect", "--format", "{{.State.StartedAt}}", stack.container(node));
     /** The inode of the table's file on a node: the same one after the upgrade means linked, not copied. */
-    const tableInode = (node: string) =>
-        docker("exec", stack.container(node), "bash", "-c", `set -e; file=$(setpriv --reuid=postgres --regid=postgres --init-groups psql -h /var/run/postgresql -d postgres -XAtc "SELECT pg_relation_filepath('kept')"); test -n "$file"; stat -c %i "$PGDATA/$file"`); // prettier-ignore
+    const tableInode = (node: string) => docker("exec", stack.container(node), "bash", "-c", tableInodeScript("kept"));
 
     beforeAll(async () => {
         ({ stack, spec, urls } = await bringUp("upgr", 3, (ports) => ({ postgresVersion: "15", primary: "pg-1", nodes: cascadeOfThree(ports), parameters: { work_mem: "8MB" } }), "1 + 2 cascade on PostgreSQL 15")); // prettier-ignore
@@ -64,18 +60,9 @@ describe("postgresVersion 15 -> 17 on a live 1 + 2 cascade, in one `up`", () => 
     });
 
     it("puts 15 back, running and streaming, when a step fails after the stop", async () => {
-        process.env.PGTOPO_UPGRADE_FAIL_AT = "upgraded";
-        try {
-            await stack.configure({ ...spec, postgresVersion: "17" });
-            const failed = await stack.up().then(
-                () => "",
-                (err: Error) => err.message,
-            );
-            expect(failed).toContain("failure injected after pg_upgrade");
-            expect(failed).toContain("PostgreSQL 15 runs again on every node");
-        } finally {
-            delete process.env.PGTOPO_UPGRADE_FAIL_AT;
-        }
+        const failed = await upWithInjectedFailure(stack, spec, "17", "upgraded");
+        expect(failed).toContain("failure injected after pg_upgrade");
+        expect(failed).toContain("PostgreSQL 15 runs again on every node");
         for (const node of nodes) expect(await majorOf(node)).toBe(15);
         await query(urls["pg-1"], "INSERT INTO kept VALUES (0, 'after the failed upgrade')");
         await vi.waitFor(async () => expect(await count("pg-3", "kept")).toBe(100001), wait);
@@ -235,8 +222,13 @@ describe("an upgrade with backups on: the repository follows", () => {
     });
 
     afterAll(async () => {
-        if (copy) await copy.dispose();
-        if (stack) await stack.dispose();
+        // A destroyed stack keeps its repository (deleteBackupsOnDestroy is off): removed
+        // here, as the backup tests do, so that no run leaves volumes behind.
+        for (const s of [copy, stack]) {
+            if (!s) continue;
+            await s.dispose();
+            await docker("volume", "rm", "-f", `pgtopo-${s.name}-backups`).catch(() => undefined);
+        }
     });
 
     /** Every row committed so far is in the repository's archive (its WAL segment switched and archived). */
