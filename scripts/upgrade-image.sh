@@ -16,6 +16,10 @@ new_release=$(release_of "$new")
     exit 2
 }
 image=pgtopo/upgrade:$old-$new
+# One build at a time on this machine: stacks upgraded at the same time (test files run two
+# at a time) would each build it, into the same log.
+exec 9>"/tmp/pgtopo-upgrade-image-$old-$new.lock"
+flock 9
 bash "$PGTOPO_ROOT/scripts/base-image.sh" "$new_release" "pgtopo/debian:$new_release"
 docker image inspect "$image" >/dev/null 2>&1 ||
     say "building $image: Debian $new_release with PostgreSQL $new, and $old from $old_release (about a minute)"
