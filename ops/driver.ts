@@ -106,7 +106,18 @@ export function dockerDriver(request: ConvergeRequest, superuserPassword?: strin
                 "--entrypoint", script, request.image, ...args,
             ); // prettier-ignore
         },
-        start: async (node) => void (await docker(node, "start", node.container)),
+        start: async (node) => {
+            await docker(node, "start", node.container);
+            // The word of why the node could not stream (the streaming state file) lives in
+            // the container's filesystem, which outlives a stop: a word from before this start
+            // was read as this start's verdict (a re-cloned standby "cannot stream: its WAL
+            // is gone") until pgtopo-run empties the file, a moment after the start, and
+            // later on a busy machine. Emptied here before anything looks; a word the new
+            // server's log gives in between comes again at its next attempt to stream.
+            await docker(node, "exec", node.container, "sh", "-c", `: > ${PATHS.streamingState}`).catch(
+                () => undefined,
+            );
+        },
         stop: async (node, graceSeconds) =>
             void (await docker(node, "stop", "-t", String(graceSeconds), node.container)),
         logsSince: (node, since) =>
