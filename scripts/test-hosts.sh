@@ -196,7 +196,10 @@ remove_host() {
     awk -v a="$dir/" -v b="$DATA/$h/" 'index($5, a) == 1 || index($5, b) == 1 {print $5}' \
         /proc/self/mountinfo | sort -r | xargs -r umount -l
     if [ -e "/var/run/netns/pgtopo-$h" ]; then ip netns del "pgtopo-$h"; fi
-    if ip link show "pt$h" >/dev/null 2>&1; then ip link del "pt$h"; fi
+    # The namespace's deletion takes its veth pair with it, later (the kernel tears a
+    # namespace down in the background, slower on a busy machine): a link seen here may be
+    # gone by the time it is deleted. Only one that is still there is an error.
+    ip link del "pt$h" 2>/dev/null || ! ip link show "pt$h" >/dev/null 2>&1 || die "$h: could not remove its link pt$h"
     rm -rf "$dir"
 }
 
