@@ -642,9 +642,14 @@ fi
 # pulumi and the language host side by side: the CLI looks for the host next to its
 # own (resolved) executable, so hard-link both into $BIN (symlink if that fails; the
 # CLI then still finds the host on PATH but prints a "using ... from $PATH" warning).
+# Made beside it and renamed over it: a pulumi started meanwhile (another `npm run up`, or a
+# test file beside the newcomer test's) never finds the name missing.
 link_bin() { # hard-link our own builds; symlink a reused binary (it may be upgraded in place)
-  rm -f "$2"
-  if ours "$1"; then ln "$1" "$2" 2>/dev/null || ln -s "$1" "$2"; else ln -s "$1" "$2"; fi
+  local tmp="$2.new.$$"
+  [[ -e "$2" && "$1" -ef "$2" ]] && return 0 # in place already (mv refuses a link onto itself)
+  rm -f "$tmp"
+  if ours "$1"; then ln "$1" "$tmp" 2>/dev/null || ln -s "$1" "$tmp"; else ln -s "$1" "$tmp"; fi
+  mv -f -T "$tmp" "$2"
 }
 link_bin "$PULUMI_BIN" "$BIN/pulumi"
 link_bin "$LANG_BIN" "$BIN/pulumi-language-nodejs"
@@ -672,7 +677,9 @@ provider() {
   fi
   build "$name" "$variant" "$binary" "$@"
   bin=$BUILT
-  ln -sfn "$bin" "$PLUGIN_BIN/$binary"
+  if [[ ! "$bin" -ef "$PLUGIN_BIN/$binary" ]]; then
+    ln -sfn "$bin" "$PLUGIN_BIN/$binary.new.$$" && mv -f -T "$PLUGIN_BIN/$binary.new.$$" "$PLUGIN_BIN/$binary"
+  fi
   local dest="$PULUMI_HOME_DIR/plugins/resource-$name-v$version/$binary"
   if [[ -f "$dest" ]] && cmp -s "$bin" "$dest"; then
     log "plugin $name $version already installed in $PULUMI_HOME_DIR"
