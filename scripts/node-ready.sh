@@ -9,11 +9,12 @@
 # starts the moment the server does. The polling is done inside the container (pg_isready
 # every 0.05 s, a second per `docker exec`), since a `docker exec` per poll from here would
 # take CPU the bootstrap needs; and pg_isready only once postmaster.pid's status line says
-# the server accepts connections (as `pg_ctl start -w` reads it), since a pg_isready per
-# poll costs a process and a backend fork, which a file read does not. A bootstrap that fails marks it (components/commands.ts,
-# bootstrapFailedMarker; the path is the contract's), and this stops waiting then. While the container restarts (a
-# crash at start, a restart for settings), docker exec fails; that is waited through too,
-# up to the timeout.
+# the server accepts connections (as `pg_ctl start -w` reads it, and as the image's
+# server_says_ready does), since a pg_isready per poll costs a process and a backend fork,
+# which a file read does not. A bootstrap that fails marks it (components/commands.ts,
+# bootstrapFailedMarker; the path is the contract's), and this stops waiting then. While
+# the container restarts (a crash at start, a restart for settings), docker exec fails;
+# that is waited through too, up to the timeout.
 #   scripts/node-ready.sh CONTAINER [SECONDS]
 set -uo pipefail
 source "$(dirname "$0")/../images/postgres/lib/contract.sh"
