@@ -2,9 +2,9 @@ import { defineConfig } from "vitest/config";
 import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 /**
- * The files, longest first (minutes each took alone in CI, on 2 cores): with several run at
- * once, the long ones start first and the short ones fill in at the end, so that no file
- * starts alone near the end. backup.test comes first though it needs the test object store
+ * The files, longest first (minutes each took in a .ci/run here that ran them one after the
+ * other, on 2 cores): with several run at once, the long ones start first and the short
+ * ones fill in at the end, so that no file starts alone near the end. backup.test comes first though it needs the test object store
  * (SeaweedFS), whose first build runs in the background on a machine without it
  * (scripts/test.sh): its 'volume' tests, about a third of it, need no store, and its 's3'
  * ones wait for the build if it is not done. object-store.test starts once a long file ends.
