@@ -58,6 +58,11 @@ export const SCRIPTS = {
     clone: "pgtopo-clone",
     /** A new stack's primary restored from another stack's repository (one-shot). */
     restore: "pgtopo-restore",
+    /**
+     * Exit 0 once the server accepts connections, EXIT.notReady if it has not within a
+     * second: the poll of the readiness gate (scripts/node-ready.sh), one `docker exec` each.
+     */
+    ready: "pgtopo-ready",
     /** `create NAME` / `drop NAME`: a standby's slot, on its upstream. */
     slot: "pgtopo-slot",
     /** `UPSTREAM SLOT [--no-wait]`: re-points a standby (reload, no restart). */
@@ -164,6 +169,8 @@ export const EXIT = {
     noRewindNeeded: 10,
     /** pgtopo-router pause: in-flight transactions did not finish in time; the router was resumed. */
     pauseTimedOut: 4,
+    /** pgtopo-ready: the server does not accept connections yet. */
+    notReady: 5,
 } as const;
 
 /**
@@ -200,6 +207,7 @@ export function renderContractShell(): string {
         ...Object.entries(PATHS).map(([key, value]) => line(`PGTOPO_PATH_${upper(key)}`, value)),
         line("PGTOPO_DIVERGED_PREFIX", DIVERGED_PREFIX),
         line("PGTOPO_STANZA", STANZA),
+        line("PGTOPO_SCRIPT_READY", SCRIPTS.ready),
         ...Object.entries(EXIT).map(([key, value]) => line(`PGTOPO_EXIT_${upper(key)}`, value)),
         line("PGTOPO_CURRENT_TIMELINE_SQL", CURRENT_TIMELINE_SQL),
         `readonly PGTOPO_BOOTSTRAP_FAILED_MARKER_PREFIX="${HOST.bootstrapFailedMarkerPrefix}"`,

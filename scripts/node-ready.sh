@@ -6,15 +6,13 @@
 # level of a cascade wait a second or two for nothing.
 #
 # It runs beside the node's bootstrap, not after it, so that the next level of a cascade
-# starts the moment the server does. The polling is done inside the container (pg_isready
-# every 0.05 s, a second per `docker exec`), since a `docker exec` per poll from here would
-# take CPU the bootstrap needs; and pg_isready only once postmaster.pid's status line says
-# the server accepts connections (as `pg_ctl start -w` reads it, and as the image's
-# server_says_ready does), since a pg_isready per poll costs a process and a backend fork,
-# which a file read does not. A bootstrap that fails marks it (components/commands.ts,
-# bootstrapFailedMarker; the path is the contract's), and this stops waiting then. While
-# the container restarts (a crash at start, a restart for settings), docker exec fails;
-# that is waited through too, up to the timeout.
+# starts the moment the server does. The polling is done inside the container by the
+# image's pgtopo-ready (the contract's SCRIPTS.ready: postmaster.pid's status line, then
+# pg_isready, every 0.05 s for a second per `docker exec`), since a `docker exec` per poll
+# from here would take CPU the bootstrap needs. A bootstrap that fails marks it
+# (components/commands.ts, bootstrapFailedMarker; the path is the contract's), and this
+# stops waiting then. While the container restarts (a crash at start, a restart for
+# settings), docker exec fails; that is waited through too, up to the timeout.
 #   scripts/node-ready.sh CONTAINER [SECONDS]
 set -uo pipefail
 source "$(dirname "$0")/../images/postgres/lib/contract.sh"
@@ -27,16 +25,8 @@ failed="$PGTOPO_BOOTSTRAP_FAILED_MARKER_PREFIX$container"
 since=$(mktemp)
 trap 'rm -f "$since"' EXIT
 touch -d '-2 seconds' "$since"
-# As postgres over the socket: peer authentication, and no refused login in the log.
-# Exit 3: not accepting connections yet.
-poll='for i in $(seq 20); do
-    case $(sed -n 8p "$PGDATA/postmaster.pid" 2>/dev/null) in
-    ready* | standby*) pg_isready -q -h /var/run/postgresql -U postgres -d postgres && exit 0 ;;
-    esac
-    sleep 0.05
-done; exit 3'
 while ((SECONDS < deadline)); do
-    docker exec -u postgres "$container" sh -c "$poll" 2>/dev/null
+    docker exec "$container" "$PGTOPO_SCRIPT_READY" 2>/dev/null
     status=$?
     ((status == 0)) && exit 0
     if [ "$failed" -nt "$since" ]; then
@@ -44,7 +34,7 @@ while ((SECONDS < deadline)); do
         exit 1
     fi
     # Not running (yet, or restarting): docker exec failed at once.
-    ((status == 3)) || sleep 0.1
+    ((status == PGTOPO_EXIT_NOT_READY)) || sleep 0.1
 done
 echo "pgtopo: $container does not accept connections after ${seconds}s; its last log lines:" >&2
 docker logs --tail 20 "$container" >&2 2>&1

@@ -37,19 +37,22 @@ wake_waiting_server() {
     [ -s "$WAITING_PID_FILE" ] || return 0
     kill -WINCH "$(cat "$WAITING_PID_FILE")" 2>/dev/null || return 0
     for ((i = 0; i < 1000; i++)); do
-        server_says_ready && run_as_postgres pg_isready -q -h "$PGTOPO_PATH_SOCKET_DIR" -U postgres -d postgres && return 0
+        accepting_connections && return 0
         sleep 0.02
     done
 }
 
-# Whether the postmaster says it accepts connections (read-only ones on a standby): the
-# status line of postmaster.pid, as `pg_ctl start -w` reads it. A poll costs a file read,
-# where a pg_isready costs a process and a backend fork; polled every few hundredths of a
-# second while a server starts, those took the CPU the start itself needed on two cores.
-server_says_ready() {
+# Whether the server accepts connections (read-only ones on a standby). First the status
+# line of postmaster.pid, as `pg_ctl start -w` reads it, then pg_isready over the socket
+# as postgres (peer authentication: no refused login in the log). A poll costs a file read
+# until the postmaster says it is ready, where a pg_isready costs a process and a backend
+# fork; polled every few hundredths of a second while a server starts, those took the CPU
+# the start itself needed on two cores.
+accepting_connections() {
     local status
     status=$(sed -n 8p "$PGDATA/postmaster.pid" 2>/dev/null) || return 1
-    [[ $status == ready* || $status == standby* ]]
+    [[ $status == ready* || $status == standby* ]] || return 1
+    run_as_postgres pg_isready -q -h "$PGTOPO_PATH_SOCKET_DIR" -U postgres -d postgres
 }
 
 prepare_volume() {
