@@ -71,8 +71,7 @@ describe.each([{ kind: "volume" }, { kind: "s3" }, { kind: "host" }] as const)(
 
         afterAll(async () => {
             try {
-                if (stack) await stack.dispose();
-                await docker("volume", "rm", "-f", `pgtopo-${stack.name}-backups`).catch(() => undefined);
+                if (stack) await stack.disposeWithBackups();
             } finally {
                 await store?.remove();
             }
@@ -182,8 +181,7 @@ describe.each([{ kind: "volume" }, { kind: "s3" }, { kind: "host" }] as const)(
                     }, WAIT);
                 }
             } finally {
-                await copy.dispose();
-                await docker("volume", "rm", "-f", `pgtopo-${copy.name}-backups`).catch(() => undefined);
+                await copy.disposeWithBackups();
             }
             const [{ timeline }] = await query(
                 urls["pg-1"],
@@ -285,8 +283,7 @@ describe.each([{ kind: "volume" }, { kind: "s3" }, { kind: "host" }] as const)(
                 // The restored cluster takes this stack's passwords, and its own writes.
                 await query(copyUrls["pg-1"], "INSERT INTO pitr VALUES (1000)");
             } finally {
-                await copy.dispose();
-                await docker("volume", "rm", "-f", `pgtopo-${copy.name}-backups`).catch(() => undefined);
+                await copy.disposeWithBackups();
             }
         });
 

@@ -37,8 +37,7 @@ describe("backups into a repository host", () => {
     });
 
     afterAll(async () => {
-        if (stack) await stack.dispose();
-        if (stack) await docker("volume", "rm", "-f", `pgtopo-${stack.name}-backups`).catch(() => undefined);
+        if (stack) await stack.disposeWithBackups();
     });
 
     it("takes the first full backup in the repository's own container; the nodes mount no repository", async () => {

@@ -222,13 +222,8 @@ describe("an upgrade with backups on: the repository follows", () => {
     });
 
     afterAll(async () => {
-        // A destroyed stack keeps its repository (deleteBackupsOnDestroy is off): removed
-        // here, as the backup tests do, so that no run leaves volumes behind.
-        for (const s of [copy, stack]) {
-            if (!s) continue;
-            await s.dispose();
-            await docker("volume", "rm", "-f", `pgtopo-${s.name}-backups`).catch(() => undefined);
-        }
+        if (copy) await copy.disposeWithBackups();
+        if (stack) await stack.disposeWithBackups();
     });
 
     /** Every row committed so far is in the repository's archive (its WAL segment switched and archived). */

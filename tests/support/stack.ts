@@ -4,6 +4,8 @@ import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import * as path from "node:path";
 import { promisify } from "node:util";
+import { stackNames } from "../../contract/names";
+import { docker } from "./docker";
 
 const execFileAsync = promisify(execFile);
 
@@ -186,6 +188,15 @@ export class TestStack {
         } finally {
             await this.stack.workspace.removeStack(this.name, { force: true });
         }
+    }
+
+    /**
+     * dispose(), then the stack's backup repository volume, which a destroy keeps
+     * (deleteBackupsOnDestroy is off), so that no test run leaves volumes behind.
+     */
+    async disposeWithBackups(): Promise<void> {
+        await this.dispose();
+        await docker("volume", "rm", "-f", stackNames(this.name).backupVolume).catch(() => undefined);
     }
 
     /** pgtopo:endpoints: the rw and ro connection strings, through the routers. */
