@@ -4,11 +4,12 @@ import { BaseSequencer, type TestSpecification } from "vitest/node";
 /**
  * The files, longest first (minutes each took in a .ci/run here that ran them one after the
  * other, on 2 cores): with several run at once, the long ones start first and the short
- * ones fill in at the end, so that no file starts alone near the end. backup.test comes first though it needs the test object store
- * (SeaweedFS), whose first build runs in the background on a machine without it
- * (scripts/test.sh): its 'volume' tests, about a third of it, need no store, and its 's3'
- * ones wait for the build if it is not done. object-store.test starts once a long file ends.
- * A file missing here runs after these, in vitest's order.
+ * ones fill in at the end, so that no file starts alone near the end. backup.test comes
+ * first though it needs the test object store (SeaweedFS), whose first build runs in the
+ * background on a machine without it (scripts/test.sh): its 'volume' tests, about a third
+ * of it, need no store, and its 's3' ones wait for the build if it is not done.
+ * object-store.test starts once a long file ends. A file missing here runs after these, in
+ * vitest's order.
  */
 const LONGEST_FIRST = [
     "backup", // 19
@@ -38,10 +39,8 @@ class LongestFirst extends BaseSequencer {
             const i = LONGEST_FIRST.indexOf(name);
             return i === -1 ? LONGEST_FIRST.length : i;
         };
-        return sorted
-            .map((f, i) => ({ f, i }))
-            .sort((a, b) => rank(a.f) - rank(b.f) || a.i - b.i)
-            .map(({ f }) => f);
+        // Array.prototype.sort is stable: files of the same rank keep vitest's order.
+        return sorted.sort((a, b) => rank(a) - rank(b));
     }
 }
 
